@@ -1,0 +1,19 @@
+"""Pure, I/O-free building blocks of Hotline's built-in media engine.
+
+Nothing in this package opens sockets or reads a clock: time and packets are
+passed in by the caller (the asyncio engine built on top of it).
+
+Modules:
+
+* :mod:`hotline.media.g711`     -- G.711 mu-law / A-law codecs (numpy, bit-exact).
+* :mod:`hotline.media.rtp`      -- RTP packet parse/build (RFC 3550).
+* :mod:`hotline.media.rtcp`     -- RTCP SR/RR/SDES/BYE and receiver statistics.
+* :mod:`hotline.media.sender`   -- outbound stream state (:class:`RtpSender`).
+* :mod:`hotline.media.jitter`   -- playout (jitter) buffer with concealment.
+* :mod:`hotline.media.latching` -- symmetric RTP latching decision logic.
+* :mod:`hotline.media.dtmf`     -- RFC 4733 events and in-band Goertzel detection.
+* :mod:`hotline.media.wav`      -- WAV reading/resampling, crash-safe streaming writer.
+* :mod:`hotline.media.mixer`    -- saturating mixing, mixing matrices, supervisor modes.
+* :mod:`hotline.media.tones`    -- tone generation and an echo-path helper.
+* :mod:`hotline.media.engine`   -- the abstract :class:`MediaEngine` interface.
+"""
