@@ -1,10 +1,542 @@
-"""The `hotline` command."""
+"""The `hotline` command: run the server and operate an installation.
+
+Every command takes ``--config``, ``--data-dir`` and ``--database-url`` so it can be pointed at a
+running installation's data. Exit codes: 0 success; 1 the request was refused (not found,
+already exists, invalid data); 2 bad usage or configuration.
+"""
 
 from __future__ import annotations
 
-import typer
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
 
-app = typer.Typer(no_args_is_help=True, help="Hotline customer service center.")
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hotline.config import ConfigError, Settings, load_settings
+from hotline.errors import HotlineError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    no_args_is_help=True, help="Hotline customer service center.", pretty_exceptions_enable=False
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+tenant_app = typer.Typer(no_args_is_help=True, help="Tenants (virtual call centers).")
+unit_app = typer.Typer(no_args_is_help=True, help="Organisation units.")
+calendar_app = typer.Typer(no_args_is_help=True, help="Business calendars.")
+user_app = typer.Typer(no_args_is_help=True, help="Users and roles.")
+seed_app = typer.Typer(no_args_is_help=True, help="Demo and test data.")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
+for _name, _sub in (
+    ("db", db_app),
+    ("tenant", tenant_app),
+    ("unit", unit_app),
+    ("calendar", calendar_app),
+    ("user", user_app),
+    ("seed", seed_app),
+    ("audit", audit_app),
+):
+    app.add_typer(_sub, name=_name)
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML configuration file.", envvar=None, show_default=False),
+]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var).")]
+DbUrlOpt = Annotated[
+    str | None,
+    typer.Option("--database-url", help="sqlite+aiosqlite:///FILE or postgresql+asyncpg://USER@HOST/DB."),
+]
+TenantOpt = Annotated[
+    str | None, typer.Option("--tenant", "-t", help="Tenant slug (default: the only tenant).")
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def settings_from(
+    config: Path | None, data_dir: Path | None, database_url: str | None, **flags: Any
+) -> Settings:
+    try:
+        return load_settings(config, overrides={"data_dir": data_dir, "database_url": database_url, **flags})
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; turn expected errors into a message and an exit code."""
+    try:
+        return asyncio.run(coro)
+    except HotlineError as exc:
+        field = f" ({exc.field})" if exc.field else ""
+        fail(f"{exc.detail}{field}", 1)
+    except OSError as exc:
+        fail(f"cannot reach the database or data directory: {exc}", 2)
+
+
+async def with_db(
+    settings: Settings, work: Callable[[Any], Awaitable[T]], *, migrate_first: bool = True
+) -> T:
+    """Run ``work(session)`` in one transaction (all or nothing) after bringing the schema up to date."""
+    from hotline.store import migrate
+    from hotline.store.db import create_engine, session_factory, transaction
+
+    engine = create_engine(settings.database_url, echo=settings.database.echo)
+    try:
+        if migrate_first:
+            await migrate.upgrade(engine)
+        async with transaction(session_factory(engine)) as s:
+            return await work(s)
+    finally:
+        await engine.dispose()
+
+
+def read_password_stdin() -> str:
+    data = sys.stdin.readline()
+    password = data.rstrip("\r\n")
+    if not password:
+        fail("no password on standard input", 2)
+    return password
+
+
+# -- serve ------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+    http_host: Annotated[str | None, typer.Option("--http-host", help="HTTP bind address.")] = None,
+    http_port: Annotated[int | None, typer.Option("--http-port", help="HTTP port.")] = None,
+    sip_host: Annotated[str | None, typer.Option("--sip-host", help="SIP bind address.")] = None,
+    sip_port: Annotated[int | None, typer.Option("--sip-port", help="SIP port.")] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Create the demo tenant and print its logins.")
+    ] = False,
+) -> None:
+    """Run Hotline (HTTP API and pages). Migrations run first. SIGTERM or Ctrl-C stops it cleanly."""
+    import uvicorn
+
+    from hotline import logs
+    from hotline.web.app import create_app
+
+    settings = settings_from(
+        config,
+        data_dir,
+        database_url,
+        http_host=http_host,
+        http_port=http_port,
+        sip_host=sip_host,
+        sip_port=sip_port,
+    )
+    logs.configure(settings.log.level, settings.log.json_format)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if demo:
+        from hotline.seed import seed_demo
+
+        info = run(with_db(settings, seed_demo))
+        print_banner(settings, info)
+    else:
+        print_banner(settings, None)
+    loop = "uvloop" if sys.platform != "win32" else "asyncio"
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.http.host,
+            port=settings.http.port,
+            loop=loop,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    )
+    server.run()
+    if not server.started:
+        fail(f"could not start the HTTP server on {settings.http.host}:{settings.http.port}", 2)
+
+
+def print_banner(settings: Settings, info: Any) -> None:
+    base = settings.base_url
+    out.print(f"[bold]Hotline[/] — data in {settings.data_dir.resolve()}")
+    out.print(f"  Web:      {base}/  (sign in)")
+    out.print(f"  API docs: {base}/api/docs    health: {base}/api/v1/health    metrics: {base}/metrics")
+    out.print(
+        f"  SIP:      sip:{settings.sip.host}:{settings.sip.port}  "
+        "[dim](telephony is not in this build yet; nothing listens there)[/]"
+    )
+    if info is not None:
+        out.print(
+            f"  Demo tenant [bold]{info.tenant}[/] — every demo user's password: [bold]{info.password}[/]"
+        )
+        for username, display, role in info.users:
+            out.print(f"    {username:<10} {display:<6} {role}")
+
+
+# -- db ---------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None, data_dir: DataDirOpt = None, database_url: DbUrlOpt = None) -> None:
+    """Bring the database schema up to the newest version."""
+    from hotline.store import migrate
+    from hotline.store.db import create_engine
+
+    settings = settings_from(config, data_dir, database_url)
+
+    async def go() -> str | None:
+        engine = create_engine(settings.database_url)
+        try:
+            await migrate.upgrade(engine)
+            return await migrate.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    out.print(f"database at revision {run(go())}")
+
+
+@db_app.command("current")
+def db_current(config: ConfigOpt = None, data_dir: DataDirOpt = None, database_url: DbUrlOpt = None) -> None:
+    """Print the schema revision of the database (empty database: none)."""
+    from hotline.store import migrate
+    from hotline.store.db import create_engine
+
+    settings = settings_from(config, data_dir, database_url)
+
+    async def go() -> str | None:
+        engine = create_engine(settings.database_url)
+        try:
+            return await migrate.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    out.print(f"{run(go())} (newest: {migrate.head_revision()})")
+
+
+# -- tenants ----------------------------------------------------------------------------------
+
+
+@tenant_app.command("add")
+def tenant_add(
+    slug: Annotated[str, typer.Argument(help="Short name, e.g. js95598.")],
+    name: Annotated[str, typer.Option("--name", help="Display name.")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """Create a tenant."""
+    from hotline.org.service import add_tenant
+
+    settings = settings_from(config, data_dir, database_url)
+    tenant = run(with_db(settings, lambda s: add_tenant(s, slug, name)))
+    out.print(f"tenant {tenant.slug} created (id {tenant.id})")
+
+
+@tenant_app.command("list")
+def tenant_list(config: ConfigOpt = None, data_dir: DataDirOpt = None, database_url: DbUrlOpt = None) -> None:
+    """List tenants."""
+    from hotline.org.service import list_tenants
+
+    settings = settings_from(config, data_dir, database_url)
+    rows = run(with_db(settings, list_tenants))
+    table = Table("id", "slug", "name", "active")
+    for t in rows:
+        table.add_row(str(t.id), t.slug, t.name, "yes" if t.active else "no")
+    out.print(table)
+
+
+# -- units ------------------------------------------------------------------------------------
+
+
+@unit_app.command("add")
+def unit_add(
+    code: Annotated[str, typer.Argument(help="Unit code, unique in the tenant, e.g. js.nj.")],
+    name: Annotated[str, typer.Option("--name", help="Display name.")],
+    parent: Annotated[str | None, typer.Option("--parent", help="Parent unit code (none: the root).")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="center, province, city, county, station, …")] = "unit",
+    calendar: Annotated[str | None, typer.Option("--calendar", help="Calendar name (none: inherit).")] = None,
+    tenant: TenantOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """Create an organisation unit under a parent."""
+    from hotline.org import service as org
+
+    settings = settings_from(config, data_dir, database_url)
+
+    async def work(s: Any) -> Any:
+        t = await org.resolve_tenant(s, tenant)
+        p = await org.get_unit(s, t.id, parent) if parent else None
+        cal = await org.get_calendar(s, t.id, calendar) if calendar else None
+        return await org.add_unit(s, t.id, code, name, parent=p, kind=kind, calendar=cal)
+
+    unit = run(with_db(settings, work))
+    out.print(f"unit {unit.code} created (id {unit.id}, path {unit.path})")
+
+
+@unit_app.command("list")
+def unit_list(
+    tenant: TenantOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """Show the unit tree."""
+    from hotline.org import service as org
+
+    settings = settings_from(config, data_dir, database_url)
+
+    async def work(s: Any) -> Any:
+        t = await org.resolve_tenant(s, tenant)
+        return await org.list_units(s, t.id)
+
+    table = Table("id", "code", "name", "kind", "calendar id")
+    for u in run(with_db(settings, work)):
+        table.add_row(str(u.id), "  " * u.depth + u.code, u.name, u.kind, str(u.calendar_id or "inherit"))
+    out.print(table)
+
+
+# -- calendars --------------------------------------------------------------------------------
+
+
+@calendar_app.command("add")
+def calendar_add(
+    name: Annotated[str, typer.Argument(help="Calendar name.")],
+    file: Annotated[
+        Path, typer.Option("--file", "-f", help="TOML file with timezone, [week], holidays, workdays.")
+    ],
+    tenant: TenantOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """Create a business calendar from a TOML file (see docs/operations.md for the format)."""
+    import tomllib
+
+    from hotline.org import service as org
+
+    settings = settings_from(config, data_dir, database_url)
+    try:
+        spec = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        fail(f"{file}: {exc}", 2)
+    unknown = set(spec) - {"timezone", "week", "holidays", "workdays"}
+    if unknown:
+        fail(f"{file}: unknown keys: {', '.join(sorted(unknown))}", 2)
+
+    async def work(s: Any) -> Any:
+        t = await org.resolve_tenant(s, tenant)
+        return await org.add_calendar(
+            s,
+            t.id,
+            name,
+            timezone=spec.get("timezone", "Asia/Shanghai"),
+            week=spec.get("week", {}),
+            holidays=spec.get("holidays", []),
+            workdays=spec.get("workdays", []),
+        )
+
+    cal = run(with_db(settings, work))
+    out.print(f"calendar {cal.name} created (id {cal.id})")
+
+
+@calendar_app.command("list")
+def calendar_list(
+    tenant: TenantOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """List calendars."""
+    from hotline.org import service as org
+
+    settings = settings_from(config, data_dir, database_url)
+
+    async def work(s: Any) -> Any:
+        t = await org.resolve_tenant(s, tenant)
+        return await org.list_calendars(s, t.id)
+
+    table = Table("id", "name", "timezone", "working weekdays", "holidays", "make-up days")
+    for c in run(with_db(settings, work)):
+        table.add_row(
+            str(c.id), c.name, c.timezone, " ".join(c.week), str(len(c.holidays)), str(len(c.workdays))
+        )
+    out.print(table)
+
+
+# -- users ------------------------------------------------------------------------------------
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="Login name, unique in the tenant.")],
+    role: Annotated[
+        list[str],
+        typer.Option("--role", "-r", help="role[:scope[@unit]], repeatable; e.g. supervisor:subtree."),
+    ],
+    unit: Annotated[str, typer.Option("--unit", "-u", help="Unit code the user belongs to.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    display_name: Annotated[str, typer.Option("--display-name", help="Full name, e.g. 张伟.")] = "",
+    email: Annotated[str, typer.Option("--email")] = "",
+    phone: Annotated[str, typer.Option("--phone")] = "",
+    tenant: TenantOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """Create a user with one or more roles."""
+    from hotline.auth.users import GrantSpec, add_user
+    from hotline.org import service as org
+
+    settings = settings_from(config, data_dir, database_url)
+    if not password_stdin:
+        fail("give the password on standard input with --password-stdin (never on the command line)", 2)
+    try:
+        grants = [GrantSpec.parse(r) for r in role]
+    except HotlineError as exc:
+        fail(exc.detail, 2)
+    password = read_password_stdin()
+
+    async def work(s: Any) -> Any:
+        t = await org.resolve_tenant(s, tenant)
+        u = await org.get_unit(s, t.id, unit)
+        return await add_user(
+            s,
+            t.id,
+            username,
+            unit=u,
+            password=password,
+            grants=grants,
+            display_name=display_name,
+            email=email,
+            phone=phone,
+            password_min_length=settings.security.password_min_length,
+        )
+
+    user = run(with_db(settings, work))
+    out.print(f"user {user.username} created (id {user.id}; roles {', '.join(g.role for g in user.grants)})")
+
+
+@user_app.command("list")
+def user_list(
+    tenant: TenantOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """List users with their roles and scopes."""
+    from hotline.auth.users import list_users
+    from hotline.org import service as org
+
+    settings = settings_from(config, data_dir, database_url)
+
+    async def work(s: Any) -> Any:
+        t = await org.resolve_tenant(s, tenant)
+        units = {u.id: u.code for u in await org.list_units(s, t.id)}
+        return units, await list_users(s, t.id)
+
+    units, users = run(with_db(settings, work))
+    table = Table("id", "user", "name", "unit", "roles", "status")
+    for u in users:
+        roles = ", ".join(f"{g.role}:{g.scope}@{units.get(g.unit_id, g.unit_id)}" for g in u.grants)
+        status = "disabled" if not u.active else ("locked" if u.locked_until else "active")
+        table.add_row(str(u.id), u.username, u.display_name, units.get(u.unit_id, "?"), roles, status)
+    out.print(table)
+
+
+@user_app.command("passwd")
+def user_passwd(
+    username: Annotated[str, typer.Argument()],
+    tenant: TenantOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """Set a user's password (read from standard input) and lift any lockout."""
+    from hotline.auth.users import get_user, set_password
+    from hotline.org import service as org
+
+    settings = settings_from(config, data_dir, database_url)
+    password = read_password_stdin()
+
+    async def work(s: Any) -> None:
+        t = await org.resolve_tenant(s, tenant)
+        user = await get_user(s, t.id, username)
+        await set_password(s, user, password, min_length=settings.security.password_min_length)
+
+    run(with_db(settings, work))
+    out.print(f"password of {username} changed")
+
+
+# -- seed -------------------------------------------------------------------------------------
+
+
+@seed_app.command("demo")
+def seed_demo_cmd(
+    config: ConfigOpt = None, data_dir: DataDirOpt = None, database_url: DbUrlOpt = None
+) -> None:
+    """Create the "95598 demo" tenant: unit tree, calendars, a user per role, customers."""
+    from hotline.seed import seed_demo
+
+    settings = settings_from(config, data_dir, database_url)
+    info = run(with_db(settings, seed_demo))
+    verb = "created" if info.created else "already present"
+    out.print(f"demo tenant {info.tenant} {verb}; password of every demo user: {info.password}")
+    for username, display, role in info.users:
+        out.print(f"  {username:<10} {display:<6} {role}")
+
+
+# -- audit ------------------------------------------------------------------------------------
+
+
+@audit_app.command("list")
+def audit_list(
+    action: Annotated[str | None, typer.Option("--action", help="e.g. customer.read")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="user name")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 50,
+    tenant: TenantOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """Show the newest audit entries of a tenant."""
+    from hotline import audit
+    from hotline.auth.policy import DataScope
+    from hotline.org import service as org
+
+    settings = settings_from(config, data_dir, database_url)
+    everything = DataScope(True, frozenset(), frozenset(), None)
+
+    async def work(s: Any) -> Any:
+        t = await org.resolve_tenant(s, tenant)
+        return await audit.query(s, t.id, everything, action=action, actor=actor, limit=limit)
+
+    table = Table("id", "time (UTC)", "actor", "ip", "action", "resource", "outcome")
+    for e in run(with_db(settings, work)):
+        table.add_row(
+            str(e.id),
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.actor,
+            e.ip,
+            e.action,
+            f"{e.resource_type} {e.resource_id}".strip(),
+            e.outcome,
+        )
+    out.print(table)
 
 
 @app.command()
@@ -12,7 +544,7 @@ def version() -> None:
     """Print the version."""
     from hotline import __version__
 
-    typer.echo(__version__)
+    out.print(__version__)
 
 
 def main() -> None:

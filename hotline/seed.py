@@ -1,0 +1,132 @@
+"""Demo data: the "95598 demo" tenant with a utility's unit tree, calendars, users and customers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.auth.policy import Role, Scope
+from hotline.auth.users import GrantSpec, add_user
+from hotline.crm.customers import add_customer
+from hotline.org import service as org
+from hotline.org.calendar import china_2026_public_holidays
+from hotline.store.models import Tenant, Unit
+
+DEMO_TENANT = "demo"
+DEMO_PASSWORD = "Hotline-2026"  # noqa: S105 - printed by `make demo`; change it on any real installation
+
+OFFICE_WEEK = {d: [["08:30", "12:00"], ["13:30", "17:30"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+ALWAYS = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+# code, name, kind, parent code, calendar
+UNITS = [
+    ("sgcc", "国网客服中心 State Grid Customer Service Center", "center", None, "24x7"),
+    ("js", "国网江苏省电力有限公司 Jiangsu", "province", "sgcc", "office"),
+    ("js.nj", "国网南京供电公司 Nanjing", "city", "js", None),
+    ("js.nj.jn", "江宁区供电公司 Jiangning", "county", "js.nj", None),
+    ("js.nj.jn.ds", "东山供电所 Dongshan station", "station", "js.nj.jn", None),
+    ("js.sz", "国网苏州供电公司 Suzhou", "city", "js", None),
+]
+
+# username, display name, unit, role, scope
+USERS = [
+    ("admin", "系统管理员", "sgcc", Role.ADMIN, Scope.TENANT),
+    ("wang.fang", "王芳", "js.nj", Role.SUPERVISOR, Scope.SUBTREE),
+    ("li.na", "李娜", "js.nj", Role.AGENT, Scope.SUBTREE),
+    ("zhang.wei", "张伟", "js.nj", Role.AGENT, Scope.SUBTREE),
+    ("zhao.min", "赵敏", "js", Role.QA, Scope.SUBTREE),
+    ("chen.jing", "陈静", "sgcc", Role.KNOWLEDGE_EDITOR, Scope.TENANT),
+    ("liu.yang", "刘洋", "js.nj.jn.ds", Role.HANDLER, Scope.UNIT),
+    ("sun.li", "孙丽", "js", Role.VIEWER, Scope.SUBTREE),
+]
+
+# account, name, unit, class, phone, address
+CUSTOMERS = [
+    (
+        "3201001001",
+        "周建国",
+        "js.nj.jn.ds",
+        "rural_resident",
+        "+8613912340001",
+        "南京市江宁区东山街道上坊村 12 号",
+    ),
+    (
+        "3201001002",
+        "吴秀英",
+        "js.nj.jn.ds",
+        "urban_resident",
+        "+8613912340002",
+        "南京市江宁区东山街道金宝路 8 号 3 单元 402",
+    ),
+    (
+        "3201002001",
+        "南京金陵机械厂",
+        "js.nj.jn",
+        "large_industry",
+        "+862552100001",
+        "南京市江宁区科学园 18 号",
+    ),
+    ("3201003001", "郑丽华", "js.nj", "urban_resident", "+8613812340003", "南京市鼓楼区中山北路 101 号"),
+    ("3205001001", "苏州园林茶社", "js.sz", "commercial", "+8651265200001", "苏州市姑苏区平江路 66 号"),
+]
+
+
+@dataclass(frozen=True)
+class DemoInfo:
+    tenant: str
+    created: bool
+    users: list[tuple[str, str, str]]  # username, display name, role
+    password: str = DEMO_PASSWORD
+
+
+async def seed_demo(s: AsyncSession) -> DemoInfo:
+    """Create the demo tenant if it does not exist (idempotent)."""
+    users = [(u, n, r.value) for u, n, _unit, r, _sc in USERS]
+    if await s.scalar(select(Tenant.id).where(Tenant.slug == DEMO_TENANT)) is not None:
+        return DemoInfo(DEMO_TENANT, False, users)
+    tenant = await org.add_tenant(s, DEMO_TENANT, "95598 demo")
+    holidays, workdays = china_2026_public_holidays()
+    cals = {
+        "24x7": await org.add_calendar(s, tenant.id, "24x7", week=ALWAYS),
+        "office": await org.add_calendar(
+            s, tenant.id, "Office hours 2026", week=OFFICE_WEEK, holidays=holidays, workdays=workdays
+        ),
+    }
+    units: dict[str, Unit] = {}
+    for code, name, kind, parent, cal in UNITS:
+        units[code] = await org.add_unit(
+            s,
+            tenant.id,
+            code,
+            name,
+            kind=kind,
+            parent=units[parent] if parent else None,
+            calendar=cals[cal] if cal else None,
+        )
+    user_ids = {}
+    for username, display, unit, role, scope in USERS:
+        user = await add_user(
+            s,
+            tenant.id,
+            username,
+            unit=units[unit],
+            password=DEMO_PASSWORD,
+            grants=[GrantSpec(role, scope)],
+            display_name=display,
+        )
+        user_ids[username] = user.id
+    for account, name, unit, klass, phone, address in CUSTOMERS:
+        await add_customer(
+            s,
+            tenant.id,
+            unit=units[unit],
+            account_no=account,
+            name=name,
+            customer_class=klass,
+            phone=phone,
+            address=address,
+            dedicated_agent_id=user_ids["li.na"] if klass == "large_industry" else None,
+        )
+    return DemoInfo(DEMO_TENANT, True, users)

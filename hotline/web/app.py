@@ -1,0 +1,67 @@
+"""The FastAPI application: API under /api/v1, browser pages, static assets, metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from hotline import __version__
+from hotline.config import Settings
+from hotline.store import migrate
+from hotline.store.db import create_engine, session_factory
+from hotline.web import problems
+from hotline.web.api import auth, customers, org, system, users
+from hotline.web.context import AppState
+from hotline.web.metrics import Metrics, MetricsMiddleware
+from hotline.web.ui import pages
+
+log = logging.getLogger("hotline.web")
+
+DESCRIPTION = """
+Hotline's public API. Authenticate with `POST /api/v1/auth/token` and send
+`Authorization: Bearer <token>`. Errors are RFC 7807 problem documents
+(`application/problem+json`) naming the offending field.
+"""
+
+
+def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, echo=settings.database.echo)
+        if run_migrations:
+            await migrate.upgrade(engine)
+        app.state.hotline = AppState(settings=settings, db=session_factory(engine), metrics=metrics)
+        log.info(
+            "hotline %s ready on %s (database %s)",
+            __version__,
+            settings.base_url,
+            engine.url.render_as_string(hide_password=True),
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+            log.info("hotline stopped")
+
+    app = FastAPI(
+        title="Hotline API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    problems.install(app)
+    for router in (system.router, auth.router, org.router, users.router, customers.router, pages.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "ui" / "static")), name="static")
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

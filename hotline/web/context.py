@@ -1,0 +1,110 @@
+"""Per-request context: the database, the settings and the authenticated principal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hotline import audit
+from hotline.auth import sessions
+from hotline.auth.policy import Perm, Principal, Resource, allows, can_at_all
+from hotline.auth.users import principal_for
+from hotline.config import Settings
+from hotline.errors import Forbidden, Unauthorized
+from hotline.store.db import transaction
+from hotline.store.models import AuthSession
+from hotline.web.metrics import Metrics
+
+SESSION_COOKIE = "hotline_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class AppState:
+    settings: Settings
+    db: async_sessionmaker[AsyncSession]
+    metrics: Metrics
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.hotline
+    return state
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What an authenticated API handler gets."""
+
+    principal: Principal
+    session: AuthSession
+    state: AppState
+
+    @property
+    def db(self) -> async_sessionmaker[AsyncSession]:
+        return self.state.db
+
+    @property
+    def tenant_id(self) -> int:
+        return self.principal.tenant_id
+
+    async def authorize(self, perm: Perm, resource: Resource) -> None:
+        """Allow, or audit the refusal and raise 403."""
+        if not allows(self.principal, perm, resource):
+            await self.deny(perm, resource.type, resource.id)
+
+    async def require_any(self, perm: Perm, resource_type: str) -> None:
+        """The principal holds ``perm`` in some scope (for list endpoints, filtered afterwards)."""
+        if not can_at_all(self.principal, perm):
+            await self.deny(perm, resource_type, "")
+
+    async def deny(self, perm: Perm, resource_type: str, resource_id: str) -> None:
+        async with transaction(self.db) as s:
+            audit.record(
+                s,
+                str(perm),
+                principal=self.principal,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                outcome="denied",
+            )
+        what = f"{resource_type} {resource_id}".strip()
+        raise Forbidden(f"permission {perm} is not granted on {what}")
+
+
+async def authenticated(request: Request) -> Ctx:
+    """Bearer token (API clients) or session cookie (the browser; unsafe methods need CSRF)."""
+    state = app_state(request)
+    header = request.headers.get("authorization", "")
+    via_cookie = False
+    if header:
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise Unauthorized("Authorization header must be 'Bearer <token>'")
+        raw = raw.strip()
+    else:
+        raw = request.cookies.get(SESSION_COOKIE, "")
+        via_cookie = True
+        if not raw:
+            raise Unauthorized("not logged in: send 'Authorization: Bearer <token>' or log in")
+    async with state.db() as s:
+        row, user = await sessions.resolve(s, raw, kind="browser" if via_cookie else None)
+        if (
+            via_cookie
+            and request.method not in SAFE_METHODS
+            and not sessions.csrf_ok(row, request.headers.get(CSRF_HEADER))
+        ):
+            raise Forbidden("missing or wrong CSRF token (send the X-CSRF-Token header)")
+        principal = await principal_for(s, user, ip=client_ip(request))
+    return Ctx(principal=principal, session=row, state=state)
+
+
+CtxDep = Annotated[Ctx, Depends(authenticated)]
+StateDep = Annotated[AppState, Depends(app_state)]
