@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """RFC 4475 (and a few RFC 5118) torture messages as test vectors.
 
 The messages were transcribed for these tests from the RFC 4475 text (message
