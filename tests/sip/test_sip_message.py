@@ -6,7 +6,6 @@ import contextlib
 import random
 
 import pytest
-import sip_torture_vectors as v
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +28,7 @@ from hotline.sip.message import (
     parse_message,
 )
 from hotline.sip.uri import SipURI, parse_uri
+from tests.sip import sip_torture_vectors as v
 
 INVITE = (
     b"INVITE sip:bob@example.com SIP/2.0\r\n"

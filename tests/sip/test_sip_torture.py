@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import sip_torture_vectors as v
 
 from hotline.sip.errors import SipParseError
 from hotline.sip.message import Request, Response, error_response, parse_message
 from hotline.sip.uri import AbsoluteURI, SipURI
+from tests.sip import sip_torture_vectors as v
 
 
 def req(data: bytes) -> Request:
