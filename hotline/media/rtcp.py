@@ -373,10 +373,9 @@ class ReceiverStats:
             arrival_ts = arrival * self.clock_rate
             transit = arrival_ts - rtp_timestamp
             if self._transit is not None:
-                d = abs(transit - self._transit)
-                # guard against timestamp wrap producing absurd jumps
-                if d < (1 << 31):
-                    self._jitter += (d - self._jitter) / 16.0
+                # difference taken modulo 2**32 so that RTP timestamp wrap-around is harmless
+                d = abs((transit - self._transit + 2**31) % 2**32 - 2**31)
+                self._jitter += (d - self._jitter) / 16.0
             self._transit = transit
         return valid
 

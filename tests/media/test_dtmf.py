@@ -212,3 +212,23 @@ def test_digits_survive_g711_and_speech_in_between() -> None:
         parts += [speech_like(0.3, i), dtmf_tone(d, 70, amplitude=dbm0_to_amplitude(-12)), silence(40)]
     pcm = PCMU.decode(PCMU.encode(np.concatenate(parts)))
     assert feed_frames(InbandDtmfDetector(), pcm) == list("159#")
+
+
+def test_sender_schedule_through_rtp_sender_is_received_once() -> None:
+    from hotline.media.g711 import PCMU
+    from hotline.media.rtp import parse_rtp
+    from hotline.media.sender import RtpSender
+
+    tx = RtpSender(PCMU, ssrc=3, initial_sequence=65534, initial_timestamp=8000)
+    tx.audio_packet(np.zeros(160, dtype=np.int16), source="prompt")
+    ev_ts = tx.next_timestamp
+    wire = []
+    for step in rfc4733_send_schedule("#", 120):
+        wire.append(tx.event_packet(101, step.event.encode(), timestamp=ev_ts, marker=step.marker).build())
+    pkts = [parse_rtp(w) for w in wire]
+    assert [p.sequence for p in pkts] == [65535, 0, 1, 2, 3, 4]
+    assert {p.timestamp for p in pkts} == {ev_ts}
+    assert [p.marker for p in pkts] == [True] + [False] * 5
+    rx = Rfc4733Receiver()
+    digits = [d for p in pkts + pkts[-2:] for d in rx.on_packet(p)]
+    assert [(d.digit, d.duration_ms, d.timestamp) for d in digits] == [("#", 120.0, ev_ts)]

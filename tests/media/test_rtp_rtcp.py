@@ -269,3 +269,11 @@ def test_lsr_dlsr() -> None:
     block = st.report_block(now=10.25)
     assert block.lsr == rtcp.ntp_middle32(ntp)
     assert block.dlsr == 16384
+
+
+def test_jitter_unaffected_by_timestamp_wraparound() -> None:
+    st = rtcp.ReceiverStats(1, min_sequential=0)
+    start = 0xFFFFFFFF - 160 * 5
+    for i in range(20):
+        st.update(i, (start + 160 * i) & 0xFFFFFFFF, 100.0 + i * 0.02)
+    assert st.jitter == 0
