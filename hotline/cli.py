@@ -43,6 +43,15 @@ for _name, _sub in (
 ):
     app.add_typer(_sub, name=_name)
 
+
+def _mount_engines() -> None:
+    from hotline.wfm.cli import app as wfm_app
+
+    app.add_typer(wfm_app, name="wfm", help="Staffing mathematics: Erlang B, C and A.")
+
+
+_mount_engines()
+
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 

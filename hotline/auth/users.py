@@ -136,7 +136,8 @@ async def list_users(s: AsyncSession, tenant_id: int) -> Sequence[User]:
 async def principal_for(s: AsyncSession, user: User, ip: str = "") -> Principal:
     """Load what the policy needs: the user's grants with their anchor units' paths."""
     unit_ids = {g.unit_id for g in user.grants}
-    paths = dict((await s.execute(select(Unit.id, Unit.path).where(Unit.id.in_(unit_ids)))).tuples().all())
+    rows = (await s.execute(select(Unit.id, Unit.path).where(Unit.id.in_(unit_ids)))).all()
+    paths = {uid: path for uid, path in rows}
     grants = tuple(
         Grant(role=Role(g.role), scope=Scope(g.scope), unit_id=g.unit_id, unit_path=paths[g.unit_id])
         for g in sorted(user.grants, key=lambda g: g.role)
