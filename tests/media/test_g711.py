@@ -117,4 +117,4 @@ def test_codec_object(codec: g711.G711Codec) -> None:
 
 def test_rejects_non_int16() -> None:
     with pytest.raises(TypeError):
-        g711.ulaw_encode(np.zeros(10, dtype=np.float64))  # type: ignore[arg-type]
+        g711.ulaw_encode(np.zeros(10, dtype=np.float64))

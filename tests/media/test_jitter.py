@@ -22,14 +22,6 @@ def value(seq: int) -> int:
     return seq % 30000 + 1
 
 
-def play(jb: JitterBuffer, ticks: int) -> list[tuple[str, int]]:
-    out = []
-    for _ in range(ticks):
-        f = jb.get()
-        out.append((f.kind, int(f.pcm[0])))
-    return out
-
-
 def test_prebuffer_then_in_order_playout() -> None:
     jb = JitterBuffer(decode, depth=3)
     jb.put(pkt(10))
