@@ -22,8 +22,10 @@ Behaviour:
 * more than ``max_depth`` buffered frames: the oldest are dropped (overflow).
 
 Adaptive mode moves ``target_depth`` between ``min_depth`` and ``max_depth``:
-+1 after a late packet or an underrun, -1 after ``shrink_after`` ticks without
-either (then one frame is dropped to actually reduce the delay).
++1 after a late packet or an underrun (after a late packet one concealment
+frame is inserted without advancing the playout point, which actually adds
+20 ms of delay), -1 after ``shrink_after`` ticks without either (then one
+frame is dropped to actually reduce the delay).
 
 Assumption: every packet carries one frame of ``samples_per_frame`` samples
 (20 ms ptime).  Decoded frames of another length are padded or truncated.
@@ -53,6 +55,7 @@ class JitterStats:
     duplicates: int = 0
     overflow_dropped: int = 0  # frames dropped to bound (or shrink) the delay
     resyncs: int = 0  # SSRC change or large sequence jump
+    stretched: int = 0  # concealment frames inserted to grow the delay (adaptive mode)
     target_depth: int = 0
     depth: int = 0  # frames currently buffered
 
@@ -100,6 +103,7 @@ class JitterBuffer:
         self._conceal_run = 0
         self._empty_run = 0
         self._quiet_ticks = 0
+        self._stretch = 0
         self._silence = np.zeros(samples_per_frame, dtype=np.int16)
 
     @property
@@ -117,6 +121,7 @@ class JitterBuffer:
         self._next = None
         self._conceal_run = 0
         self._empty_run = 0
+        self._stretch = 0
         self.stats.depth = 0
 
     def _unwrap(self, seq: int) -> int:
@@ -124,9 +129,11 @@ class JitterBuffer:
             return seq + (1 << 16)  # headroom so that slightly older packets stay positive
         return self._highest + seq_diff(seq, self._highest & 0xFFFF)
 
-    def _grow(self) -> None:
+    def _grow(self, *, stretch: bool = False) -> None:
         if self.adaptive and self.stats.target_depth < self.max_depth:
             self.stats.target_depth += 1
+            if stretch:
+                self._stretch += 1
         self._quiet_ticks = 0
 
     def put(self, packet: RtpPacket) -> bool:
@@ -142,7 +149,7 @@ class JitterBuffer:
             ext = self._unwrap(packet.sequence)
         if self._next is not None and ext < self._next:
             self.stats.late += 1
-            self._grow()
+            self._grow(stretch=True)
             return False
         if ext in self._frames:
             self.stats.duplicates += 1
@@ -194,6 +201,10 @@ class JitterBuffer:
                 self._next = None
             return self._conceal()
         self._empty_run = 0
+        if self._stretch:
+            self._stretch -= 1
+            self.stats.stretched += 1
+            return self._conceal()
         packet = self._frames.pop(self._next, None)
         seq = self._next
         self._next += 1

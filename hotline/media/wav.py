@@ -239,6 +239,7 @@ class StreamingWavWriter:
         self.fsync = fsync
         self.pause_mode = pause_mode
         self.frames_written = 0
+        self.paused_frames = 0  # frames silenced or skipped while paused
         self.paused = False
         self.closed = False
         # unbuffered: every write() reaches the OS at once, so a killed process loses nothing
@@ -271,6 +272,7 @@ class StreamingWavWriter:
         if arr.ndim != 2 or arr.shape[1] != self.channels:
             raise ValueError(f"expected shape (n, {self.channels}), got {arr.shape}")
         if self.paused:
+            self.paused_frames += len(arr)
             if self.pause_mode == "skip":
                 self.maybe_sync(now)
                 return

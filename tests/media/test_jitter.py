@@ -194,3 +194,22 @@ def test_with_real_g711_and_random_network_is_deterministic() -> None:
 def test_bad_configuration(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         JitterBuffer(decode, **kwargs)  # type: ignore[arg-type]
+
+
+def test_adaptive_late_packet_stretches_playout() -> None:
+    jb = JitterBuffer(decode, depth=1, max_depth=5, adaptive=True)
+    jb.put(pkt(0))
+    assert jb.get().sequence == 0
+    jb.put(pkt(2))
+    assert jb.get().kind == "concealed"  # 1 missing -> lost
+    assert not jb.put(pkt(1))  # ...it was only late: grow the delay
+    assert jb.target_depth == 2
+    jb.put(pkt(3))
+    f = jb.get()
+    assert f.kind == "concealed" and jb.stats.stretched == 1  # inserted frame, playout point kept
+    assert [jb.get().sequence for _ in range(2)] == [2, 3]
+    # a reordered pair is still played in order
+    jb.put(pkt(5))
+    jb.put(pkt(4))
+    assert [jb.get().sequence for _ in range(2)] == [4, 5]
+    assert jb.stats.late == 1

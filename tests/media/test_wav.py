@@ -215,6 +215,7 @@ def test_pause_skip_cuts_out(tmp_path: Path) -> None:
         w.resume()
         w.write(one)
         assert w.duration == 0.04
+        assert w.paused_frames == 160
     frames, _ = read_wav(tmp_path / "q.wav")
     assert frames[:, 0].tolist() == [7] * 320
 
