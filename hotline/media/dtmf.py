@@ -274,12 +274,22 @@ class InbandDtmfDetector:
     def block_ms(self) -> float:
         return self.block_size * 1000 / self.sample_rate
 
-    def classify_blocks(self, blocks: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-        """Per block (rows of ``blocks``): key index 0..15 (row*4+col) or -1."""
+    def tone_powers(self, blocks: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Power at the 8 DTMF frequencies (697..941, 1209..1633 Hz) for each block.
+
+        Equal to the Goertzel output ``s1^2 + s2^2 - 2 cos(w) s1 s2`` scaled by
+        ``2 / N^2``, i.e. ``A^2 / 2`` for a sine of amplitude ``A`` at that frequency.
+        """
         n = self.block_size
         re = blocks @ self._cos
         im = blocks @ self._sin
-        power = 2.0 * (re * re + im * im) / (n * n)  # = A^2/2 for a sine of amplitude A
+        power: npt.NDArray[np.float64] = 2.0 * (re * re + im * im) / (n * n)
+        return power
+
+    def classify_blocks(self, blocks: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        """Per block (rows of ``blocks``): key index 0..15 (row*4+col) or -1."""
+        n = self.block_size
+        power = self.tone_powers(blocks)
         total = np.einsum("ij,ij->i", blocks, blocks) / n
         rows, cols = power[:, :4], power[:, 4:]
         r = np.argmax(rows, axis=1)

@@ -232,3 +232,27 @@ def test_sender_schedule_through_rtp_sender_is_received_once() -> None:
     rx = Rfc4733Receiver()
     digits = [d for p in pkts + pkts[-2:] for d in rx.on_packet(p)]
     assert [(d.digit, d.duration_ms, d.timestamp) for d in digits] == [("#", 120.0, ev_ts)]
+
+
+def goertzel_reference(block: np.ndarray, freq: float, rate: int = 8000) -> float:
+    """Textbook Goertzel recurrence (per-sample loop), normalised to A^2/2."""
+    w = 2 * np.pi * freq / rate
+    coeff = 2 * np.cos(w)
+    s1 = s2 = 0.0
+    for x in block:
+        s0 = float(x) + coeff * s1 - s2
+        s2, s1 = s1, s0
+    power = s1 * s1 + s2 * s2 - coeff * s1 * s2
+    return float(2 * power / len(block) ** 2)
+
+
+def test_tone_powers_equal_goertzel_recurrence() -> None:
+    from hotline.media.tones import DTMF_COLS, DTMF_ROWS
+
+    det = InbandDtmfDetector()
+    rng = np.random.default_rng(2)
+    blocks = np.stack([dtmf_tone("9", 13)[:102], rng.normal(0, 3000, 102), speech_like(0.02, 1)[:102]])
+    got = det.tone_powers(blocks.astype(np.float64))
+    for b in range(3):
+        for k, f in enumerate(DTMF_ROWS + DTMF_COLS):
+            assert got[b, k] == pytest.approx(goertzel_reference(blocks[b], f), rel=1e-9, abs=1e-6)
