@@ -140,6 +140,7 @@ def serve(
 
     from hotline import logs
     from hotline.web.app import create_app
+    from hotline.web.server import GracefulServer
 
     settings = settings_from(
         config,
@@ -160,7 +161,7 @@ def serve(
     else:
         print_banner(settings, None)
     loop = "uvloop" if sys.platform != "win32" else "asyncio"
-    server = uvicorn.Server(
+    server = GracefulServer(
         uvicorn.Config(
             create_app(settings),
             host=settings.http.host,

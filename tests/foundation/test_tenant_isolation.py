@@ -1,0 +1,138 @@
+"""Tenant isolation: a user of tenant A can never read or change tenant B's data through any API.
+
+The test walks every path of the OpenAPI document: each path parameter is filled with an id
+of tenant B, each list endpoint is searched for tenant B's records, and every body that names
+a unit, calendar or user points at tenant B. A new endpoint whose parameter this test does not
+know fails it, so isolation is checked for endpoints added later too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from httpx import AsyncClient
+
+from hotline.auth.policy import Role, Scope
+from hotline.auth.users import GrantSpec, add_user
+from hotline.crm.customers import add_customer
+from hotline.org import service as org
+from hotline.store.db import transaction
+from tests.conftest import token_for
+
+PW = "Other-tenant-1"
+
+#: Body for writes, per path template; {unit}, {user}, {cal} are tenant B's ids.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PATCH", "/api/v1/units/{unit_id}"): {"name": "hijacked"},
+    ("PUT", "/api/v1/calendars/{cal_id}"): {"name": "B hours", "week": {}},
+    ("PATCH", "/api/v1/users/{user_id}"): {"display_name": "hijacked"},
+    ("POST", "/api/v1/users/{user_id}/password"): {"password": "Hijack-pass-1"},
+    ("POST", "/api/v1/users/{user_id}/unlock"): {},
+    ("PATCH", "/api/v1/customers/{customer_id}"): {"name": "hijacked"},
+}
+
+
+async def _tenant_b(client: AsyncClient) -> dict[str, int]:
+    db = client.app.state.hotline.db  # type: ignore[attr-defined]
+    async with transaction(db) as s:
+        t = await org.add_tenant(s, "other", "Other bank hotline")
+        cal = await org.add_calendar(s, t.id, "B hours", week={"mon": [["09:00", "17:00"]]})
+        root = await org.add_unit(s, t.id, "hq", "Bank HQ", kind="center", calendar=cal)
+        branch = await org.add_unit(s, t.id, "br1", "Branch 1", parent=root, kind="branch")
+        admin = await add_user(
+            s, t.id, "admin", unit=root, password=PW, grants=[GrantSpec(Role.ADMIN, Scope.TENANT)]
+        )
+        agent = await add_user(s, t.id, "b.agent", unit=branch, password=PW, grants=[GrantSpec(Role.AGENT)])
+        cust = await add_customer(
+            s,
+            t.id,
+            unit=branch,
+            account_no="B-000001",
+            name="Bank customer",
+            phone="+8613900000099",
+            dedicated_agent_id=agent.id,
+        )
+        return {
+            "unit_id": branch.id,
+            "root": root.id,
+            "cal_id": cal.id,
+            "user_id": agent.id,
+            "admin": admin.id,
+            "customer_id": cust.id,
+        }
+
+
+async def test_no_api_reaches_another_tenant(app_client: AsyncClient) -> None:
+    b = await _tenant_b(app_client)
+    bh = await token_for(app_client, "b.agent", PW, tenant="other")
+    # tenant B's agent reads its own customer once, so there is an audit entry to look for
+    assert (await app_client.get(f"/api/v1/customers/{b['customer_id']}", headers=bh)).status_code == 200
+    h = await token_for(app_client, "admin", tenant="demo")  # the most powerful user of tenant A
+    spec = (await app_client.get("/api/v1/openapi.json")).json()
+    checked = 0
+    for path, ops in spec["paths"].items():
+        params = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
+        for method in ops:
+            method = method.upper()
+            if not params:
+                continue
+            unknown = [p for p in params if p not in b]
+            assert not unknown, f"{method} {path}: add tenant-B ids for {unknown} to this test"
+            url = path.format(**b)
+            body = BODIES.get((method, path))
+            if method in ("POST", "PUT", "PATCH"):
+                assert body is not None, f"{method} {path}: add a valid body to BODIES"
+            r = await app_client.request(method, url, headers=h, json=body)
+            assert r.status_code == 404, f"{method} {url} answered {r.status_code}: {r.text}"
+            checked += 1
+    assert checked >= 10
+
+    # writes that name tenant B's objects in the body
+    attempts = [
+        ("/api/v1/units", {"code": "x", "name": "x", "parent": b["unit_id"]}),
+        ("/api/v1/units", {"code": "x", "name": "x", "parent": "sgcc", "calendar": b["cal_id"]}),
+        (
+            "/api/v1/users",
+            {"username": "x1", "password": PW, "unit": b["unit_id"], "roles": [{"role": "agent"}]},
+        ),
+        (
+            "/api/v1/users",
+            {"username": "x2", "password": PW, "unit": "js", "roles": [{"role": "agent", "unit": b["root"]}]},
+        ),
+        ("/api/v1/customers", {"account_no": "X-0001", "name": "x", "unit": b["unit_id"]}),
+        (
+            "/api/v1/customers",
+            {"account_no": "X-0002", "name": "x", "unit": "js", "dedicated_agent_id": b["user_id"]},
+        ),
+    ]
+    for url, body in attempts:
+        r = await app_client.post(url, json=body, headers=h)
+        assert r.status_code == 404, f"POST {url} {body}: {r.status_code} {r.text}"
+
+    # lists and searches never show tenant B's records
+    units = (await app_client.get("/api/v1/units", params={"limit": 1000}, headers=h)).json()["items"]
+    assert not {u["id"] for u in units} & {b["unit_id"], b["root"]}
+    users = (await app_client.get("/api/v1/users", params={"limit": 1000}, headers=h)).json()["items"]
+    assert not {u["id"] for u in users} & {b["user_id"], b["admin"]}
+    cals = (await app_client.get("/api/v1/calendars", headers=h)).json()
+    assert b["cal_id"] not in {c["id"] for c in cals}
+    found = (await app_client.get("/api/v1/customers", params={"phone": "+8613900000099"}, headers=h)).json()
+    assert found["items"] == []
+    entries = (await app_client.get("/api/v1/audit", params={"limit": 1000}, headers=h)).json()
+    assert all(e["actor"] != "b.agent" for e in entries)
+    assert (await app_client.get("/api/v1/tenant", headers=h)).json()["slug"] == "demo"
+
+    # and tenant B's data is untouched
+    r = await app_client.get(f"/api/v1/customers/{b['customer_id']}", headers=bh)
+    assert r.json()["name"] == "Bank customer"
+
+
+async def test_same_user_name_in_two_tenants(app_client: AsyncClient) -> None:
+    await _tenant_b(app_client)
+    r = await app_client.post("/api/v1/auth/token", json={"username": "admin", "password": PW})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "tenant"
+    await token_for(app_client, "admin", PW, tenant="other")
+    r = await app_client.post(
+        "/api/v1/auth/token", json={"username": "admin", "password": PW, "tenant": "demo"}
+    )
+    assert r.status_code == 401
