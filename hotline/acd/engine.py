@@ -304,6 +304,7 @@ class Engine:
         *,
         seed: int = 0,
         start: float = 0.0,
+        remember_ended: int = 100_000,
     ) -> None:
         check_non_negative("start time", start)
         self._now = float(start)
@@ -312,7 +313,9 @@ class Engine:
         self._queues: dict[str, _Queue] = {}
         self._agents: dict[str, _Agent] = {}
         self._tasks: dict[str, _Task] = {}
-        self._ended: set[str] = set()
+        # ids of ended tasks (FIFO, bounded): reuse of a recent id is rejected
+        self._ended: dict[str, None] = {}
+        self._remember_ended = max(0, remember_ended)
         self._agent_seq = 0
         self._task_seq = 0
         self._req_ids: dict[Requirement, int] = {}
@@ -831,11 +834,10 @@ class Engine:
         if spec.queued_since is not None:
             check_non_negative(f"queued_since of task {spec.id!r}", spec.queued_since)
         check_non_negative(f"target_timeout of task {spec.id!r}", spec.target_timeout)
-        req_id = -1
-        if spec.requirements is not None:
-            req_id = self._req_id_for(self._parse_req(spec.requirements))
+        req = None if spec.requirements is None else self._parse_req(spec.requirements)
         if spec.target_agent is not None and spec.target_agent not in self._agents:
             raise UnknownAgentError(spec.target_agent)
+        req_id = -1 if req is None else self._req_id_for(req)
         self._task_seq += 1
         task = _Task(spec, self._task_seq, self._now)
         if req_id >= 0:
@@ -1116,7 +1118,10 @@ class Engine:
 
     def _forget(self, task: _Task) -> None:
         del self._tasks[task.id]
-        self._ended.add(task.id)
+        ended = self._ended
+        ended[task.id] = None
+        if len(ended) > self._remember_ended:
+            del ended[next(iter(ended))]
         self._pending_tasks.pop(task.id, None)
 
     # --- waiting structures: bucket heap (untargeted) or per-agent targeted dict
@@ -1364,14 +1369,21 @@ class Engine:
                 smallest = ss
         agents = self._agents
         rid = task.req_id
+        req = self._reqs[rid]
         declined, offered = task.declined, task.offers
+        check_pool = smallest is not pool
         out = []
         for aid in smallest:
-            if aid in declined or aid in offered or (smallest is not pool and aid not in pool):
+            if (check_pool and aid not in pool) or aid in declined or aid in offered:
                 continue
             a = agents[aid]
-            if rid == 0 or self._matches(a, rid):
-                out.append(a)
+            if req is not None:
+                ok = a.cache.get(rid)
+                if ok is None:
+                    ok = a.cache[rid] = req.matches(a.levels)
+                if not ok:
+                    continue
+            out.append(a)
         return out
 
     def _dispatch_task(self, task: _Task) -> None:
@@ -1396,11 +1408,11 @@ class Engine:
         if len(cands) == 1:
             return cands[0]
         if strat is Strategy.LONGEST_IDLE:
-            return min(cands, key=lambda a: (a.idle_since, -self._score(a, task, q), a.seq))
+            return self._min_then_score(cands, [a.idle_since for a in cands], task, q)
         if strat is Strategy.FEWEST_TASKS:
-            return min(cands, key=lambda a: (a.tasks_handled, -self._score(a, task, q), a.seq))
+            return self._min_then_score(cands, [float(a.tasks_handled) for a in cands], task, q)
         if strat is Strategy.LEAST_TALK_TIME:
-            return min(cands, key=lambda a: (a.talk_time, -self._score(a, task, q), a.seq))
+            return self._min_then_score(cands, [a.talk_time for a in cands], task, q)
         if strat is Strategy.MOST_QUALIFIED:
             return min(cands, key=lambda a: (-self._score(a, task, q), a.idle_since, a.seq))
         if strat is Strategy.LINEAR:
@@ -1420,6 +1432,14 @@ class Engine:
             if r < acc:
                 return a
         return cands[-1]
+
+    def _min_then_score(self, cands: list[_Agent], prim: list[float], task: _Task, q: _Queue) -> _Agent:
+        """Lowest primary key; ties broken by higher score, then registration order."""
+        best = min(prim)
+        ties = [a for a, p in zip(cands, prim, strict=True) if p == best]
+        if len(ties) == 1:
+            return ties[0]
+        return min(ties, key=lambda a: (-self._score(a, task, q), a.seq))
 
     def _dispatch_agent(self, a: _Agent) -> None:
         while a.elig:
