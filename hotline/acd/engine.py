@@ -843,9 +843,11 @@ class Engine:
         if req_id >= 0:
             task.req_id = task.orig_req_id = req_id
         self._tasks[task.id] = task
+        if spec.target_agent is not None:
+            task.target = spec.target_agent  # activated by _enter_queue once queued
+            task.target_kind = "reservation"
+            task.target_until = self._now + spec.target_timeout
         self._enter_queue(task, self._queues[spec.queue], hops=0)
-        if spec.target_agent is not None and task.status is TaskStatus.QUEUED and task.target is None:
-            self._set_target(task, spec.target_agent, spec.target_timeout, "reservation")
         return self._finish()
 
     def abandon(self, task_id: str, now: float) -> list[Decision]:
@@ -910,11 +912,8 @@ class Engine:
         check_non_negative("target_timeout", target_timeout)
         if task.status not in (TaskStatus.QUEUED, TaskStatus.ASSIGNED):
             raise InvalidTransitionError("task", task_id, task.status, "requeue")
-        if task.target is not None:
-            self._end_target(task, "cancelled")
-            self._detach_waiting(task)
-            if task.status is TaskStatus.QUEUED:
-                self._attach_waiting(task)
+        if task.target is not None:  # only QUEUED tasks can still hold a target
+            self._clear_target(task, "cancelled")
         if task.status is TaskStatus.ASSIGNED:
             assert task.agent is not None
             a = self._agents[task.agent]
@@ -972,7 +971,9 @@ class Engine:
         task.queue = q.id
         task.entered_at = self._now
         task.fired = set()
-        if not task.explicit_req:
+        if task.explicit_req:
+            task.req_id = task.orig_req_id  # undo a relaxation done in a previous queue
+        else:
             task.req_id = task.orig_req_id = q.default_req_id
         if cfg.calendar is not None and not cfg.calendar.is_open(self._now):
             self._exit(task, "closed", cfg.closed_action, in_queue=False)
@@ -1020,9 +1021,10 @@ class Engine:
             self._set_target(task, aid, until - self._now, kind, attach=False)
         self._attach_waiting(task)
         self._arm_rules(task, q)
-        self._pending_tasks[task.id] = None
+        self._dispatch_task(task)  # an agent of this queue first; then conditional overflow
         if q.cond_rules:
-            self._eval_conditional(q, only=task)
+            if task.status is TaskStatus.QUEUED:
+                self._eval_conditional(q, only=task)
             self._arm_eval(q)
 
     def _cancel_pending_target(self, task: _Task) -> None:
@@ -1454,11 +1456,14 @@ class Engine:
         best_task: _Task | None = None
         elig = a.elig
         tasks = self._tasks
+        empty: list[tuple[Media, int]] = []
         for qid in a.queues:
             q = self._queues[qid]
             if not q.tasks:
                 continue
             rate = q.cfg.priority_aging
+            if empty:
+                empty.clear()
             for m, by_req in q.buckets.items():
                 if m not in elig:
                     continue
@@ -1472,6 +1477,7 @@ class Engine:
                             continue
                         break
                     if not heap:
+                        empty.append((m, rid))
                         continue
                     if rid and not self._matches(a, rid):
                         continue
@@ -1481,6 +1487,8 @@ class Engine:
                     key = (-(cand.priority + rate * (now - cand.order_time)), cand.order_time, cand.seq)
                     if best is None or key < best:
                         best, best_task = key, cand
+            for m, rid in empty:
+                del q.buckets[m][rid]
         targeted = self._targeted.get(a.id)
         if targeted:
             for t in targeted.values():
@@ -1678,6 +1686,15 @@ class Engine:
                 assert t.status is TaskStatus.ASSIGNED and t.id not in q.tasks
             if t.target is not None:
                 assert t.target_timer in self._timers
+            if t.status is TaskStatus.QUEUED:
+                if t.target is not None:
+                    assert self._targeted[t.target][t.id] is t
+                else:
+                    heap = q.buckets[t.media][t.req_id]
+                    assert sum(1 for e in heap if e[4] == t.id and e[3] == t.version) == 1, t.id
+        for aid, d in self._targeted.items():
+            for tid, t in d.items():
+                assert t.status is TaskStatus.QUEUED and t.target == aid and self._tasks[tid] is t
         for q in self._queues.values():
             for tid in q.tasks:
                 assert self._tasks[tid].queue == q.id

@@ -473,3 +473,31 @@ def test_decisions_are_identical_for_identical_runs() -> None:
         return out
 
     assert run() == run()
+
+
+def test_deterministic_across_hash_seeds() -> None:
+    """Set iteration order (PYTHONHASHSEED) must not leak into decisions."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib, json; from hotline.acd.bench import run_bench; import hotline.acd.bench as b\n"
+        "from hotline.acd import Engine, QueueConfig, AgentConfig, TaskSpec, Strategy\n"
+        "out=[]\n"
+        "for strat in Strategy:\n"
+        "    e=Engine(skills=['s'], queues=[QueueConfig('q', strategy=strat, requirements='s')], seed=3)\n"
+        "    for i in range(40): e.add_agent(AgentConfig(f'ag{i}', skills={'s': 1+i%9}, queues=('q',))); e.login(f'ag{i}', 0, ready=True)\n"
+        "    for i in range(60):\n"
+        "        out += [repr(d) for d in e.new_task(TaskSpec(f't{i}','q'), float(i))]\n"
+        "        out += [repr(d) for d in e.tick(float(i)+0.5)]\n"
+        "print(hashlib.sha256('\\n'.join(out).encode()).hexdigest())\n"
+    )
+    digests = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        res = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        digests.add(res.stdout.strip())
+    assert len(digests) == 1

@@ -263,3 +263,42 @@ def test_requeue_with_target_and_callback_keeps_place() -> None:
 def test_next_deadline_none_when_idle() -> None:
     eng = build([QueueConfig("q1")], [])
     assert eng.next_deadline() is None
+
+
+def test_requeue_of_reserved_task_drops_reservation() -> None:
+    eng = build(
+        [QueueConfig("q1", pause_after_task=0)],
+        [AgentConfig("a", queues=("q1",)), AgentConfig("b", queues=("q1",))],
+    )
+    eng.set_not_ready("a", 0, "x")
+    eng.set_not_ready("b", 0, "x")
+    eng.new_task(TaskSpec("t1", "q1"), 1)
+    eng.reserve("t1", "a", 100, 2)
+    eng.requeue("t1", 3)  # back to the general line
+    assert offers(eng.set_ready("b", 4)) == [("t1", "b")]
+    eng.check_invariants()
+    assert [e.reason for e in eng.pop_events() if isinstance(e, ReservationEnded)] == ["cancelled"]
+
+
+def test_target_agent_on_arrival_is_honoured_before_others() -> None:
+    eng = build(
+        [QueueConfig("q1")],
+        [AgentConfig("a", queues=("q1",)), AgentConfig("b", queues=("q1",))],
+        ready=("b",),
+    )
+    ds = eng.new_task(TaskSpec("t1", "q1", target_agent="a", target_timeout=5), 1)
+    assert offers(ds) == []
+    assert offers(eng.tick(6)) == [("t1", "b")]
+
+
+def test_conditional_overflow_only_after_local_agents_tried() -> None:
+    q = [
+        QueueConfig("q1", rules=(OverflowRule("q2", when="available(q2) >= 1"),)),
+        QueueConfig("q2"),
+    ]
+    eng = build(q, [AgentConfig("a", queues=("q1",)), AgentConfig("b", queues=("q2",))])
+    ds = eng.new_task(TaskSpec("t1", "q1"), 1)
+    assert offers(ds) == [("t1", "a")]  # local agent free: no overflow
+    ds = eng.new_task(TaskSpec("t2", "q1"), 2)
+    assert [type(d).__name__ for d in ds] == ["Overflow", "Offer"]
+    assert offers(ds) == [("t2", "b")]
