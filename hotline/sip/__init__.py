@@ -40,6 +40,8 @@ from hotline.sip.message import (
     error_response,
     make_response,
     parse_message,
+    response_destination,
+    stamp_via,
 )
 from hotline.sip.sdp import (
     OfferAnswerError,
@@ -80,5 +82,5 @@ __all__ = [
     "error_response", "generate_branch", "generate_call_id", "generate_tag", "is_hold", "make_ack",
     "make_cancel", "make_offer", "make_response", "normalize_number", "parse_challenge",
     "parse_credentials", "parse_cseq", "parse_message", "parse_name_addr", "parse_sdp", "parse_uri",
-    "parse_via", "uac_dialog_id", "uas_dialog_id",
+    "parse_via", "response_destination", "stamp_via", "uac_dialog_id", "uas_dialog_id",
 ]  # fmt: skip

@@ -19,6 +19,7 @@ from hotline.sip.headers import (
     Headers,
     NameAddr,
     Via,
+    canonical_name,
     is_token,
     parse_cseq,
     parse_name_addr,
@@ -295,28 +296,22 @@ def _check_version(version: str, is_request: bool) -> None:
 
 def _validate_common(msg: Message) -> None:
     h = msg.headers
-    for name in SINGLE_VALUE:
+    for name in sorted(SINGLE_VALUE):
         if len(h.get_lines(name)) > 1:
-            values = {v.strip() for v in h.get_lines(name)}
-            if name != "content-length" or len(values) > 1:
-                raise SipParseError(f"Multiple {name.title()} header fields")
-            raise SipParseError("Multiple Content-Length header fields")
+            raise SipParseError(f"Multiple {canonical_name(name)} header fields")
     if not h.get_all("Via"):
         raise SipParseError("Missing Via header")
-    for via in msg.vias:
-        _ = via
+    msg.vias  # noqa: B018 - validates every Via value
     for name in ("From", "To"):
         if h.get(name) is None:
             raise SipParseError(f"Missing {name} header")
-    from_, to = msg.from_addr, msg.to_addr
-    for addr, name in ((from_, "From"), (to, "To")):
+    for addr, name in ((msg.from_addr, "From"), (msg.to_addr, "To")):
         if "tag" in addr.params and not addr.params["tag"]:
             raise SipParseError(f"Empty tag in {name}")
-    _ = msg.call_id
-    cseq = msg.cseq
-    _ = cseq
-    _ = msg.max_forwards
-    _ = msg.expires
+    msg.call_id  # noqa: B018
+    msg.cseq  # noqa: B018
+    msg.max_forwards  # noqa: B018
+    msg.expires  # noqa: B018
     date = h.get("Date")
     if date is not None and not _DATE_RE.match(date.strip()):
         raise SipParseError("Malformed Date header (must be RFC 1123 in GMT)")
@@ -501,6 +496,37 @@ def error_response(err: SipParseError, rng: random.Random | None = None) -> Resp
     return _make_response(err.headers, err.status, err.reason, to_tag=None, rng=rng)
 
 
+def stamp_via(request: Request, source_host: str, source_port: int) -> None:
+    """Server transport duty on receipt (RFC 3261 §18.2.1, RFC 3581).
+
+    Adds ``received=`` to the top Via when its sent-by host differs from the packet's
+    source address (always when ``rport`` was requested) and fills in a valueless
+    ``rport`` with the source port.
+    """
+    via = request.top_via
+    host = source_host.strip("[]")
+    wants_rport = via.has_rport and via.rport is None
+    if via.host.strip("[]").lower() != host.lower() or wants_rport:
+        via.params["received"] = host
+    if wants_rport:
+        via.params["rport"] = str(source_port)
+    request.headers.remove_first_value("Via")
+    request.headers.prepend("Via", str(via))
+
+
+def response_destination(response: Response) -> tuple[str, int]:
+    """Where to send a response over an unreliable transport (RFC 3261 §18.2.2, RFC 3581).
+
+    ``received`` (else the sent-by host) and ``rport`` (else the sent-by port, else
+    5060/5061) of the top Via.  Over TCP/TLS send on the connection the request came in.
+    """
+    via = response.top_via
+    host = (via.received or via.host).strip("[]")
+    default = 5061 if via.transport in ("TLS", "WSS") else 5060
+    port = via.rport or via.port or default
+    return host, port
+
+
 class StreamFramer:
     """Split a TCP/TLS byte stream into SIP messages (RFC 3261 §18.3).
 
@@ -599,4 +625,6 @@ __all__ = [
     "error_response",
     "make_response",
     "parse_message",
+    "response_destination",
+    "stamp_via",
 ]

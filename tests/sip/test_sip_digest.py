@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 from hypothesis import given, settings
@@ -155,3 +156,13 @@ def test_nonce_counts_must_increase(n: int, rnd: random.Random) -> None:
         result = srv.verify(auth, "OPTIONS", now=1.0)
         assert result.ok == (nc > seen)
         seen = max(seen, nc)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet='Digest usernamrlmcoqp=",\\ \t-0123456789abcdef', max_size=120))
+def test_header_parsers_only_raise_sip_parse_error(value: str) -> None:
+    from hotline.sip.errors import SipParseError
+
+    for parser in (parse_challenge, parse_credentials):
+        with contextlib.suppress(SipParseError):
+            parser(value)

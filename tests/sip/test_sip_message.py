@@ -367,3 +367,26 @@ def test_mutated_valid_messages(data: bytes, mutations: list[tuple[str, int, byt
         return
     # whatever parses must serialize into something that parses to the same thing
     _same(m, parse_message(m.to_bytes()))
+
+
+def test_stamp_via_and_response_destination() -> None:
+    from hotline.sip.message import response_destination, stamp_via
+
+    m = parse_message(INVITE)
+    assert isinstance(m, Request)
+    stamp_via(m, "203.0.113.5", 40000)
+    top = m.top_via
+    assert top.received == "203.0.113.5" and top.rport == 40000
+    assert len(m.vias) == 3 and m.vias[1].host == "proxy.example.com"
+    r = make_response(m, 200, to_tag="x")
+    assert response_destination(r) == ("203.0.113.5", 40000)
+    # no rport requested, same host: untouched
+    m2 = parse_message(INVITE.replace(b";rport", b""))
+    assert isinstance(m2, Request)
+    stamp_via(m2, "10.0.0.1", 5999)
+    assert m2.top_via.received is None and m2.top_via.rport is None
+    assert response_destination(make_response(m2, 200)) == ("10.0.0.1", 5060)
+    m3 = parse_message(INVITE.replace(b";rport", b""))
+    assert isinstance(m3, Request)
+    stamp_via(m3, "192.0.2.1", 5999)
+    assert response_destination(make_response(m3, 200)) == ("192.0.2.1", 5060)

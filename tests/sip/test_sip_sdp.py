@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -218,3 +220,38 @@ def test_generated_sdp_roundtrip(data: st.DataObject) -> None:
     sdp.media = [_media(data.draw) for _ in range(data.draw(st.integers(0, 3)))]
     text = str(sdp)
     assert str(parse_sdp(text)) == text
+
+
+SDP_LINES = st.sampled_from(
+    [
+        "v=0", "v=1", "o=- 1 1 IN IP4 1.2.3.4", "o=x", "s=-", "c=IN IP4 1.2.3.4", "c=IN IP4 0.0.0.0",
+        "c=IN IP6 ::", "c=bad", "t=0 0", "m=audio 4000 RTP/AVP 0 8 101", "m=audio 0 RTP/AVP 0",
+        "m=audio x RTP/AVP", "m=video 5000 RTP/AVP 97", "m=audio 4000/2 RTP/AVP 8", "a=rtpmap:101 telephone-event/8000",
+        "a=rtpmap:0 PCMU", "a=rtpmap:x", "a=fmtp:101 0-15", "a=sendonly", "a=inactive", "a=recvonly",
+        "a=ptime:abc", "a=ptime:30", "b=AS:64", "i=info", "k=clear:x", "z=junk", "x=unknown", "garbage", "",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(SDP_LINES, max_size=14), st.sampled_from(DIRECTIONS))
+def test_sdp_soup_only_raises_sdp_errors(lines: list[str], local: str) -> None:
+    text = "\r\n".join(lines)
+    try:
+        sdp = parse_sdp(text)
+    except SdpParseError:
+        return
+    assert str(parse_sdp(str(sdp))) == str(sdp)
+    is_hold(sdp)
+    try:
+        ans = answer(sdp, ["PCMU", "PCMA"], "10.0.0.1", 4000, local)
+    except OfferAnswerError:
+        return
+    assert len(ans.media) == len(sdp.media)
+    assert sum(1 for m in ans.media if m.port != 0) == 1
+    assert str(parse_sdp(ans.to_bytes())) == str(ans)
+
+
+@given(st.binary(max_size=300))
+def test_sdp_arbitrary_bytes(data: bytes) -> None:
+    with contextlib.suppress(SdpParseError):
+        parse_sdp(data)
