@@ -105,6 +105,7 @@ class _Agent:
         "capacity",
         "cfg",
         "elig",
+        "gen",
         "held",
         "id",
         "idle_since",
@@ -118,8 +119,10 @@ class _Agent:
         "queues",
         "reason",
         "resume",
+        "rr",
         "scache",
         "seq",
+        "sig",
         "state",
         "talk_time",
         "tasks_handled",
@@ -146,6 +149,9 @@ class _Agent:
         self.talk_time = 0.0
         self.state = AgentState.LOGGED_OUT
         self.elig: frozenset[Media] = frozenset()
+        self.gen = 0  # bumped whenever a selection key may change: older heap entries are stale
+        self.sig: tuple[Any, ...] | None = None  # (elig, idle_since, tasks, talk) of the live entries
+        self.rr: dict[str, int] = {}  # queue -> round-robin clock of the last offer from it
         self.configure(cfg)
 
     def configure(self, cfg: AgentConfig) -> None:
@@ -216,6 +222,7 @@ class _Task:
 
 class _Queue:
     __slots__ = (
+        "aheaps",
         "buckets",
         "cfg",
         "cond_rules",
@@ -240,7 +247,9 @@ class _Queue:
         # (media, req id) -> heap of (key, order_time, seq, version, task id)
         self.buckets: dict[Media, dict[int, list[tuple[float, float, int, int, str]]]] = {}
         self.tasks: dict[str, _Task] = {}  # queued + offered, insertion ordered
-        self.rr_last = -1
+        self.rr_last = 0  # round-robin clock
+        # (media, req id, original req id) -> heap of eligible matching agents by strategy key
+        self.aheaps: dict[tuple[Media, int, int], list[tuple[float, float, int, str, int]]] = {}
         self.rule_conds: dict[int, Condition] = {}
         self.cond_rules: list[int] = []  # indexes of conditional overflow rules
         self.eval_timer: int | None = None
@@ -488,6 +497,8 @@ class Engine:
             if a.logged_in:
                 q.logged_in -= 1
         a.configure(cfg)
+        a.sig = None
+        a.gen += 1
         for qid in a.queues:
             q = self._queues[qid]
             q.members.add(a.id)
@@ -1191,7 +1202,10 @@ class Engine:
             task.offers[a.id] = None
             self._events.append(TaskOffered(self._now, task.id, a.id, q.id))
             self._decisions.append(Offer(self._now, task.id, a.id, q.id, task.media, deadline))
-            q.rr_last = a.seq
+            if q.cfg.strategy is Strategy.ROUND_ROBIN:
+                q.rr_last += 1
+                a.rr[q.id] = q.rr_last
+                a.sig = None  # its round-robin key changed: re-index
         if deadline is not None:
             task.ring_timer = self._timer(deadline, "ring", task.id)
         for a in agents:
@@ -1279,6 +1293,106 @@ class Engine:
             self._set_elig(a, elig)
             if gained:
                 self._pending_agents[a.id] = None
+        if elig:
+            sig = (elig, a.idle_since, a.tasks_handled, a.talk_time)
+            if sig != a.sig:
+                a.sig = sig
+                a.gen += 1
+                self._push_agent(a)
+        else:
+            a.sig = None
+
+    # --- agent heaps: per queue, per (media, requirement) heap of eligible matching agents
+    #     ordered by the queue's strategy key; lazy deletion via the agent's generation.
+
+    _HEAP_STRATEGIES = frozenset(
+        {
+            Strategy.LONGEST_IDLE,
+            Strategy.FEWEST_TASKS,
+            Strategy.LEAST_TALK_TIME,
+            Strategy.MOST_QUALIFIED,
+            Strategy.ROUND_ROBIN,
+            Strategy.LINEAR,
+        }
+    )
+    _MAX_HEAPS_PER_QUEUE = 8
+
+    def _agent_key(self, a: _Agent, q: _Queue, rid: int, orid: int) -> tuple[float, float, int, str, int]:
+        strat = q.cfg.strategy
+        if strat is Strategy.LINEAR:
+            return (0.0, 0.0, a.seq, a.id, a.gen)
+        if strat is Strategy.ROUND_ROBIN:
+            return (float(a.rr.get(q.id, 0)), 0.0, a.seq, a.id, a.gen)
+        pref, under, extra = self._score_parts(a, rid, orid)
+        w = q.cfg.weights
+        static = w.preference * pref - w.under * under - w.extra * extra
+        # score(now) = static + w.idle * (now - idle_since): "-score" ordering without now
+        neg_score = -static + w.idle * a.idle_since
+        if strat is Strategy.LONGEST_IDLE:
+            return (a.idle_since, -static, a.seq, a.id, a.gen)
+        if strat is Strategy.FEWEST_TASKS:
+            return (float(a.tasks_handled), neg_score, a.seq, a.id, a.gen)
+        if strat is Strategy.LEAST_TALK_TIME:
+            return (a.talk_time, neg_score, a.seq, a.id, a.gen)
+        return (neg_score, a.idle_since, a.seq, a.id, a.gen)  # MOST_QUALIFIED
+
+    def _push_agent(self, a: _Agent) -> None:
+        elig = a.elig
+        for qid in a.queues:
+            q = self._queues[qid]
+            if not q.aheaps:
+                continue
+            for (m, rid, orid), heap in q.aheaps.items():
+                if m in elig and (rid == 0 or self._matches(a, rid)):
+                    heapq.heappush(heap, self._agent_key(a, q, rid, orid))
+                    if len(heap) > 64 and len(heap) > 3 * len(self._elig_q.get((qid, m), ())):
+                        self._compact(heap, m)
+
+    def _compact(self, heap: list[tuple[float, float, int, str, int]], m: Media) -> None:
+        agents = self._agents
+        live = [e for e in heap if agents[e[3]].gen == e[4] and m in agents[e[3]].elig]
+        heap[:] = live
+        heapq.heapify(heap)
+
+    def _agent_heap(
+        self, q: _Queue, m: Media, rid: int, orid: int
+    ) -> list[tuple[float, float, int, str, int]]:
+        key = (m, rid, orid)
+        heap = q.aheaps.pop(key, None)
+        if heap is None:
+            heap = []
+            req = self._reqs[rid]
+            for aid in self._elig_q.get((q.id, m), ()):
+                a = self._agents[aid]
+                if req is None or self._matches(a, rid):
+                    heap.append(self._agent_key(a, q, rid, orid))
+            heapq.heapify(heap)
+            if len(q.aheaps) >= self._MAX_HEAPS_PER_QUEUE:
+                del q.aheaps[next(iter(q.aheaps))]  # least recently used
+        q.aheaps[key] = heap  # (re)insert as most recently used
+        return heap
+
+    def _select_from_heap(self, task: _Task, q: _Queue) -> _Agent | None:
+        m = task.media
+        heap = self._agent_heap(q, m, task.req_id, task.orig_req_id)
+        agents = self._agents
+        declined, offered = task.declined, task.offers
+        skipped: list[tuple[float, float, int, str, int]] = []
+        chosen: _Agent | None = None
+        while heap:
+            entry = heap[0]
+            a = agents[entry[3]]
+            if a.gen != entry[4] or m not in a.elig:
+                heapq.heappop(heap)
+                continue
+            if a.id in declined or a.id in offered:
+                skipped.append(heapq.heappop(heap))
+                continue
+            chosen = a
+            break
+        for e in skipped:
+            heapq.heappush(heap, e)
+        return chosen
 
     def _set_elig(self, a: _Agent, elig: frozenset[Media]) -> None:
         old = a.elig
@@ -1352,11 +1466,6 @@ class Engine:
         a.scache[key] = res
         return res
 
-    def _score(self, a: _Agent, task: _Task, q: _Queue) -> float:
-        pref, under, extra = self._score_parts(a, task.req_id, task.orig_req_id)
-        w = q.cfg.weights
-        return w.preference * pref - w.under * under - w.extra * extra + w.idle * (self._now - a.idle_since)
-
     def _candidates(self, task: _Task) -> list[_Agent]:
         m = task.media
         pool = self._elig_q.get((task.queue, m))
@@ -1394,11 +1503,16 @@ class Engine:
             if task.media in a.elig and a.id not in task.declined:
                 self._offer(task, [a])
             return
+        q = self._queues[task.queue]
+        strat = q.cfg.strategy
+        if strat in self._HEAP_STRATEGIES:
+            agent = self._select_from_heap(task, q)
+            if agent is not None:
+                self._offer(task, [agent])
+            return
         cands = self._candidates(task)
         if not cands:
             return
-        q = self._queues[task.queue]
-        strat = q.cfg.strategy
         if strat is Strategy.RING_ALL:
             cands.sort(key=lambda a: a.seq)
             self._offer(task, cands)
@@ -1407,21 +1521,7 @@ class Engine:
         self._offer(task, [chosen])
 
     def _choose(self, strat: Strategy, cands: list[_Agent], task: _Task, q: _Queue) -> _Agent:
-        if len(cands) == 1:
-            return cands[0]
-        if strat is Strategy.LONGEST_IDLE:
-            return self._min_then_score(cands, [a.idle_since for a in cands], task, q)
-        if strat is Strategy.FEWEST_TASKS:
-            return self._min_then_score(cands, [float(a.tasks_handled) for a in cands], task, q)
-        if strat is Strategy.LEAST_TALK_TIME:
-            return self._min_then_score(cands, [a.talk_time for a in cands], task, q)
-        if strat is Strategy.MOST_QUALIFIED:
-            return min(cands, key=lambda a: (-self._score(a, task, q), a.idle_since, a.seq))
-        if strat is Strategy.LINEAR:
-            return min(cands, key=lambda a: a.seq)
-        if strat is Strategy.ROUND_ROBIN:
-            last = q.rr_last
-            return min(cands, key=lambda a: (a.seq <= last, a.seq))
+        """RANDOM / WEIGHTED_RANDOM over the qualified eligible agents (seeded, seq-sorted)."""
         cands.sort(key=lambda a: a.seq)
         if strat is Strategy.RANDOM:
             return cands[self._rng.randrange(len(cands))]
@@ -1434,14 +1534,6 @@ class Engine:
             if r < acc:
                 return a
         return cands[-1]
-
-    def _min_then_score(self, cands: list[_Agent], prim: list[float], task: _Task, q: _Queue) -> _Agent:
-        """Lowest primary key; ties broken by higher score, then registration order."""
-        best = min(prim)
-        ties = [a for a, p in zip(cands, prim, strict=True) if p == best]
-        if len(ties) == 1:
-            return ties[0]
-        return min(ties, key=lambda a: (-self._score(a, task, q), a.seq))
 
     def _dispatch_agent(self, a: _Agent) -> None:
         while a.elig:
@@ -1698,6 +1790,16 @@ class Engine:
         for q in self._queues.values():
             for tid in q.tasks:
                 assert self._tasks[tid].queue == q.id
+            for (m, rid, orid), aheap in q.aheaps.items():
+                live = [e for e in aheap if self._agents[e[3]].gen == e[4] and m in self._agents[e[3]].elig]
+                live_ids = [e[3] for e in live]
+                assert len(live_ids) == len(set(live_ids)), "one live heap entry per agent"
+                for aid in self._elig_q.get((q.id, m), ()):
+                    a = self._agents[aid]
+                    if rid == 0 or self._matches(a, rid):
+                        assert live_ids.count(aid) == 1, (q.id, aid)
+                        entry = next(e for e in live if e[3] == aid)
+                        assert entry == self._agent_key(a, q, rid, orid), (q.id, aid, entry)
             assert sum(q.counts.values()) == len(q.members)
 
 
