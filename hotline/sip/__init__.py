@@ -38,6 +38,7 @@ from hotline.sip.message import (
     Response,
     StreamFramer,
     error_response,
+    make_request,
     make_response,
     parse_message,
     response_destination,
@@ -80,7 +81,7 @@ __all__ = [
     "Terminated", "Timers", "TransactionError", "TransactionLayer", "TransactionTimeout",
     "TransportFailure", "Via", "answer", "build_authorization", "compute_ha1", "compute_response",
     "error_response", "generate_branch", "generate_call_id", "generate_tag", "is_hold", "make_ack",
-    "make_cancel", "make_offer", "make_response", "normalize_number", "parse_challenge",
+    "make_cancel", "make_offer", "make_request", "make_response", "normalize_number", "parse_challenge",
     "parse_credentials", "parse_cseq", "parse_message", "parse_name_addr", "parse_sdp", "parse_uri",
     "parse_via", "response_destination", "stamp_via", "uac_dialog_id", "uas_dialog_id",
 ]  # fmt: skip

@@ -25,7 +25,7 @@ from hotline.sip.headers import (
     parse_name_addr,
     parse_via,
 )
-from hotline.sip.helpers import generate_tag
+from hotline.sip.helpers import generate_branch, generate_tag
 from hotline.sip.uri import URI, AbsoluteURI, SipURI, parse_uri
 
 DEFAULT_MAX_SIZE = 65535
@@ -441,6 +441,49 @@ def _parse(data: bytes, stream: bool, max_size: int, max_body: int) -> Request |
         raise
 
 
+def make_request(
+    method: str,
+    uri: URI | str,
+    *,
+    from_addr: NameAddr | str,
+    to_addr: NameAddr | str,
+    call_id: str,
+    cseq: int,
+    via_host: str,
+    via_port: int | None = None,
+    transport: str = "UDP",
+    contact: NameAddr | str | None = None,
+    branch: str | None = None,
+    max_forwards: int = 70,
+    body: bytes = b"",
+    content_type: str | None = None,
+    extra_headers: list[tuple[str, str]] | None = None,
+    rng: random.Random | None = None,
+) -> Request:
+    """Build an out-of-dialog request (INVITE to a trunk, OPTIONS ping, REGISTER, ...).
+
+    The top Via gets a fresh RFC 3261 branch (unless ``branch`` is given) and ``rport``.
+    ``from_addr`` should carry a tag (use :func:`hotline.sip.helpers.generate_tag`).
+    """
+    h = Headers()
+    via = Via(
+        transport.upper(), via_host, via_port, {"branch": branch or generate_branch(rng), "rport": None}
+    )
+    h.add("Via", str(via))
+    h.add("Max-Forwards", str(max_forwards))
+    h.add("From", str(from_addr))
+    h.add("To", str(to_addr))
+    h.add("Call-ID", call_id)
+    h.add("CSeq", f"{cseq} {method}")
+    if contact is not None:
+        h.add("Contact", str(contact))
+    for name, value in extra_headers or []:
+        h.add(name, value)
+    if content_type is not None:
+        h.add("Content-Type", content_type)
+    return Request(method, parse_uri(uri) if isinstance(uri, str) else uri, h, body)
+
+
 def make_response(
     request: Request,
     status: int,
@@ -623,6 +666,7 @@ __all__ = [
     "SipMessage",
     "StreamFramer",
     "error_response",
+    "make_request",
     "make_response",
     "parse_message",
     "response_destination",

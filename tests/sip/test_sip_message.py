@@ -390,3 +390,30 @@ def test_stamp_via_and_response_destination() -> None:
     assert isinstance(m3, Request)
     stamp_via(m3, "192.0.2.1", 5999)
     assert response_destination(make_response(m3, 200)) == ("192.0.2.1", 5060)
+
+
+def test_make_request_out_of_dialog() -> None:
+    from hotline.sip.message import make_request
+
+    rng = random.Random(9)
+    r = make_request(
+        "INVITE",
+        "sip:+8613800138000@trunk.example.net;user=phone",
+        from_addr=f"<sip:4001@hotline.example>;tag={generate_tag(rng)}",
+        to_addr="<sip:+8613800138000@trunk.example.net;user=phone>",
+        call_id=generate_call_id("hotline.example", rng),
+        cseq=1,
+        via_host="198.51.100.1",
+        via_port=5060,
+        contact="<sip:4001@198.51.100.1:5060>",
+        body=b"v=0\r\n",
+        content_type="application/sdp",
+        extra_headers=[("User-Agent", "Hotline")],
+        rng=rng,
+    )
+    parsed = parse_message(r.to_bytes())
+    assert isinstance(parsed, Request) and parsed.method == "INVITE"
+    assert parsed.top_via.rfc3261_branch and parsed.top_via.has_rport
+    assert parsed.sip_uri.params == {"user": "phone"} and parsed.max_forwards == 70
+    assert parsed.cseq.seq == 1 and parsed.body == b"v=0\r\n" and parsed.content_type == "application/sdp"
+    assert parsed.headers.get("User-Agent") == "Hotline"
