@@ -501,3 +501,45 @@ def test_deterministic_across_hash_seeds() -> None:
         )
         digests.add(res.stdout.strip())
     assert len(digests) == 1
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        Strategy.LONGEST_IDLE,
+        Strategy.MOST_QUALIFIED,
+        Strategy.FEWEST_TASKS,
+        Strategy.ROUND_ROBIN,
+        Strategy.LINEAR,
+    ],
+)
+def test_agent_selection_does_not_scan_free_agents(
+    strategy: Strategy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eng = make(
+        queues=[QueueConfig("q1", strategy=strategy, requirements="billing", pause_after_task=0)],
+        agents=[AgentConfig(f"a{i}", skills={"billing": 1 + i % 9}, queues=("q1",)) for i in range(2000)],
+    )
+    eng.new_task(task("warm"), 1)  # builds the (queue, media, requirement) heap once
+    calls = {"key": 0, "match": 0}
+    orig_key, orig_match = Engine._agent_key, Engine._matches
+
+    def key(self: Engine, *a: object) -> object:
+        calls["key"] += 1
+        return orig_key(self, *a)  # type: ignore[arg-type]
+
+    def match(self: Engine, *a: object) -> object:
+        calls["match"] += 1
+        return orig_match(self, *a)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Engine, "_agent_key", key)
+    monkeypatch.setattr(Engine, "_matches", match)
+    for i in range(100):
+        now = 2.0 + i
+        (tid, aid), *_ = offers(eng.new_task(task(f"t{i}"), now))
+        eng.accept(aid, tid, now)
+        eng.complete(aid, tid, now + 0.5)
+    # per arrival: a handful of re-indexing pushes for the agents involved, never ~2000
+    assert calls["key"] <= 100 * 6, calls
+    assert calls["match"] <= 100 * 6, calls
+    eng.check_invariants()
