@@ -553,3 +553,63 @@ class TransactionLayer:
     def transport_error(self, key: TxKey, now: float) -> list[Action]:
         tx = self.get(key)
         return self._reap(tx.transport_error(now)) if tx is not None else []
+
+
+class OkRetransmitter:
+    """UAS core retransmission of a 2xx to INVITE (RFC 3261 §13.3.1.4).
+
+    The INVITE server transaction does not retransmit 2xx responses; the UAS core
+    does, at T1, 2*T1, ... capped at T2, until the ACK arrives (:meth:`ack_received`).
+    Without an ACK after 64*T1 it reports :class:`TransactionTimeout` (the TU should
+    then send BYE).  Over reliable transports only the 64*T1 wait is kept.  Uses the
+    same action types as transactions, keyed ``("2xx", call_id, cseq)``.
+    """
+
+    def __init__(
+        self, response: Response, destination: object, *, reliable: bool = False, timers: Timers | None = None
+    ) -> None:
+        self.response = response
+        self.destination = destination
+        self.reliable = reliable
+        self.timers = timers or Timers()
+        self.key: TxKey = ("2xx", response.call_id, str(response.cseq.seq))
+        self.done = False
+        self._deadlines: dict[str, float] = {}
+        self._interval = self.timers.t1
+
+    @property
+    def pending_timers(self) -> dict[str, float]:
+        return dict(self._deadlines)
+
+    def _start(self, name: str, at: float) -> StartTimer:
+        self._deadlines[name] = at
+        return StartTimer(self.key, name, at)
+
+    def _finish(self) -> list[Action]:
+        out: list[Action] = [CancelTimer(self.key, n) for n in self._deadlines]
+        self._deadlines.clear()
+        self.done = True
+        return [*out, Terminated(self.key)]
+
+    def start(self, now: float) -> list[Action]:
+        """Returns the timers to start (the first 2xx is sent through the server transaction)."""
+        out: list[Action] = []
+        if not self.reliable:
+            out.append(self._start("retransmit", now + self._interval))
+        out.append(self._start("giveup", now + 64 * self.timers.t1))
+        return out
+
+    def ack_received(self, now: float) -> list[Action]:
+        return [] if self.done else self._finish()
+
+    def timer_fired(self, name: str, now: float) -> list[Action]:
+        if self.done or name not in self._deadlines:
+            return []
+        del self._deadlines[name]
+        if name == "retransmit":
+            self._interval = min(2 * self._interval, self.timers.t2)
+            return [
+                Send(self.key, self.response, self.destination),
+                self._start("retransmit", now + self._interval),
+            ]
+        return [TransactionTimeout(self.key), *self._finish()]
