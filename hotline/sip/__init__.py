@@ -56,6 +56,7 @@ from hotline.sip.sdp import (
 from hotline.sip.transaction import (
     Action,
     CancelTimer,
+    OkRetransmitter,
     RequestReceived,
     ResponseReceived,
     Send,
@@ -75,7 +76,7 @@ from hotline.sip.uri import URI, AbsoluteURI, SipURI, parse_uri
 __all__ = [
     "REASON_PHRASES", "URI", "AbsoluteURI", "Action", "AuthResult", "AuthStatus", "CSeq",
     "CancelTimer", "Challenge", "Credentials", "Dialog", "DialogError", "DialogId", "DialogState",
-    "DigestClient", "DigestServer", "Headers", "NameAddr", "OfferAnswerError", "Request",
+    "DigestClient", "DigestServer", "Headers", "NameAddr", "OfferAnswerError", "OkRetransmitter", "Request",
     "RequestReceived", "Response", "ResponseReceived", "SdpParseError", "Send", "SessionDescription",
     "SipError", "SipParseError", "SipURI", "StartTimer", "StrayResponse", "StreamFramer",
     "Terminated", "Timers", "TransactionError", "TransactionLayer", "TransactionTimeout",

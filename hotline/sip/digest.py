@@ -387,13 +387,27 @@ class DigestServer:
             limit = now - self.nonce_ttl
             self._nc_seen = {k: v for k, v in self._nc_seen.items() if v[0] >= limit}
 
-    def verify(self, header_value: str, method: str, now: float, *, body: bytes = b"") -> AuthResult:
-        """Check an Authorization / Proxy-Authorization value for a request ``method``."""
+    def verify(
+        self,
+        header_value: str,
+        method: str,
+        now: float,
+        *,
+        body: bytes = b"",
+        request_uri: str | None = None,
+    ) -> AuthResult:
+        """Check an Authorization / Proxy-Authorization value for a request ``method``.
+
+        If ``request_uri`` is given, the digest ``uri`` must equal it (RFC 7616 §3.4.6;
+        compared as strings, so pass the Request-URI exactly as received).
+        """
         try:
             creds = parse_credentials(header_value)
         except SipParseError:
             return AuthResult(AuthStatus.MALFORMED)
         user = creds.username
+        if request_uri is not None and creds.uri != request_uri:
+            return AuthResult(AuthStatus.MALFORMED, user)
         if creds.realm != self.realm:
             return AuthResult(AuthStatus.WRONG_REALM, user)
         alg = creds.algorithm.upper()

@@ -166,3 +166,11 @@ def test_header_parsers_only_raise_sip_parse_error(value: str) -> None:
     for parser in (parse_challenge, parse_credentials):
         with contextlib.suppress(SipParseError):
             parser(value)
+
+
+def test_digest_uri_must_match_request_uri_when_checked() -> None:
+    srv = make_server()
+    value = srv.challenges(now=0.0)[0]
+    auth = DigestClient("1001", "s3cret").authorize(value, method="REGISTER", uri="sip:hotline")
+    assert srv.verify(auth, "REGISTER", 1.0, request_uri="sip:other").status is AuthStatus.MALFORMED
+    assert srv.verify(auth, "REGISTER", 1.0, request_uri="sip:hotline").ok
