@@ -68,6 +68,18 @@ def _strip_tag(addr: NameAddr) -> NameAddr:
     return out
 
 
+def _contact_host(contact: NameAddr | None) -> str:
+    if contact is not None and isinstance(contact.uri, SipURI):
+        return contact.uri.host
+    return "0.0.0.0"  # noqa: S104 - unknown: the transport must fix the Via
+
+
+def _contact_port(contact: NameAddr | None) -> int | None:
+    if contact is not None and isinstance(contact.uri, SipURI):
+        return contact.uri.port
+    return None
+
+
 def _target(contact_holder: Request | Response) -> URI | None:
     contacts = contact_holder.contacts
     return contacts[0].uri if contacts else None
@@ -140,6 +152,8 @@ class Dialog:
         local_contact: NameAddr | None = None,
         confirmed: bool = False,
         local_seq: int | None = None,
+        via_host: str | None = None,
+        via_port: int | None = None,
     ) -> Dialog:
         """UAS side: dialog for the response (1xx/2xx with ``local_tag``) to ``request`` (§12.1.1)."""
         target = _target(request)
@@ -161,6 +175,8 @@ class Dialog:
             secure=isinstance(request.uri, SipURI) and request.uri.secure and via.transport == "TLS",
             local_contact=local_contact,
             via_transport=via.transport,
+            via_host=via_host or _contact_host(local_contact),
+            via_port=via_port if via_host else _contact_port(local_contact),
         )
 
     # -- updates ----------------------------------------------------------------

@@ -181,3 +181,11 @@ def test_local_cseq_strictly_increasing(n: int) -> None:
     d = Dialog.from_uac_response(req, answer(req, 200, []))
     seqs = [d.create_request("INFO").cseq.seq for _ in range(n)]
     assert seqs == list(range(101, 101 + n))
+
+
+def test_uas_via_defaults_to_local_contact_or_explicit() -> None:
+    req = invite()
+    d = Dialog.from_uas_request(req, "t", local_contact=parse_name_addr("<sip:bob@192.0.2.7:5070>"))
+    assert d.create_request("BYE").top_via.sent_by == ("192.0.2.7", 5070)
+    d2 = Dialog.from_uas_request(req, "t", via_host="198.51.100.9", via_port=5080)
+    assert d2.create_request("BYE").top_via.sent_by == ("198.51.100.9", 5080)
