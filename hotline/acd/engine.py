@@ -95,6 +95,7 @@ _MAX_ROUTE_HOPS = 16
 _P_AVAILABLE = "available"
 _P_NOT_READY = "not_ready"
 _P_OUTBOUND = "outbound"
+_VOICE = frozenset({Media.CALL, Media.CALLBACK, Media.OUTBOUND})
 
 
 class _Agent:
@@ -126,6 +127,7 @@ class _Agent:
         "state",
         "talk_time",
         "tasks_handled",
+        "voice_max",
         "wrap_timers",
         "wrapups",
     )
@@ -161,6 +163,7 @@ class _Agent:
         self.queues: tuple[str, ...] = tuple(dict.fromkeys(cfg.queues))
         self.capacity: dict[Media, int] = {Media(k): v for k, v in cfg.capacity.items()}
         self.max_total = cfg.max_total
+        self.voice_max = cfg.voice_max
         self.cache: dict[int, bool] = {}
         self.scache: dict[tuple[int, int], tuple[float, int, int]] = {}
 
@@ -483,6 +486,8 @@ class Engine:
                 raise InvalidValueError(f"capacity[{m}] of agent {cfg.id!r}", c, "must be an int >= 0")
         if cfg.max_total is not None and (not isinstance(cfg.max_total, int) or cfg.max_total < 0):
             raise InvalidValueError(f"max_total of agent {cfg.id!r}", cfg.max_total, "must be an int >= 0")
+        if not isinstance(cfg.voice_max, int) or cfg.voice_max < 0:
+            raise InvalidValueError(f"voice_max of agent {cfg.id!r}", cfg.voice_max, "must be an int >= 0")
 
     def update_agent(self, cfg: AgentConfig, now: float) -> list[Decision]:
         """Replace an agent's résumé, queues and capacity (in any state)."""
@@ -611,9 +616,11 @@ class Engine:
             raise UnknownAgentError(agent_id)
         return a
 
-    def _task(self, task_id: str) -> _Task:
+    def _task(self, task_id: str, action: str = "") -> _Task:
         t = self._tasks.get(task_id)
         if t is None:
+            if action and task_id in self._ended:
+                raise InvalidTransitionError("task", task_id, TaskStatus.ENDED, action)
             raise UnknownTaskError(task_id)
         return t
 
@@ -705,7 +712,7 @@ class Engine:
         """The agent answered the offer; for ring_all the other offers are withdrawn."""
         self._begin(now)
         a = self._agent(agent_id)
-        task = self._task(task_id)
+        task = self._task(task_id, "accept")
         if task.status is not TaskStatus.OFFERED or agent_id not in task.offers:
             raise InvalidTransitionError(
                 "task", task_id, task.status, f"accept by {agent_id}", f"agent {agent_id} is {a.state}"
@@ -738,7 +745,7 @@ class Engine:
         """The agent declined the offer; the task is not offered to this agent again."""
         self._begin(now)
         a = self._agent(agent_id)
-        task = self._task(task_id)
+        task = self._task(task_id, "reject")
         if task.status is not TaskStatus.OFFERED or agent_id not in task.offers:
             raise InvalidTransitionError(
                 "task", task_id, task.status, f"reject by {agent_id}", f"agent {agent_id} is {a.state}"
@@ -754,7 +761,7 @@ class Engine:
     def hold(self, agent_id: str, task_id: str, now: float) -> list[Decision]:
         self._begin(now)
         a = self._agent(agent_id)
-        self._task(task_id)
+        self._task(task_id, "hold")
         if task_id not in a.active or task_id in a.held:
             raise InvalidTransitionError("agent", agent_id, a.state, f"hold task {task_id}")
         a.held.add(task_id)
@@ -764,7 +771,7 @@ class Engine:
     def unhold(self, agent_id: str, task_id: str, now: float) -> list[Decision]:
         self._begin(now)
         a = self._agent(agent_id)
-        self._task(task_id)
+        self._task(task_id, "unhold")
         if task_id not in a.held:
             raise InvalidTransitionError("agent", agent_id, a.state, f"retrieve task {task_id} from hold")
         a.held.discard(task_id)
@@ -775,7 +782,7 @@ class Engine:
         """The agent finished the task (hang-up / chat closed); wrap-up follows per queue."""
         self._begin(now)
         a = self._agent(agent_id)
-        task = self._task(task_id)
+        task = self._task(task_id, "complete")
         if task_id not in a.active:
             raise InvalidTransitionError(
                 "task", task_id, task.status, f"complete by {agent_id}", f"agent {agent_id} is {a.state}"
@@ -864,7 +871,7 @@ class Engine:
     def abandon(self, task_id: str, now: float) -> list[Decision]:
         """The customer hung up / left before being answered."""
         self._begin(now)
-        task = self._task(task_id)
+        task = self._task(task_id, "abandon")
         if task.status not in (TaskStatus.QUEUED, TaskStatus.OFFERED):
             raise InvalidTransitionError("task", task_id, task.status, "abandon")
         q = self._queues[task.queue]
@@ -881,7 +888,7 @@ class Engine:
     def reserve(self, task_id: str, agent_id: str, duration: float, now: float) -> list[Decision]:
         """Reserve a waiting task for one agent for ``duration`` s; it then returns to the queue."""
         self._begin(now)
-        task = self._task(task_id)
+        task = self._task(task_id, "reserve")
         self._agent(agent_id)
         check_non_negative("reservation duration", duration)
         if task.status is not TaskStatus.QUEUED or task.target is not None:
@@ -893,7 +900,7 @@ class Engine:
     def release(self, task_id: str, now: float) -> list[Decision]:
         """End a task's reservation early; the task is offered to any agent again."""
         self._begin(now)
-        task = self._task(task_id)
+        task = self._task(task_id, "release")
         if task.status is not TaskStatus.QUEUED or task.target is None:
             raise InvalidTransitionError("task", task_id, task.status, "release reservation", "not reserved")
         self._clear_target(task, "released")
@@ -915,7 +922,7 @@ class Engine:
         freed without wrap-up.
         """
         self._begin(now)
-        task = self._task(task_id)
+        task = self._task(task_id, "requeue")
         if queue is not None and queue not in self._queues:
             raise UnknownQueueError(queue)
         if target_agent is not None and target_agent not in self._agents:
@@ -1263,10 +1270,15 @@ class Engine:
         if a.max_total is not None and total >= a.max_total:
             return frozenset()
         if total == 0:
+            if a.voice_max <= 0:
+                return frozenset(m for m, c in a.capacity.items() if c > 0 and m not in _VOICE)
             return frozenset(m for m, c in a.capacity.items() if c > 0)
+        voice_used = sum(1 for x in offers.values() if x in _VOICE) + sum(
+            1 for x in active.values() if x in _VOICE
+        )
         out = []
         for m, c in a.capacity.items():
-            if c <= 0:
+            if c <= 0 or (m in _VOICE and voice_used >= a.voice_max):
                 continue
             used = sum(1 for x in offers.values() if x is m) + sum(1 for x in active.values() if x is m)
             if used < c:
@@ -1754,6 +1766,8 @@ class Engine:
                 assert used <= a.capacity.get(m, 0), (a.id, m, used)
             if a.max_total is not None:
                 assert len(a.offers) + len(a.active) <= a.max_total
+            voice = [x for x in (*a.offers.values(), *a.active.values()) if x in _VOICE]
+            assert len(voice) <= max(a.voice_max, 0), (a.id, voice)
             for tid in a.offers:
                 t = self._tasks[tid]
                 assert t.status is TaskStatus.OFFERED and a.id in t.offers

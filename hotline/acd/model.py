@@ -92,7 +92,9 @@ class AgentConfig:
 
     ``skills`` values may be a plain level ``int`` or a :class:`SkillEntry`.
     ``max_total`` caps the number of simultaneous tasks over all media (``None``: no cap
-    beyond the per-media capacities).  Queues are served in the order given (used only
+    beyond the per-media capacities).  ``voice_max`` caps simultaneous voice tasks
+    (call + callback + outbound together; default 1: a caller is never offered a
+    callback while on a call).  Queues are served in the order given (used only
     for deterministic iteration, never for priority).
     """
 
@@ -101,6 +103,7 @@ class AgentConfig:
     queues: tuple[str, ...] = ()
     capacity: Mapping[Media, int] = field(default_factory=_default_capacity)
     max_total: int | None = None
+    voice_max: int = 1
     unit: str = ""
     site: str = ""
 

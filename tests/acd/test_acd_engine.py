@@ -543,3 +543,20 @@ def test_agent_selection_does_not_scan_free_agents(
     assert calls["key"] <= 100 * 6, calls
     assert calls["match"] <= 100 * 6, calls
     eng.check_invariants()
+
+
+def test_voice_media_share_one_line_by_default() -> None:
+    eng = make(agents=[AgentConfig("a1", queues=("q1",), capacity={Media.CALL: 1, Media.CALLBACK: 1})])
+    eng.new_task(task("call"), 1)
+    eng.accept("a1", "call", 2)
+    assert offers(eng.new_task(task("cb", media=Media.CALLBACK), 3)) == []
+    assert offers(eng.complete("a1", "call", 4)) == [("cb", "a1")]
+
+
+def test_commands_on_ended_task_name_the_state() -> None:
+    eng = make(agents=agents(1))
+    eng.new_task(task("t1"), 1)
+    eng.abandon("t1", 2)
+    with pytest.raises(InvalidTransitionError, match="'t1' is ended"):
+        eng.accept("a1", "t1", 3)
+    assert eng.task_status("t1") is TaskStatus.ENDED

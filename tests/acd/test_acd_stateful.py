@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from hotline.acd import (
     AcdError,
@@ -244,6 +244,18 @@ class AcdMachine(RuleBasedStateMachine):
         tid = self.pick_task(i)
         self.run(lambda: self.eng.requeue(tid, self.now, queue=q, target_agent=a, target_timeout=4.0))
 
+    @rule(
+        i=st.integers(0, len(AGENTS) - 1),
+        skills=st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 9), max_size=3),
+        queues=st.lists(st.sampled_from(QIDS), max_size=3, unique=True),
+    )
+    def update_agent(self, i: int, skills: dict[str, int], queues: list[str]) -> None:
+        old = AGENTS[i]
+        cfg = AgentConfig(
+            old.id, skills=skills, queues=tuple(queues), capacity=old.capacity, max_total=old.max_total
+        )
+        self.run(lambda: self.eng.update_agent(cfg, self.now))
+
     @rule(back=st.sampled_from([0.5, 10.0]))
     def clock_backwards(self, back: float) -> None:
         self.run(lambda: self.eng.tick(self.now - back))
@@ -254,7 +266,6 @@ class AcdMachine(RuleBasedStateMachine):
     def engine_consistent(self) -> None:
         self.eng.check_invariants()
 
-    @precondition(lambda self: True)
     @invariant()
     def ended_tasks_are_gone(self) -> None:
         for tid, n in self.ended.items():
