@@ -1,4 +1,13 @@
-"""CLI for the ACD package; the lead mounts ``app`` as ``hotline bench acd``."""
+"""CLI for the ACD package.
+
+``app`` is meant to be mounted as ``hotline bench acd``::
+
+    bench_app.add_typer(hotline.acd.cli.app, name="acd")
+
+so that ``hotline bench acd --agents 5000 --skills 200 --queues 100 --json`` runs the
+benchmark (the callback runs it when no subcommand is given); ``... acd bench ...``
+is the explicit form.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +15,20 @@ import json
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="ACD routing engine tools.")
+app = typer.Typer(help="ACD routing engine benchmark.")
+
+_AGENTS = typer.Option(5000, "--agents", min=1, help="Number of agents.")
+_SKILLS = typer.Option(200, "--skills", min=1, help="Number of skills.")
+_QUEUES = typer.Option(100, "--queues", min=1, help="Number of queues.")
+_WAITING = typer.Option(1000, "--waiting", min=0, help="Tasks waiting in line during the busy regime.")
+_OPS = typer.Option(20000, "--operations", min=2, help="Timed routing commands.")
+_SEED = typer.Option(0, "--seed", help="Random seed (the scenario is deterministic).")
+_JSON = typer.Option(False, "--json", help="Print one JSON object.")
 
 
-@app.command()
-def bench(
-    agents: int = typer.Option(5000, "--agents", min=1, help="Number of agents."),
-    skills: int = typer.Option(200, "--skills", min=1, help="Number of skills."),
-    queues: int = typer.Option(100, "--queues", min=1, help="Number of queues."),
-    waiting: int = typer.Option(
-        1000, "--waiting", min=0, help="Tasks waiting in line during the busy regime."
-    ),
-    operations: int = typer.Option(20000, "--operations", min=2, help="Timed routing commands."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (the run is deterministic)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+def _run(
+    agents: int, skills: int, queues: int, waiting: int, operations: int, seed: int, as_json: bool
 ) -> None:
-    """Measure routing decisions per second and decision latency (p50/p99)."""
     from hotline.acd.bench import run_bench
 
     result = run_bench(
@@ -30,15 +37,46 @@ def bench(
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
         return
+    busy, idle = result["busy_regime"], result["idle_regime"]
     typer.echo(
         f"ACD bench: {agents} agents, {skills} skills, {queues} queues, {waiting} waiting\n"
         f"  decisions/s  {result['decisions_per_s']:>10,.0f}   (target >= 20,000)\n"
         f"  p50          {result['p50_us']:>10.1f} us\n"
         f"  p99          {result['p99_us']:>10.1f} us  (target <= 200)\n"
-        f"  busy regime  {result['busy_regime']['decisions_per_s']:>10,.0f}/s  p99 {result['busy_regime']['p99_us']} us\n"
-        f"  idle regime  {result['idle_regime']['decisions_per_s']:>10,.0f}/s  p99 {result['idle_regime']['p99_us']} us\n"
+        f"  busy regime  {busy['decisions_per_s']:>10,.0f}/s  p99 {busy['p99_us']} us\n"
+        f"  idle regime  {idle['decisions_per_s']:>10,.0f}/s  p99 {idle['p99_us']} us\n"
         f"  meets targets: {result['meets_targets']}"
     )
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    ctx: typer.Context,
+    agents: int = _AGENTS,
+    skills: int = _SKILLS,
+    queues: int = _QUEUES,
+    waiting: int = _WAITING,
+    operations: int = _OPS,
+    seed: int = _SEED,
+    as_json: bool = _JSON,
+) -> None:
+    """Measure routing decisions per second and decision latency (p50/p99)."""
+    if ctx.invoked_subcommand is None:
+        _run(agents, skills, queues, waiting, operations, seed, as_json)
+
+
+@app.command()
+def bench(
+    agents: int = _AGENTS,
+    skills: int = _SKILLS,
+    queues: int = _QUEUES,
+    waiting: int = _WAITING,
+    operations: int = _OPS,
+    seed: int = _SEED,
+    as_json: bool = _JSON,
+) -> None:
+    """Measure routing decisions per second and decision latency (p50/p99)."""
+    _run(agents, skills, queues, waiting, operations, seed, as_json)
 
 
 if __name__ == "__main__":  # pragma: no cover

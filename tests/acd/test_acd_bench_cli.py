@@ -26,26 +26,29 @@ def test_run_bench_small() -> None:
     json.dumps(r)
 
 
-def test_cli_json() -> None:
-    res = CliRunner().invoke(
-        app,
-        [
-            "--agents",
-            "100",
-            "--skills",
-            "10",
-            "--queues",
-            "5",
-            "--waiting",
-            "20",
-            "--operations",
-            "200",
-            "--json",
-        ],
-    )
+SMALL = ["--agents", "100", "--skills", "10", "--queues", "5", "--waiting", "20", "--operations", "200"]
+
+
+def test_cli_json_direct_and_subcommand() -> None:
+    for args in ([*SMALL, "--json"], ["bench", *SMALL, "--json"]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0, res.output
+        data = json.loads(res.output)
+        assert data["agents"] == 100 and data["queues"] == 5
+
+
+def test_cli_mounted_as_hotline_bench_acd() -> None:
+    import typer
+
+    root = typer.Typer()
+    bench_app = typer.Typer()
+    root.add_typer(bench_app, name="bench")
+    bench_app.add_typer(app, name="acd")
+    res = CliRunner().invoke(root, ["bench", "acd", *SMALL, "--json"])
     assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
-    assert data["agents"] == 100 and data["queues"] == 5
+    assert json.loads(res.output)["bench"] == "acd"
+    res = CliRunner().invoke(root, ["bench", "acd", *SMALL])
+    assert res.exit_code == 0 and "decisions/s" in res.output
 
 
 def test_bench_script_prints_one_json_object() -> None:
