@@ -14,7 +14,9 @@ regimes are measured, each command timed individually with ``perf_counter_ns``:
   complete follow (completing frees the agent: also a decision, nothing to offer).
 
 A *decision* is one ``new_task`` or ``complete`` command (each runs the routing
-algorithm); ``accept`` latency is reported separately.
+algorithm); ``accept`` latency is reported separately.  ``loop_wall_s`` vs
+``loop_cpu_s`` per regime shows whether the machine was contended during the run
+(wall much larger than CPU time means latencies include preemption).
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ def run_bench(
     gc.disable()
     try:
         # --- busy regime
+        w0, c0 = time.perf_counter(), time.process_time()
         lat: list[int] = []
         acc_lat: list[int] = []
         offers = 0
@@ -156,6 +159,8 @@ def run_bench(
             if i % 512 == 0:
                 eng.pop_events()
         busy = _summary(lat, offers)
+        busy["loop_wall_s"] = round(time.perf_counter() - w0, 3)
+        busy["loop_cpu_s"] = round(time.process_time() - c0, 3)
         busy["waiting_at_end"] = len(eng.live_task_ids) - len(agent_task)
 
         # --- drain to the idle regime: drop the waiting line, then free `waiting` agents
@@ -175,6 +180,7 @@ def run_bench(
         eng.pop_events()
 
         # --- idle regime
+        w0, c0 = time.perf_counter(), time.process_time()
         lat2: list[int] = []
         offers2 = 0
         for i in range(operations // 2):
@@ -201,6 +207,8 @@ def run_bench(
             if i % 512 == 0:
                 eng.pop_events()
         idle = _summary(lat2, offers2)
+        idle["loop_wall_s"] = round(time.perf_counter() - w0, 3)
+        idle["loop_cpu_s"] = round(time.process_time() - c0, 3)
         idle["free_agents_at_end"] = agents - len(agent_task)
     finally:
         gc.enable()

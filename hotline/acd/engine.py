@@ -79,7 +79,6 @@ from hotline.acd.model import (
 )
 from hotline.acd.requirements import (
     Requirement,
-    mandatory_skills,
     parse_requirement,
     positive_skills,
     skill_names,
@@ -332,9 +331,7 @@ class Engine:
         self._task_seq = 0
         self._req_ids: dict[Requirement, int] = {}
         self._reqs: list[Requirement | None] = [None]
-        self._req_mand: list[frozenset[str]] = [_EMPTY]
         self._elig_q: dict[tuple[str, Media], set[str]] = {}
-        self._elig_s: dict[tuple[str, Media], set[str]] = {}
         self._targeted: dict[str, dict[str, _Task]] = {}
         self._theap: list[tuple[float, int]] = []
         self._timers: dict[int, tuple[str, str, str | int]] = {}
@@ -449,7 +446,6 @@ class Engine:
             rid = len(self._reqs)
             self._req_ids[req] = rid
             self._reqs.append(req)
-            self._req_mand.append(mandatory_skills(req))
         return rid
 
     def add_agent(self, cfg: AgentConfig, now: float | None = None) -> None:
@@ -1413,22 +1409,12 @@ class Engine:
                 s = self._elig_q.get((qid, m))
                 if s is not None:
                     s.discard(a.id)
-            for sk in a.levels:
-                s = self._elig_s.get((sk, m))
-                if s is not None:
-                    s.discard(a.id)
         for m in elig - old:
             for qid in a.queues:
                 key = (qid, m)
                 s = self._elig_q.get(key)
                 if s is None:
                     s = self._elig_q[key] = set()
-                s.add(a.id)
-            for sk in a.levels:
-                key = (sk, m)
-                s = self._elig_s.get(key)
-                if s is None:
-                    s = self._elig_s[key] = set()
                 s.add(a.id)
         a.elig = elig
 
@@ -1479,25 +1465,18 @@ class Engine:
         return res
 
     def _candidates(self, task: _Task) -> list[_Agent]:
+        """Eligible matching agents of the task's queue (random / weighted / ring_all only)."""
         m = task.media
         pool = self._elig_q.get((task.queue, m))
         if not pool:
             return []
-        smallest: set[str] = pool
-        for s in self._req_mand[task.req_id]:
-            ss = self._elig_s.get((s, m))
-            if not ss:
-                return []
-            if len(ss) < len(smallest):
-                smallest = ss
         agents = self._agents
         rid = task.req_id
         req = self._reqs[rid]
         declined, offered = task.declined, task.offers
-        check_pool = smallest is not pool
         out = []
-        for aid in smallest:
-            if (check_pool and aid not in pool) or aid in declined or aid in offered:
+        for aid in pool:
+            if aid in declined or aid in offered:
                 continue
             a = agents[aid]
             if req is not None:
@@ -1742,7 +1721,7 @@ class Engine:
             for q in self._queues.values()
         )
         timers = tuple(sorted((d, self._timers[tid]) for d, tid in self._theap if tid in self._timers))
-        elig = tuple(sorted((k, tuple(sorted(v))) for k, v in {**self._elig_q, **self._elig_s}.items()))
+        elig = tuple(sorted((k, tuple(sorted(v))) for k, v in self._elig_q.items()))
         return Snapshot(
             now=self._now,
             agents=agents,
