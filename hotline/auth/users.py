@@ -6,13 +6,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.auth.passwords import check_password_policy, hash_password
 from hotline.auth.policy import DEFAULT_SCOPE, Grant, Principal, Role, Scope, parse_role, parse_scope
 from hotline.errors import Conflict, Invalid, NotFound
 from hotline.store.models import RoleGrant, Unit, User
+from hotline.store.types import valid_id
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
@@ -49,7 +50,10 @@ def check_username(username: str) -> str:
 
 async def get_user(s: AsyncSession, tenant_id: int, key: int | str) -> User:
     q = select(User).where(User.tenant_id == tenant_id)
-    q = q.where(User.id == key) if isinstance(key, int) else q.where(User.username == key)
+    if isinstance(key, int):
+        q = q.where(User.id == key) if valid_id(key) else q.where(false())
+    else:
+        q = q.where(User.username == key)
     user = await s.scalar(q)
     if user is None:
         raise NotFound(f"no user {key!r}", field="user")
@@ -114,6 +118,10 @@ async def add_user(
 async def set_grants(s: AsyncSession, user: User, grants: Sequence[GrantSpec]) -> None:
     unit = await s.get_one(Unit, user.unit_id)
     resolved = await _resolve_grants(s, user.tenant_id, unit, grants)
+    # The unit of work inserts before it deletes; drop the old rows first so that a grant of
+    # the same role does not collide with the one it replaces (unique user_id, role).
+    user.grants = []
+    await s.flush()
     user.grants = [RoleGrant(role=r.value, scope=sc.value, unit_id=u.id) for r, sc, u in resolved]
     await s.flush()
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline.errors import Conflict, Invalid, NotFound
 from hotline.org.service import check_name
 from hotline.store.models import Customer, Unit
+from hotline.store.types import valid_id
 
 ACCOUNT_RE = re.compile(r"^[0-9A-Za-z-]{4,32}$")
 CUSTOMER_CLASSES = ("urban_resident", "rural_resident", "commercial", "large_industry", "agriculture")
@@ -69,6 +70,8 @@ async def add_customer(
 
 
 async def get_customer(s: AsyncSession, tenant_id: int, customer_id: int) -> Customer:
+    if not valid_id(customer_id):
+        raise NotFound(f"no customer {customer_id}", field="customer")
     c = await s.scalar(select(Customer).where(Customer.tenant_id == tenant_id, Customer.id == customer_id))
     if c is None:
         raise NotFound(f"no customer {customer_id}", field="customer")

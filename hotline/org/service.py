@@ -6,12 +6,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.errors import Conflict, Invalid, NotFound
 from hotline.org.calendar import BusinessCalendar, CalendarError
 from hotline.store.models import Calendar, Tenant, Unit
+from hotline.store.types import valid_id
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 UNIT_KINDS = ("center", "province", "city", "county", "station", "branch", "department", "team", "unit")
@@ -143,7 +144,10 @@ async def update_calendar(
 
 async def get_calendar(s: AsyncSession, tenant_id: int, key: int | str) -> Calendar:
     q = select(Calendar).where(Calendar.tenant_id == tenant_id)
-    q = q.where(Calendar.id == key) if isinstance(key, int) else q.where(Calendar.name == key)
+    if isinstance(key, int):
+        q = q.where(Calendar.id == key) if valid_id(key) else q.where(false())
+    else:
+        q = q.where(Calendar.name == key)
     cal = await s.scalar(q)
     if cal is None:
         raise NotFound(f"no calendar {key!r}", field="calendar")
@@ -161,7 +165,10 @@ async def list_calendars(s: AsyncSession, tenant_id: int) -> Sequence[Calendar]:
 
 async def get_unit(s: AsyncSession, tenant_id: int, key: int | str) -> Unit:
     q = select(Unit).where(Unit.tenant_id == tenant_id)
-    q = q.where(Unit.id == key) if isinstance(key, int) else q.where(Unit.code == key)
+    if isinstance(key, int):
+        q = q.where(Unit.id == key) if valid_id(key) else q.where(false())
+    else:
+        q = q.where(Unit.code == key)
     unit = await s.scalar(q)
     if unit is None:
         raise NotFound(f"no unit {key!r}", field="unit")

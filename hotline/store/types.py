@@ -42,5 +42,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+#: Largest id any backend stores (BIGINT / SQLite INTEGER).
+MAX_ID = 2**63 - 1
+
+
+def valid_id(value: int) -> bool:
+    """Whether an integer can be a stored id at all (larger ones would overflow the driver)."""
+    return 1 <= value <= MAX_ID
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -14,7 +14,7 @@ from hotline.org import service as org
 from hotline.store.db import transaction
 from hotline.store.models import Customer, Unit
 from hotline.web.api.org import scope_filter
-from hotline.web.api.schemas import Page, Strict
+from hotline.web.api.schemas import MAX_OFFSET, Page, Strict
 from hotline.web.context import CtxDep
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
@@ -72,7 +72,7 @@ async def search(
     phone: str | None = Query(None, examples=["13912345678"]),
     account_no: str | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Page[CustomerOut]:
     await ctx.require_any(Perm.CUSTOMER_READ, "customer")
     q = select(Customer).join(Unit, Unit.id == Customer.unit_id).where(Customer.tenant_id == ctx.tenant_id)

@@ -16,7 +16,7 @@ from hotline.org import service as org
 from hotline.store.db import transaction
 from hotline.store.models import Calendar, Tenant, Unit
 from hotline.store.types import utcnow
-from hotline.web.api.schemas import Page, Strict
+from hotline.web.api.schemas import MAX_OFFSET, Page, Strict
 from hotline.web.context import CtxDep
 
 router = APIRouter(prefix="/api/v1", tags=["organisation"])
@@ -143,7 +143,7 @@ async def get_tenant(ctx: CtxDep) -> TenantOut:
 
 @router.get("/units", response_model=Page[UnitOut], summary="Units you may see, in tree order")
 async def list_units(
-    ctx: CtxDep, limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0)
+    ctx: CtxDep, limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET)
 ) -> Page[UnitOut]:
     await ctx.require_any(Perm.UNIT_READ, "unit")
     q = scope_filter(

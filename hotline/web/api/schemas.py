@@ -7,7 +7,12 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hotline.store.types import MAX_ID
+
 T = TypeVar("T")
+__all__ = ["MAX_ID", "MAX_OFFSET"]
+
+MAX_OFFSET = 10_000_000
 
 
 class Page(BaseModel, Generic[T]):

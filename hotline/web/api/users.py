@@ -30,7 +30,7 @@ from hotline.store.db import transaction
 from hotline.store.models import Unit, User
 from hotline.web.api.auth import user_out
 from hotline.web.api.org import scope_filter
-from hotline.web.api.schemas import AuditOut, GrantIn, Page, Strict, UserOut
+from hotline.web.api.schemas import MAX_ID, MAX_OFFSET, AuditOut, GrantIn, Page, Strict, UserOut
 from hotline.web.context import CtxDep
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
@@ -83,9 +83,9 @@ async def _specs(
 @router.get("/users", response_model=Page[UserOut], summary="Users you may see")
 async def list_users(
     ctx: CtxDep,
-    unit: int | None = Query(None, description="only users of this unit id"),
+    unit: int | None = Query(None, ge=1, le=MAX_ID, description="only users of this unit id"),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Page[UserOut]:
     await ctx.require_any(Perm.USER_READ, "user")
     q = select(User).join(Unit, Unit.id == User.unit_id).where(User.tenant_id == ctx.tenant_id)
@@ -210,7 +210,9 @@ async def list_audit(
     outcome: str | None = Query(None, examples=["denied"]),
     since: datetime | None = None,
     until: datetime | None = None,
-    before_id: int | None = Query(None, description="page backwards: entries older than this id"),
+    before_id: int | None = Query(
+        None, ge=1, le=MAX_ID, description="page backwards: entries older than this id"
+    ),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[AuditOut]:
     await ctx.require_any(Perm.AUDIT_READ, "audit")
