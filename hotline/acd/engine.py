@@ -497,6 +497,7 @@ class Engine:
             q.counts[a.state] -= 1
             if a.logged_in:
                 q.logged_in -= 1
+        old_queues = a.queues
         a.configure(cfg)
         a.sig = None
         a.gen += 1
@@ -506,9 +507,22 @@ class Engine:
             q.counts[a.state] += 1
             if a.logged_in:
                 q.logged_in += 1
+        if a.queues != old_queues:
+            # same state, new queue list: lets event consumers move the agent between queues
+            reason = a.reason if a.state is AgentState.NOT_READY else None
+            self._events.append(AgentStateChanged(self._now, a.id, a.state, a.state, reason, a.queues))
         self._refresh(a)
         self._pending_agents[a.id] = None
+        if a.logged_in:
+            self._leave_if_empty([self._queues[qid] for qid in old_queues if qid not in a.queues])
         return self._finish()
+
+    def _leave_if_empty(self, queues: list[_Queue]) -> None:
+        for q in queues:
+            if q.logged_in == 0 and q.cfg.leave_when_empty:
+                for task in list(q.tasks.values()):
+                    if task.status is TaskStatus.QUEUED:
+                        self._exit(task, "no_agents", q.cfg.empty_action)
 
     # ================================================================ time
 
@@ -648,17 +662,10 @@ class Engine:
         self._cancel(a.pause_timer)
         a.pause_timer = None
         a.pause_until = 0.0
-        emptied: list[_Queue] = []
         for qid in a.queues:
-            q = self._queues[qid]
-            q.logged_in -= 1
-            if q.logged_in == 0 and q.cfg.leave_when_empty:
-                emptied.append(q)
+            self._queues[qid].logged_in -= 1
         self._refresh(a)
-        for q in emptied:
-            for task in list(q.tasks.values()):
-                if task.status is TaskStatus.QUEUED:
-                    self._exit(task, "no_agents", q.cfg.empty_action)
+        self._leave_if_empty([self._queues[qid] for qid in a.queues])
         return self._finish()
 
     def set_ready(self, agent_id: str, now: float) -> list[Decision]:

@@ -92,7 +92,7 @@ class QueueStats:
         self.default_aht = default_aht
         self.aht_smoothing = aht_smoothing
         self._q: dict[str, _Q] = {}
-        self._task_queue: dict[str, str] = {}  # assigned task -> queue (for handle times)
+        self._agent_queues: dict[str, tuple[str, ...]] = {}
 
     def _get(self, qid: str) -> _Q:
         q = self._q.get(qid)
@@ -138,6 +138,10 @@ class QueueStats:
                 a = self.aht_smoothing
                 q.aht = e.handle_time if q.aht is None else (1 - a) * q.aht + a * e.handle_time
             elif isinstance(e, AgentStateChanged):
+                for qid in self._agent_queues.get(e.agent_id, ()):
+                    if qid not in e.queues:
+                        self._get(qid).agents.pop(e.agent_id, None)
+                self._agent_queues[e.agent_id] = e.queues
                 for qid in e.queues:
                     q = self._get(qid)
                     if e.new is AgentState.LOGGED_OUT:

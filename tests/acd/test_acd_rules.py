@@ -302,3 +302,13 @@ def test_conditional_overflow_only_after_local_agents_tried() -> None:
     ds = eng.new_task(TaskSpec("t2", "q1"), 2)
     assert [type(d).__name__ for d in ds] == ["Overflow", "Offer"]
     assert offers(ds) == [("t2", "b")]
+
+
+def test_leave_when_empty_on_reconfiguration() -> None:
+    eng = build(
+        [QueueConfig("q1", leave_when_empty=True), QueueConfig("q2")], [AgentConfig("a", queues=("q1",))]
+    )
+    eng.set_not_ready("a", 0, "x")
+    eng.new_task(TaskSpec("t1", "q1"), 1)
+    ds = eng.update_agent(AgentConfig("a", queues=("q2",)), 2)
+    assert [(d.task_id, d.reason) for d in ds if isinstance(d, Exit)] == [("t1", "no_agents")]

@@ -70,3 +70,16 @@ def test_overflow_and_exit_leave_waiting() -> None:
     eng.tick(8)
     stats.consume(eng.pop_events())
     assert stats.snapshot("b", 8).waiting == 0 and stats.snapshot("b", 8).exited == 1
+
+
+def test_agent_moved_between_queues() -> None:
+    eng = Engine(queues=[QueueConfig("a"), QueueConfig("b")])
+    eng.add_agent(AgentConfig("x", queues=("a",)))
+    eng.login("x", 0, ready=True)
+    stats = QueueStats()
+    stats.consume(eng.pop_events())
+    assert stats.snapshot("a", 0).available == 1
+    eng.update_agent(AgentConfig("x", queues=("b",)), 1)
+    stats.consume(eng.pop_events())
+    assert stats.snapshot("a", 1).available == 0
+    assert stats.snapshot("b", 1).available == 1
