@@ -560,3 +560,35 @@ def test_commands_on_ended_task_name_the_state() -> None:
     with pytest.raises(InvalidTransitionError, match="'t1' is ended"):
         eng.accept("a1", "t1", 3)
     assert eng.task_status("t1") is TaskStatus.ENDED
+
+
+def test_ring_all_no_answer_sets_every_rung_agent_not_ready() -> None:
+    eng = make(queues=[QueueConfig("q1", strategy=Strategy.RING_ALL, ring_timeout=5)], agents=agents(2))
+    eng.new_task(task("t1"), 0)
+    ds = eng.tick(5)
+    assert sorted((d.agent_id, d.reason) for d in ds if isinstance(d, Withdraw)) == [
+        ("a1", "rona"),
+        ("a2", "rona"),
+    ]
+    assert {eng.agent_reason("a1"), eng.agent_reason("a2")} == {"rona"}
+    assert eng.task_status("t1") is TaskStatus.QUEUED
+
+
+def test_wrap_up_and_pause_come_from_the_task_queue() -> None:
+    q = [
+        QueueConfig("long", wrap_up=30, pause_after_task=10),
+        QueueConfig("short", wrap_up=0, pause_after_task=0),
+    ]
+    eng = make(queues=q, agents=agents(1, queues=("long", "short")))
+    eng.new_task(task("t1", queue="short"), 0)
+    eng.accept("a1", "t1", 1)
+    eng.complete("a1", "t1", 2)
+    assert eng.agent_state("a1") is AgentState.AVAILABLE
+    eng.new_task(task("t2", queue="long"), 3)
+    eng.accept("a1", "t2", 4)
+    eng.complete("a1", "t2", 5)
+    assert eng.agent_state("a1") is AgentState.WRAP_UP
+    assert eng.next_deadline() == 35
+    eng.new_task(task("t3", queue="short"), 6)
+    assert offers(eng.tick(35)) == []  # wrap-up over, 10 s pause follows
+    assert offers(eng.tick(45)) == [("t3", "a1")]
