@@ -249,3 +249,37 @@ async def test_login_page_shows_errors(app_client: AsyncClient) -> None:
         "/login", data={"username": "admin", "password": "x", "csrf_token": token.group(1)}
     )
     assert r.status_code == 401 and "wrong user name or password" in r.text
+
+
+async def test_fuzz_regressions(app_client: AsyncClient) -> None:
+    """Found by schemathesis: ids beyond int64 and huge offsets were 500s; replacing a role 500'd."""
+    h = await token_for(app_client, "admin")
+    huge = 2**70
+    assert (await app_client.get(f"/api/v1/customers/{huge}", headers=h)).status_code == 404
+    assert (await app_client.get(f"/api/v1/units/{huge}", headers=h)).status_code == 404
+    assert (await app_client.get("/api/v1/units", params={"offset": huge}, headers=h)).status_code == 422
+    r = await app_client.post(
+        "/api/v1/customers", headers=h, json={"account_no": "F-0001", "name": "x", "unit": huge}
+    )
+    assert r.status_code == 404
+    users = (await app_client.get("/api/v1/users", headers=h)).json()["items"]
+    uid = next(u["id"] for u in users if u["username"] == "li.na")
+    r = await app_client.patch(
+        f"/api/v1/users/{uid}", headers=h, json={"roles": [{"role": "agent", "scope": "own"}]}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["roles"] == [{"role": "agent", "scope": "own", "unit_id": r.json()["unit_id"]}]
+
+
+def test_json_logs(capsys: object) -> None:
+    import json
+    import logging
+
+    from hotline import logs
+
+    logs.configure("info", json_format=True)
+    logging.getLogger("hotline.test").info("call %s answered", "c-1", extra={"call_id": "c-1"})
+    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    line = json.loads(err.strip().splitlines()[-1])
+    assert line["msg"] == "call c-1 answered" and line["call_id"] == "c-1" and line["level"] == "info"
+    logs.configure("warning", json_format=False)
