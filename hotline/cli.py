@@ -32,6 +32,7 @@ calendar_app = typer.Typer(no_args_is_help=True, help="Business calendars.")
 user_app = typer.Typer(no_args_is_help=True, help="Users and roles.")
 seed_app = typer.Typer(no_args_is_help=True, help="Demo and test data.")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
+extension_app = typer.Typer(no_args_is_help=True, help="Phone extensions (SIP accounts).")
 for _name, _sub in (
     ("db", db_app),
     ("tenant", tenant_app),
@@ -40,6 +41,7 @@ for _name, _sub in (
     ("user", user_app),
     ("seed", seed_app),
     ("audit", audit_app),
+    ("extension", extension_app),
 ):
     app.add_typer(_sub, name=_name)
 
@@ -192,6 +194,8 @@ def print_banner(settings: Settings, info: Any) -> None:
         )
         for username, display, role in info.users:
             out.print(f"    {username:<10} {display:<6} {role}")
+        numbers = ", ".join(f"{n} ({owner})" for n, owner in info.extensions)
+        out.print(f"  Demo phone extensions {numbers}; SIP password: [bold]{info.sip_password}[/]")
 
 
 # -- db ---------------------------------------------------------------------------------------
@@ -490,6 +494,107 @@ def user_passwd(
 
     run(with_db(settings, work))
     out.print(f"password of {username} changed")
+
+
+# -- extensions -------------------------------------------------------------------------------
+
+
+@extension_app.command("add")
+def extension_add(
+    number: Annotated[str, typer.Argument(help="Extension number, e.g. 1001.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the SIP password from standard input.")
+    ] = False,
+    unit: Annotated[
+        str | None, typer.Option("--unit", "-u", help="Unit code (default: the root unit).")
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="Display name, e.g. 南京 1 号席.")] = "",
+    user: Annotated[str | None, typer.Option("--user", help="User name of the person at this phone.")] = None,
+    tenant: TenantOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """Create a phone extension that SIP phones register as (digest realm: the tenant slug)."""
+    from hotline.auth.users import get_user
+    from hotline.org import service as org
+    from hotline.sip.extensions import add_extension
+
+    settings = settings_from(config, data_dir, database_url)
+    if not password_stdin:
+        fail("give the SIP password on standard input with --password-stdin (never on the command line)", 2)
+    password = read_password_stdin()
+
+    async def work(s: Any) -> Any:
+        t = await org.resolve_tenant(s, tenant)
+        if unit:
+            u = await org.get_unit(s, t.id, unit)
+        else:
+            units = await org.list_units(s, t.id)
+            if not units:
+                fail("the tenant has no units yet; create one with `hotline unit add`", 1)
+            u = units[0]
+        owner = (await get_user(s, t.id, user)).id if user else None
+        ext = await add_extension(s, t, number, password, unit=u, display_name=name, user_id=owner)
+        return t, ext
+
+    t, ext = run(with_db(settings, work))
+    out.print(
+        f"extension {ext.number} created (register as sip:{ext.number}@{settings.sip.host}, realm {t.slug})"
+    )
+
+
+@extension_app.command("list")
+def extension_list(
+    tenant: TenantOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """List extensions."""
+    from hotline.org import service as org
+    from hotline.sip.extensions import list_extensions
+
+    settings = settings_from(config, data_dir, database_url)
+
+    async def work(s: Any) -> Any:
+        t = await org.resolve_tenant(s, tenant)
+        return await list_extensions(s, t.id)
+
+    table = Table("id", "number", "name", "unit id", "user id", "enabled")
+    for e in run(with_db(settings, work)):
+        table.add_row(
+            str(e.id),
+            e.number,
+            e.display_name,
+            str(e.unit_id),
+            str(e.user_id or ""),
+            "yes" if e.enabled else "no",
+        )
+    out.print(table)
+
+
+@extension_app.command("passwd")
+def extension_passwd(
+    number: Annotated[str, typer.Argument()],
+    tenant: TenantOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """Set an extension's SIP password (read from standard input)."""
+    from hotline.org import service as org
+    from hotline.sip.extensions import get_extension, set_extension_password
+
+    settings = settings_from(config, data_dir, database_url)
+    password = read_password_stdin()
+
+    async def work(s: Any) -> None:
+        t = await org.resolve_tenant(s, tenant)
+        await set_extension_password(s, t, await get_extension(s, t.id, number), password)
+
+    run(with_db(settings, work))
+    out.print(f"SIP password of extension {number} changed")
 
 
 # -- seed -------------------------------------------------------------------------------------

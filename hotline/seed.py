@@ -12,9 +12,11 @@ from hotline.auth.users import GrantSpec, add_user
 from hotline.crm.customers import add_customer
 from hotline.org import service as org
 from hotline.org.calendar import china_2026_public_holidays
+from hotline.sip.extensions import add_extension
 from hotline.store.models import Tenant, Unit
 
 DEMO_TENANT = "demo"
+DEMO_SIP_PASSWORD = "Sip-Demo-2026"  # noqa: S105 - demo phones' SIP password, printed by `make demo`
 DEMO_PASSWORD = "Hotline-2026"  # noqa: S105 - printed by `make demo`; change it on any real installation
 
 OFFICE_WEEK = {d: [["08:30", "12:00"], ["13:30", "17:30"]] for d in ("mon", "tue", "wed", "thu", "fri")}
@@ -73,19 +75,30 @@ CUSTOMERS = [
 ]
 
 
+# number, display name, owner
+EXTENSIONS = [
+    ("1001", "南京 1 号席 Nanjing seat 1", "li.na"),
+    ("1002", "南京 2 号席 Nanjing seat 2", "zhang.wei"),
+    ("1003", "班长席 Supervisor", "wang.fang"),
+]
+
+
 @dataclass(frozen=True)
 class DemoInfo:
     tenant: str
     created: bool
     users: list[tuple[str, str, str]]  # username, display name, role
+    extensions: list[tuple[str, str]]  # number, owner
     password: str = DEMO_PASSWORD
+    sip_password: str = DEMO_SIP_PASSWORD
 
 
 async def seed_demo(s: AsyncSession) -> DemoInfo:
     """Create the demo tenant if it does not exist (idempotent)."""
     users = [(u, n, r.value) for u, n, _unit, r, _sc in USERS]
+    exts = [(num, owner) for num, _name, owner in EXTENSIONS]
     if await s.scalar(select(Tenant.id).where(Tenant.slug == DEMO_TENANT)) is not None:
-        return DemoInfo(DEMO_TENANT, False, users)
+        return DemoInfo(DEMO_TENANT, False, users, exts)
     tenant = await org.add_tenant(s, DEMO_TENANT, "95598 demo")
     holidays, workdays = china_2026_public_holidays()
     cals = {
@@ -129,4 +142,14 @@ async def seed_demo(s: AsyncSession) -> DemoInfo:
             address=address,
             dedicated_agent_id=user_ids["li.na"] if klass == "large_industry" else None,
         )
-    return DemoInfo(DEMO_TENANT, True, users)
+    for number, name, owner in EXTENSIONS:
+        await add_extension(
+            s,
+            tenant,
+            number,
+            DEMO_SIP_PASSWORD,
+            unit=units["js.nj"],
+            display_name=name,
+            user_id=user_ids[owner],
+        )
+    return DemoInfo(DEMO_TENANT, True, users, exts)

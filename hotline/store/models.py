@@ -187,3 +187,26 @@ class Customer(Base):
     address: Mapped[str] = mapped_column(Text, default="")
     dedicated_agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Extension(Base):
+    """A phone extension (SIP account). Only digest HA1 values are stored, never the password.
+
+    The digest realm is the tenant's slug, so HA1 = H(number:slug:password).
+    """
+
+    __tablename__ = "extensions"
+    __table_args__ = (UniqueConstraint("tenant_id", "number", name="uq_extensions_tenant_number"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    number: Mapped[str] = mapped_column(String(32))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    ha1_md5: Mapped[str] = mapped_column(String(64))
+    ha1_sha256: Mapped[str] = mapped_column(String(64))
+    #: The user who normally sits at this phone (owner, for data scope); agents may log in elsewhere.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -24,7 +24,9 @@ def ok(args: list[str], stdin: str | None = None) -> str:
 
 
 def test_operator_workflow(dd: list[str]) -> None:
-    assert "revision 0001" in ok(["db", "upgrade", *dd])
+    from hotline.store.migrate import head_revision
+
+    assert f"revision {head_revision()}" in ok(["db", "upgrade", *dd])
     ok(["tenant", "add", "js95598", "--name", "江苏 95598", *dd])
     ok(["unit", "add", "js", "--name", "江苏省电力", "--kind", "province", *dd])
     ok(["unit", "add", "js.nj", "--name", "南京", "--kind", "city", "--parent", "js", *dd])
@@ -151,6 +153,36 @@ def test_calendar_from_file(dd: list[str], tmp_path: Path) -> None:
     f.write_text('[week]\nmon = [["17:00", "09:00"]]\n')
     r = runner.invoke(app, ["calendar", "add", "Broken", "--file", str(f), *dd])
     assert r.exit_code == 1 and "week.mon[0]" in r.output
+
+
+def test_extensions(dd: list[str]) -> None:
+    ok(["seed", "demo", *dd])
+    out = ok(
+        [
+            "extension",
+            "add",
+            "2001",
+            "--unit",
+            "js.nj",
+            "--user",
+            "li.na",
+            "--name",
+            "Seat 9",
+            "--password-stdin",
+            *dd,
+        ],
+        stdin="Phone-secret-9\n",
+    )
+    assert "realm demo" in out
+    listing = ok(["extension", "list", *dd])
+    assert "2001" in listing and "1001" in listing
+    r = runner.invoke(app, ["extension", "add", "2001", "--password-stdin", *dd], input="Phone-secret-9\n")
+    assert r.exit_code == 1 and "already exists" in r.output
+    r = runner.invoke(app, ["extension", "add", "2002", "--password-stdin", *dd], input="2002abcd\n")
+    assert r.exit_code == 1 and "must not contain the extension number" in r.output
+    r = runner.invoke(app, ["extension", "add", "12ab", "--password-stdin", *dd], input="Phone-secret-9\n")
+    assert r.exit_code == 1 and "2-16 digits" in r.output
+    ok(["extension", "passwd", "2001", *dd], stdin="Other-secret-7\n")
 
 
 def test_audit_list(dd: list[str]) -> None:
