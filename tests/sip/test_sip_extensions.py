@@ -9,7 +9,7 @@ import pytest
 from hotline.errors import Conflict, Invalid
 from hotline.org import service as org
 from hotline.sip.digest import compute_ha1
-from hotline.sip.extensions import add_extension, find_credentials, set_extension_password
+from hotline.sip.extensions import add_extension, find_credentials, get_extension, set_extension_password
 from hotline.store.db import transaction
 
 
@@ -39,6 +39,6 @@ async def test_credentials_lookup_by_domain(factory: Any) -> None:
         with pytest.raises(Invalid, match="at least 8"):
             await add_extension(s, t, "1003", "short", unit=root)
     async with transaction(factory) as s:
-        await set_extension_password(s, t, ext, "New-phone-pass")
+        await set_extension_password(s, t, await get_extension(s, t.id, "1001"), "New-phone-pass")
     creds = await find_credentials(factory, "bank", "1001")
     assert creds is not None and creds.ha1("MD5") == compute_ha1("1001", "bank", "New-phone-pass", "MD5")
