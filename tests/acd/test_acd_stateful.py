@@ -73,6 +73,12 @@ QUEUES = [
     QueueConfig("rr", strategy=Strategy.ROUND_ROBIN, ring_timeout=4, wrap_up=2, leave_when_empty=True),
     QueueConfig("wr", strategy=Strategy.WEIGHTED_RANDOM, ring_timeout=6, wrap_up=1),
 ]
+QUEUES += [
+    QueueConfig("ft", strategy=Strategy.FEWEST_TASKS, ring_timeout=5, wrap_up=0, pause_after_task=2),
+    QueueConfig("lt", strategy=Strategy.LEAST_TALK_TIME, ring_timeout=5, wrap_up=1, priority_aging=1.0),
+    QueueConfig("ln", strategy=Strategy.LINEAR, ring_timeout=5, requirements="s3", join_when_empty=False),
+    QueueConfig("rd", strategy=Strategy.RANDOM, ring_timeout=5),
+]
 QIDS = [q.id for q in QUEUES]
 AGENTS = [
     AgentConfig("a0", skills={"s1": 3}, queues=("li", "mq", "ra")),
@@ -84,7 +90,8 @@ AGENTS = [
         max_total=2,
     ),
     AgentConfig("a2", skills={"s2": 2, "s3": 1}, queues=("ra", "rr"), capacity={Media.CHAT: 3}),
-    AgentConfig("a3", skills={"s3": 5}, queues=("li", "wr", "ra")),
+    AgentConfig("a3", skills={"s3": 5}, queues=("li", "wr", "ra", "ft", "ln", "rd")),
+    AgentConfig("a5", skills={"s2": 1}, queues=("lt", "ft", "rd"), capacity={Media.CALL: 1, Media.CHAT: 1}),
     AgentConfig("a4", skills={"s1": 9, "s2": 9, "s3": 9}, queues=tuple(QIDS)),
 ]
 AIDS = [a.id for a in AGENTS] + ["ghost"]
