@@ -96,6 +96,7 @@ from hotline.acd.model import (
     TaskStatus,
 )
 from hotline.acd.requirements import And, Not, Or, Requirement, Skill, parse_requirement
+from hotline.acd.stats import QueueSnapshot, QueueStats
 
 __all__ = [
     "END_EVENTS",
@@ -139,6 +140,8 @@ __all__ = [
     "OverflowRule",
     "PriorityRule",
     "QueueConfig",
+    "QueueSnapshot",
+    "QueueStats",
     "Reject",
     "RelaxRule",
     "Release",
