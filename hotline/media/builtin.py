@@ -158,12 +158,20 @@ class BuiltinConfig:
 
 @dataclass(slots=True)
 class ClockStats:
-    """Media-clock health: per-tick CPU time and lateness (seconds), skipped ticks."""
+    """Media-clock health (seconds): per-tick thread CPU time and wall time, lateness of the
+    tick against its deadline, skipped ticks.  The last ``maxlen`` ticks are kept."""
 
     ticks: int = 0
     skipped_ticks: int = 0
     cpu: deque[float] = field(default_factory=lambda: deque(maxlen=5000))
+    wall: deque[float] = field(default_factory=lambda: deque(maxlen=5000))
     late: deque[float] = field(default_factory=lambda: deque(maxlen=5000))
+
+    def reset(self) -> None:
+        self.ticks = self.skipped_ticks = 0
+        self.cpu.clear()
+        self.wall.clear()
+        self.late.clear()
 
     def summary(self) -> dict[str, float]:
         def pct(values: deque[float], q: float) -> float:
@@ -175,6 +183,8 @@ class ClockStats:
             "cpu_ms_p50": pct(self.cpu, 50) * 1000,
             "cpu_ms_p99": pct(self.cpu, 99) * 1000,
             "cpu_ms_max": max(self.cpu, default=0.0) * 1000,
+            "wall_ms_p50": pct(self.wall, 50) * 1000,
+            "wall_ms_p99": pct(self.wall, 99) * 1000,
             "late_ms_p50": pct(self.late, 50) * 1000,
             "late_ms_p99": pct(self.late, 99) * 1000,
         }
@@ -224,27 +234,6 @@ def _tone_reader(segments: Sequence[ToneSegment], loop: bool) -> Callable[[], Pc
 # -- per-endpoint state -------------------------------------------------------------------------------
 
 
-class _RtpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, engine: BuiltinMediaEngine, ep: _Leg | None = None, rtcp: bool = False) -> None:
-        self.engine = engine
-        self.ep = ep
-        self.rtcp = rtcp
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        ep = self.ep
-        if ep is None or ep.closed:
-            return
-        src = (str(addr[0]), int(str(addr[1])))
-        if self.rtcp or is_rtcp(data):
-            self.engine._on_rtcp(ep, data, src)
-        else:
-            self.engine._on_rtp(ep, data, src)
-
-    def error_received(self, exc: Exception) -> None:  # ICMP port unreachable etc.
-        if self.ep is not None:
-            self.ep.send_errors += 1
-
-
 class _Leg:
     def __init__(
         self,
@@ -252,8 +241,8 @@ class _Leg:
         call_id: str,
         leg: str,
         port: int,
-        rtp: asyncio.DatagramTransport,
-        rtcp: asyncio.DatagramTransport,
+        rtp: socket.socket,
+        rtcp: socket.socket,
         offered: tuple[PayloadFormat, ...],
         dtmf_mode: DtmfMode,
         config: BuiltinConfig,
@@ -302,6 +291,7 @@ class _Leg:
         self.malformed = 0
         self.unknown_pt = 0
         self.send_errors = 0
+        self.recv_errors = 0
         self.rtcp_received = 0
         self.rtcp_sent = 0
         self.rtt: float | None = None
@@ -344,7 +334,8 @@ class _Recording:
     writer: StreamingWavWriter
     caller: EndpointId
     agent: EndpointId | None
-    frames: list[Pcm] = field(default_factory=list)
+    buf: Pcm  # (frames buffered before a write, channels)
+    pos: int = 0
     failed: bool = False
 
 
@@ -413,6 +404,9 @@ class BuiltinMediaEngine(MediaEngine):
         self.config = config or BuiltinConfig()
         self._rng = random.Random(seed)
         self._legs: dict[EndpointId, _Leg] = {}
+        self._order: list[_Leg] = []  # legs in tick order
+        self._out: Pcm = np.zeros((16, FRAME), dtype=np.int16)  # this tick's frames, one row per leg
+        self._sources: list[str | None] = []
         self._bridges: dict[EndpointId, EndpointId] = {}
         self._mixes: dict[MixId, _Mix] = {}
         self._leg_mix: dict[EndpointId, MixId] = {}
@@ -424,6 +418,7 @@ class BuiltinMediaEngine(MediaEngine):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._t0 = 0.0
+        self._deadline = float("inf")  # of the next tick
         self._tick_no = 0
         self._closed = False
         self._ids = itertools.count(1)
@@ -480,9 +475,17 @@ class BuiltinMediaEngine(MediaEngine):
         self._loop = asyncio.get_running_loop()
         self._t0 = self._loop.time() + PTIME
         self._tick_no = 0
+        self._deadline = self._t0
         self._timer = self._loop.call_at(self._t0, self._on_timer)
 
     def _on_timer(self) -> None:
+        self._run_due()
+        if not self._closed and self._loop is not None:
+            self._timer = self._loop.call_at(self._deadline, self._on_timer)
+
+    def _run_due(self) -> None:
+        """Run every tick whose deadline has passed.  Called by the timer and, so that a burst of
+        received packets cannot delay the clock, by the receive path whenever a deadline passed."""
         loop = self._loop
         assert loop is not None
         now = loop.time()
@@ -499,24 +502,27 @@ class BuiltinMediaEngine(MediaEngine):
         while deadline <= now + 0.0005 and not self._closed:
             self.clock.late.append(max(0.0, now - deadline))
             start = time.perf_counter()
+            cpu_start = time.thread_time()
             try:
                 self._tick(now)
             except Exception:
                 log.exception("media clock tick failed")
-            self.clock.cpu.append(time.perf_counter() - start)
+            self.clock.cpu.append(time.thread_time() - cpu_start)
+            self.clock.wall.append(time.perf_counter() - start)
             self.clock.ticks += 1
             self._tick_no += 1
             deadline = self._t0 + self._tick_no * PTIME
             now = loop.time()
-        if not self._closed:
-            self._timer = loop.call_at(deadline, self._on_timer)
+        self._deadline = deadline
 
     def clock_stats(self) -> dict[str, float]:
         return self.clock.summary()
 
     def _tick(self, now: float) -> None:
-        legs = list(self._legs.values())
-        # 1. decoded input of every endpoint
+        legs = self._order
+        n = len(legs)
+        check_slow = self._tick_no % 10 == 0  # timeouts, RTCP, lost end packets: every 200 ms
+        # 1. decoded input of every endpoint (+ in-band DTMF)
         for ep in legs:
             if ep.has_audio:
                 pcm = ep.jitter.get().pcm
@@ -524,74 +530,99 @@ class BuiltinMediaEngine(MediaEngine):
                 if ep.inband is not None:
                     for d in ep.inband.process(pcm):
                         self._digit(ep, DtmfReceived(ep.id, d.digit, d.duration_ms, "inband"))
-            else:
-                ep.input = None
-            if ep.had_media:
+            if check_slow and ep.had_media:
                 for d in ep.rfc4733.poll(now):
                     self._digit(ep, DtmfReceived(ep.id, d.digit, d.duration_ms, "rfc4733"))
-        # 2. what every endpoint hears from mixes
+        # 2. what every mix participant hears (one matrix product per mix)
         for m in self._mixes.values():
             inputs = {p: self._legs[EndpointId(p)].input for p in m.matrix.participants}
             for p, pcm in m.matrix.mix(inputs).items():
                 self._legs[EndpointId(p)].heard_from_mix = pcm
-        # 3. choose, encode and send
-        for ep in legs:
-            out: Pcm | None = None
-            source = "silence"
+        # 3. choose every endpoint's frame into one (n, 160) matrix
+        if self._out.shape[0] < n:
+            self._out = np.zeros((max(n, 2 * self._out.shape[0]), FRAME), dtype=np.int16)
+        out = self._out[:n]
+        sources = self._sources
+        if len(sources) < n:
+            sources.extend([None] * (n - len(sources)))
+        any_pcma = False
+        for i, ep in enumerate(legs):
+            frame: Pcm | None = None
+            source: str | None = None
             pb = ep.playback
             if pb is not None:
-                out = pb.read()
-                if out is None:
+                frame = pb.read()
+                if frame is None:
                     self._finish_playback(ep, "completed")
                 else:
                     source = "prompt"
-            if out is None:
+            if frame is None:
                 if ep.echo is not None:
-                    out = ep.echo.process(ep.input if ep.input is not None else _SILENCE_FRAME)
+                    frame = ep.echo.process(ep.input if ep.input is not None else _SILENCE_FRAME)
                     source = "echo"
                 elif ep.id in self._leg_mix:
-                    out = ep.heard_from_mix
+                    frame = ep.heard_from_mix
                     source = "mix"
                 else:
                     partner = self._bridges.get(ep.id)
                     if partner is not None:
-                        out = self._legs[partner].input
+                        frame = self._legs[partner].input
                         source = "bridge"
-            ep.output = out
-            self._send_audio(ep, out, source)
-        # 4. recordings
-        for rec in list(self._recordings.values()):
+            ep.output = frame
+            sources[i] = source if frame is not None else None
+            row = out[i]
+            if frame is None:
+                row[:] = 0
+            elif len(frame) == FRAME:
+                row[:] = frame
+            else:
+                k = min(FRAME, len(frame))
+                row[:k] = frame[:k]
+                row[k:] = 0
+            if ep.sender.codec is PCMA:
+                any_pcma = True
+        # 4. encode all frames with one table lookup per codec, send one packet per endpoint
+        ulaw = PCMU.encode(out)
+        alaw = PCMA.encode(out) if any_pcma else b""
+        for i, ep in enumerate(legs):
+            sender = ep.sender
+            if ep.dtmf_tx is not None and ep.dtmf_tx.busy:
+                events = ep.dtmf_tx.tick(sender)
+                if events is not None:
+                    remote = ep.latch.remote
+                    if remote is not None and ep.can_send:
+                        for pkt in events:
+                            self._sendto(ep, pkt.build(), remote)
+                    continue
+            remote = ep.latch.remote
+            if remote is None or not ep.can_send:
+                sender.skip(1)
+                continue
+            enc = alaw if sender.codec is PCMA else ulaw
+            payload = enc[i * FRAME : (i + 1) * FRAME]
+            data = sender.encoded_audio_packet(payload, source=sources[i])
+            try:
+                ep.rtp.sendto(data, remote)
+            except OSError:  # full socket buffer, unreachable: RTP is loss tolerant
+                ep.send_errors += 1
+        # 5. recordings
+        for rec in self._recordings.values():
             self._record_tick(rec, now)
-        # 5. timeouts and RTCP
-        timeout = self.config.media_timeout_s
-        for ep in legs:
-            if (
-                timeout is not None
-                and ep.had_media
-                and not ep.timeout_reported
-                and now - ep.last_rx >= timeout
-            ):
-                ep.timeout_reported = True
-                self._emit(MediaTimeout(ep.id, now - ep.last_rx))
-            if now >= ep.next_rtcp:
-                ep.next_rtcp = now + self.config.rtcp_interval_s * self._rng.uniform(0.5, 1.5)
-                self._send_rtcp(ep, now)
-
-    def _send_audio(self, ep: _Leg, pcm: Pcm | None, source: str) -> None:
-        if ep.dtmf_tx is not None and ep.dtmf_tx.busy:
-            events = ep.dtmf_tx.tick(ep.sender)
-            if events is not None:
-                remote = ep.latch.remote
-                if remote is not None and ep.can_send:
-                    for pkt in events:
-                        self._sendto(ep, pkt.build(), remote)
-                return
-        if not ep.can_send:
-            ep.sender.skip(1)
-            return
-        remote = ep.latch.remote
-        assert remote is not None
-        self._sendto(ep, ep.sender.audio_packet(pcm, source=source).build(), remote)
+        # 6. timeouts and RTCP
+        if check_slow:
+            timeout = self.config.media_timeout_s
+            for ep in legs:
+                if (
+                    timeout is not None
+                    and ep.had_media
+                    and not ep.timeout_reported
+                    and now - ep.last_rx >= timeout
+                ):
+                    ep.timeout_reported = True
+                    self._emit(MediaTimeout(ep.id, now - ep.last_rx))
+                if now >= ep.next_rtcp:
+                    ep.next_rtcp = now + self.config.rtcp_interval_s * self._rng.uniform(0.5, 1.5)
+                    self._send_rtcp(ep, now)
 
     def _sendto(self, ep: _Leg, data: bytes, remote: Address) -> None:
         try:
@@ -600,6 +631,25 @@ class BuiltinMediaEngine(MediaEngine):
             ep.send_errors += 1
 
     # -- receive path --------------------------------------------------------------------------------------
+    def _readable(self, ep: _Leg, sock: socket.socket, rtcp_port: bool) -> None:
+        for _ in range(32):  # drain a burst, but never starve the clock
+            if time.monotonic() >= self._deadline and not self._closed:
+                self._run_due()  # the clock has priority over received packets
+            try:
+                data, addr = sock.recvfrom(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. ICMP errors reported on the socket
+                ep.recv_errors += 1
+                return
+            if ep.closed:
+                return
+            src = (str(addr[0]), int(addr[1]))
+            if rtcp_port or is_rtcp(data):
+                self._on_rtcp(ep, data, src)
+            else:
+                self._on_rtp(ep, data, src)
+
     def _on_rtp(self, ep: _Leg, data: bytes, src: Address) -> None:
         now = self._now()
         try:
@@ -701,9 +751,9 @@ class BuiltinMediaEngine(MediaEngine):
         ]
         if bye:
             packets.append(Bye((ep.sender.ssrc,)))
-        transport = ep.rtp if (ep.remote is not None and ep.remote.rtcp_mux) else ep.rtcp
+        sock = ep.rtp if (ep.remote is not None and ep.remote.rtcp_mux) else ep.rtcp
         try:
-            transport.sendto(build_rtcp(packets), target)
+            sock.sendto(build_rtcp(packets), target)
             ep.rtcp_sent += 1
         except OSError:
             ep.send_errors += 1
@@ -712,32 +762,28 @@ class BuiltinMediaEngine(MediaEngine):
         return self._loop.time() if self._loop is not None else time.monotonic()
 
     # -- endpoints ----------------------------------------------------------------------------------------
-    async def _bind(
-        self,
-    ) -> tuple[int, asyncio.DatagramTransport, asyncio.DatagramTransport, _RtpProtocol, _RtpProtocol]:
-        loop = asyncio.get_running_loop()
+    def _bind(self) -> tuple[int, socket.socket, socket.socket]:
         lo = self.config.port_min + (self.config.port_min & 1)
         evens = range(lo, self.config.port_max, 2)
         start = self._rng.randrange(len(evens))
+        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
         for i in range(len(evens)):
             port = evens[(start + i) % len(evens)]
             if port in self._used_ports:
                 continue
+            pair: list[socket.socket] = []
             try:
-                rtp_t, rtp_p = await loop.create_datagram_endpoint(
-                    lambda: _RtpProtocol(self), local_addr=(self.config.host, port)
-                )
+                for p in (port, port + 1):
+                    sock = socket.socket(family, socket.SOCK_DGRAM)
+                    pair.append(sock)
+                    sock.setblocking(False)
+                    sock.bind((self.config.host, p))
             except OSError:
-                continue
-            try:
-                rtcp_t, rtcp_p = await loop.create_datagram_endpoint(
-                    lambda: _RtpProtocol(self, rtcp=True), local_addr=(self.config.host, port + 1)
-                )
-            except OSError:
-                rtp_t.close()
+                for sock in pair:
+                    sock.close()
                 continue
             self._used_ports.add(port)
-            return port, rtp_t, rtcp_t, rtp_p, rtcp_p
+            return port, pair[0], pair[1]
         raise MediaEngineError("no free RTP port pair in the configured range")
 
     async def create_endpoint(
@@ -760,17 +806,19 @@ class BuiltinMediaEngine(MediaEngine):
         negotiated: tuple[G711Codec, int | None] | None = None
         if remote is not None:
             negotiated = _negotiate(remote, usable, dtmf)
-        port, rtp_t, rtcp_t, rtp_p, rtcp_p = await self._bind()
+        loop = asyncio.get_running_loop()
+        port, rtp_sock, rtcp_sock = self._bind()
         eid = EndpointId(self._new_id("ep"))
-        ep = _Leg(eid, call_id, leg, port, rtp_t, rtcp_t, tuple(offered), dtmf, self.config, self._rng)
-        rtp_p.ep = ep
-        rtcp_p.ep = ep
+        ep = _Leg(eid, call_id, leg, port, rtp_sock, rtcp_sock, tuple(offered), dtmf, self.config, self._rng)
+        loop.add_reader(rtp_sock.fileno(), self._readable, ep, rtp_sock, False)
+        loop.add_reader(rtcp_sock.fileno(), self._readable, ep, rtcp_sock, True)
         if remote is not None and negotiated is not None:
             self._apply_remote(ep, remote, negotiated)
         else:
             ep.sender = RtpSender.with_random_start(_CODECS[usable[0]], self._rng)
             ep.jitter = ep._new_jitter(_CODECS[usable[0]])
         self._legs[eid] = ep
+        self._order = list(self._legs.values())
         self.start()
         ep.next_rtcp = self._now() + self.config.rtcp_interval_s * self._rng.uniform(0.5, 1.5)
         return self._describe(ep)
@@ -837,6 +885,7 @@ class BuiltinMediaEngine(MediaEngine):
         self._send_rtcp(ep, self._now(), bye=True)
         ep.closed = True
         del self._legs[endpoint]
+        self._order = list(self._legs.values())
         partner = self._bridges.pop(endpoint, None)
         if partner is not None:
             self._bridges.pop(partner, None)
@@ -854,10 +903,11 @@ class BuiltinMediaEngine(MediaEngine):
             legs = [rec.caller] if rec.agent is None else [rec.caller, rec.agent]
             if all(eid not in self._legs for eid in legs):
                 self._finish_recording(rec)
-        ep.rtp.close()
-        ep.rtcp.close()
+        loop = asyncio.get_running_loop()
+        for sock in (ep.rtp, ep.rtcp):
+            loop.remove_reader(sock.fileno())
+            sock.close()
         self._used_ports.discard(ep.port)
-        await asyncio.sleep(0)  # let the transports release their sockets
         return stats
 
     # -- playback --------------------------------------------------------------------------------------------
@@ -954,7 +1004,9 @@ class BuiltinMediaEngine(MediaEngine):
         except OSError as exc:
             raise MediaEngineError(f"cannot record to {path}: {exc}") from exc
         rid = RecordingId(self._new_id("rec"))
-        self._recordings[rid] = _Recording(rid, writer, caller, agent)
+        frames = max(1, self.config.record_flush_ms // 20) * FRAME
+        buf = np.zeros((frames, writer.channels), dtype=np.int16)
+        self._recordings[rid] = _Recording(rid, writer, caller, agent, buf)
         return rid
 
     def _rec(self, recording: RecordingId) -> _Recording:
@@ -964,40 +1016,35 @@ class BuiltinMediaEngine(MediaEngine):
         return rec
 
     def _record_tick(self, rec: _Recording, now: float) -> None:
+        rows = rec.buf[rec.pos : rec.pos + FRAME]
         caller = self._legs.get(rec.caller)
         cin = caller.input if caller is not None else None
         if rec.agent is None:
             cout = caller.output if caller is not None else None
-            if cin is None and cout is None:
-                frame = _SILENCE_FRAME
-            elif cout is None and cin is not None:
-                frame = _fit(cin)
-            elif cin is None and cout is not None:
-                frame = _fit(cout)
+            col = rows[:, 0]
+            if cin is not None and cout is not None:
+                col[:] = np.clip(_fit(cin).astype(np.int32) + _fit(cout), -32768, 32767)
+            elif cin is not None:
+                col[:] = _fit(cin)
+            elif cout is not None:
+                col[:] = _fit(cout)
             else:
-                assert cin is not None and cout is not None
-                frame = np.clip(
-                    _fit(cin).astype(np.int32) + _fit(cout).astype(np.int32), -32768, 32767
-                ).astype(np.int16)
-            rec.frames.append(frame.reshape(-1, 1))
+                col[:] = 0
         else:
             agent = self._legs.get(rec.agent)
             ain = agent.input if agent is not None else None
-            block = np.zeros((FRAME, 2), dtype=np.int16)
-            if cin is not None:
-                block[:, 0] = _fit(cin)
-            if ain is not None:
-                block[:, 1] = _fit(ain)
-            rec.frames.append(block)
-        if len(rec.frames) * PTIME * 1000 >= self.config.record_flush_ms:
+            rows[:, 0] = _fit(cin) if cin is not None else 0
+            rows[:, 1] = _fit(ain) if ain is not None else 0
+        rec.pos += FRAME
+        if rec.pos >= len(rec.buf):
             self._flush_recording(rec, now)
 
     def _flush_recording(self, rec: _Recording, now: float | None) -> None:
-        if not rec.frames or rec.failed:
-            rec.frames.clear()
+        if rec.pos == 0 or rec.failed:
+            rec.pos = 0
             return
-        block = np.concatenate(rec.frames)
-        rec.frames.clear()
+        block = rec.buf[: rec.pos]
+        rec.pos = 0
         try:
             rec.writer.write(block, now=now)
         except (OSError, ValueError) as exc:

@@ -21,6 +21,7 @@ audio timestamp keeps advancing underneath (:meth:`skip`).
 from __future__ import annotations
 
 import random
+import struct
 from typing import Final, Protocol
 
 import numpy as np
@@ -47,6 +48,7 @@ class AudioCodec(Protocol):
 
 
 _SILENCE: Final = object()
+_HEADER: Final = struct.Struct("!BBHII")
 
 
 class RtpSender:
@@ -127,6 +129,30 @@ class RtpSender:
         ts = self.next_timestamp
         self.next_timestamp = (self.next_timestamp + self.samples_per_packet) & 0xFFFFFFFF
         return self._emit(self.codec.payload_type, ts, payload, marker)
+
+    def encoded_audio_packet(self, payload: bytes, *, source: str | None) -> bytes:
+        """Wire bytes of the next audio packet from an already encoded frame.
+
+        Same bookkeeping and marker rules as :meth:`audio_packet` (``source=None`` is comfort
+        silence), without building an :class:`RtpPacket`: the engine's fast path, which encodes
+        the frames of all legs with one table lookup per tick.
+        """
+        if source is None:
+            current: object = _SILENCE
+            marker = self._last_source is None
+        else:
+            current = source
+            marker = self._last_source != source
+        self._last_source = current
+        ts = self.next_timestamp
+        seq = self.next_sequence
+        self.next_timestamp = (ts + self.samples_per_packet) & 0xFFFFFFFF
+        self.next_sequence = (seq + 1) & 0xFFFF
+        self.packets_sent += 1
+        self.octets_sent += len(payload)
+        self.last_timestamp = ts
+        b1 = (0x80 if marker else 0) | self.codec.payload_type
+        return _HEADER.pack(0x80, b1, seq, ts, self.ssrc) + payload
 
     def skip(self, frames: int = 1) -> None:
         """Advance the media clock by ``frames`` ticks without sending audio (e.g. during DTMF)."""

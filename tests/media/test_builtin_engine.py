@@ -276,3 +276,23 @@ async def test_send_timing_jitter_is_sane(engine: BuiltinMediaEngine) -> None:
     assert abs(float(np.mean(inter)) - 0.02) < 0.001  # no drift
     stats = engine.clock_stats()
     assert stats["ticks"] >= 100 and stats["cpu_ms_p50"] < 5
+
+
+def test_sender_fast_path_matches_audio_packet() -> None:
+    """RtpSender.encoded_audio_packet (used by the engine's batch encoder) == audio_packet."""
+    from hotline.media.sender import RtpSender
+
+    a = RtpSender(PCMU, ssrc=7, initial_sequence=65534, initial_timestamp=0xFFFFFF60)
+    b = RtpSender(PCMU, ssrc=7, initial_sequence=65534, initial_timestamp=0xFFFFFF60)
+    frame = tone([1000.0], 20, amplitude=3000)
+    plan: list[str | None] = ["prompt", "prompt", None, None, "bridge", "prompt", None, "bridge"]
+    for src in plan:
+        slow = a.audio_packet(None if src is None else frame, source=src or "x").build()
+        fast = b.encoded_audio_packet(PCMU.silence() if src is None else PCMU.encode(frame), source=src)
+        assert fast == slow
+    assert (a.next_sequence, a.next_timestamp, a.packets_sent, a.octets_sent) == (
+        b.next_sequence,
+        b.next_timestamp,
+        b.packets_sent,
+        b.octets_sent,
+    )
