@@ -662,13 +662,13 @@ class BuiltinMediaEngine(MediaEngine):
             return
         if ep.latch.stats.latches != ep.latches_seen:
             ep.latches_seen = ep.latch.stats.latches
-            if ep.latch.latched_address is not None:
-                if ep.rtcp_remote is None or (ep.remote is not None and not ep.remote.rtcp_mux):
-                    # RTCP follows the latched RTP source: port + 1 (or the same port with mux)
-                    mux = ep.remote is not None and ep.remote.rtcp_mux
-                    la = ep.latch.latched_address
-                    ep.rtcp_latched = la if mux else (la[0], la[1] + 1)
-                self._emit(RemoteLatched(ep.id, ep.latch.latched_address))
+            la = ep.latch.latched_address
+            if la is not None:
+                # RTCP follows the latched RTP source: port + 1, or the same port with rtcp-mux
+                # (until RTCP itself arrives, whose source then wins: symmetric RTCP)
+                mux = ep.remote is not None and ep.remote.rtcp_mux
+                ep.rtcp_latched = la if mux else (la[0], la[1] + 1)
+                self._emit(RemoteLatched(ep.id, la))
         ep.packets_received += 1
         ep.octets_received += len(pkt.payload)
         ep.last_rx = now

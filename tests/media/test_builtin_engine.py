@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import socket
 import wave
+from dataclasses import replace
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,14 +17,16 @@ from hotline.media.builtin import BuiltinConfig, BuiltinMediaEngine
 from hotline.media.engine import (
     MediaEvent,
     MediaTimeout,
+    PayloadFormat,
     PlaybackFinished,
     PlayFile,
     PlaySilence,
     PlayTone,
     RemoteLatched,
 )
-from hotline.media.g711 import PCMU
+from hotline.media.g711 import PCMA, PCMU
 from hotline.media.rtp import RtpPacket, seq_diff
+from hotline.media.sender import RtpSender
 from hotline.media.softphone import SoftPhone, rms, tone_level
 from hotline.media.tones import ToneSegment, tone
 from hotline.media.wav import load_wav_8k_mono
@@ -280,8 +283,6 @@ async def test_send_timing_jitter_is_sane(engine: BuiltinMediaEngine) -> None:
 
 def test_sender_fast_path_matches_audio_packet() -> None:
     """RtpSender.encoded_audio_packet (used by the engine's batch encoder) == audio_packet."""
-    from hotline.media.sender import RtpSender
-
     a = RtpSender(PCMU, ssrc=7, initial_sequence=65534, initial_timestamp=0xFFFFFF60)
     b = RtpSender(PCMU, ssrc=7, initial_sequence=65534, initial_timestamp=0xFFFFFF60)
     frame = tone([1000.0], 20, amplitude=3000)
@@ -296,3 +297,57 @@ def test_sender_fast_path_matches_audio_packet() -> None:
         b.packets_sent,
         b.octets_sent,
     )
+
+
+async def test_hold_resume_codec_change_and_rtcp_mux(engine: BuiltinMediaEngine) -> None:
+    phone = await _phone()
+    desc = phone.description()
+    ep = await engine.create_endpoint("call-9", "caller", desc)
+    await engine.play(ep.id, PlayTone((ToneSegment((1000.0,), 10_000),)))
+    await asyncio.sleep(0.3)
+    # re-INVITE: hold (RFC 2543 style 0.0.0.0) -> nothing is sent, the RTP clock keeps running
+    held = await engine.update_endpoint(ep.id, replace(desc, address="0.0.0.0"))
+    assert held.local.direction == "sendrecv"
+    await asyncio.sleep(0.05)
+    n_held = len(phone.audio_packets())
+    await asyncio.sleep(0.3)
+    assert len(phone.audio_packets()) == n_held
+    # sendonly hold (RFC 3264): we answer recvonly and do not send either
+    answer = await engine.update_endpoint(ep.id, replace(desc, direction="sendonly"))
+    assert answer.local.direction == "recvonly"
+    await asyncio.sleep(0.3)
+    assert len(phone.audio_packets()) == n_held
+    # resume with PCMA and rtcp-mux: same SSRC, sequence continues, timestamps jumped by the held time
+    pcma = replace(desc, formats=(PayloadFormat(8, "PCMA"), desc.formats[1]), rtcp_mux=True)
+    resumed = await engine.update_endpoint(ep.id, pcma)
+    assert resumed.codec is not None and resumed.codec.encoding == "PCMA"
+    assert resumed.local.rtcp_mux and resumed.local.rtcp_port == resumed.local.port
+    await asyncio.sleep(0.4)
+    await phone.close()
+    packets = [r.packet for r in phone.received]
+    before = [p for p in packets if p.payload_type == 0]
+    after = [p for p in packets if p.payload_type == 8]
+    assert before and len(after) >= 15
+    assert {p.ssrc for p in packets} == {before[0].ssrc}
+    assert seq_diff(after[0].sequence, before[-1].sequence) == 1
+    gap = (after[0].timestamp - before[-1].timestamp) & 0xFFFFFFFF
+    assert gap >= 0.6 * 8000  # the RTP clock ran on while held
+    assert after[0].marker
+    audio = np.concatenate([PCMA.decode(p.payload) for p in after])
+    assert tone_level(audio, 1000) > 3000
+
+
+async def test_rtcp_mux_reports_reach_the_rtp_port() -> None:
+    lo, hi = _free_range()
+    engine = BuiltinMediaEngine(BuiltinConfig(port_min=lo, port_max=hi, rtcp_interval_s=0.2))
+    try:
+        phone = await _phone()
+            ep = await engine.create_endpoint("call-10", "caller", replace(phone.description(), rtcp_mux=True))
+        assert ep.local.rtcp_mux
+        phone.start((ep.local.address, ep.local.port))
+        await asyncio.sleep(0.8)
+        assert phone.rtcp_received >= 1  # SR + SDES on the RTP port
+        await phone.close()
+    finally:
+        await engine.close()
+        await engine.close()  # idempotent
