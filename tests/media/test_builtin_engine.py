@@ -6,8 +6,8 @@ import asyncio
 import itertools
 import socket
 import wave
-from dataclasses import replace
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -342,7 +342,7 @@ async def test_rtcp_mux_reports_reach_the_rtp_port() -> None:
     engine = BuiltinMediaEngine(BuiltinConfig(port_min=lo, port_max=hi, rtcp_interval_s=0.2))
     try:
         phone = await _phone()
-            ep = await engine.create_endpoint("call-10", "caller", replace(phone.description(), rtcp_mux=True))
+        ep = await engine.create_endpoint("call-10", "caller", replace(phone.description(), rtcp_mux=True))
         assert ep.local.rtcp_mux
         phone.start((ep.local.address, ep.local.port))
         await asyncio.sleep(0.8)
