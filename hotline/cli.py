@@ -47,9 +47,13 @@ for _name, _sub in (
 
 
 def _mount_engines() -> None:
+    from hotline.acd.cli import app as acd_bench_app
     from hotline.wfm.cli import app as wfm_app
 
     app.add_typer(wfm_app, name="wfm", help="Staffing mathematics: Erlang B, C and A.")
+    bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks of the engines (print JSON with --json).")
+    bench_app.add_typer(acd_bench_app, name="acd")
+    app.add_typer(bench_app, name="bench")
 
 
 _mount_engines()

@@ -15,7 +15,7 @@ from hotline.config import Settings
 from hotline.store import migrate
 from hotline.store.db import create_engine, session_factory
 from hotline.web import problems
-from hotline.web.api import auth, customers, org, system, users
+from hotline.web.api import auth, customers, extensions, org, system, users
 from hotline.web.context import AppState
 from hotline.web.metrics import Metrics, MetricsMiddleware
 from hotline.web.ui import pages
@@ -60,7 +60,16 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         redoc_url=None,
     )
     problems.install(app)
-    for router in (system.router, auth.router, org.router, users.router, customers.router, pages.router):
+    routers = (
+        system.router,
+        auth.router,
+        org.router,
+        users.router,
+        customers.router,
+        extensions.router,
+        pages.router,
+    )
+    for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "ui" / "static")), name="static")
     app.add_middleware(MetricsMiddleware, metrics=metrics)

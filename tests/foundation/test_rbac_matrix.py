@@ -19,6 +19,7 @@ from hotline.auth.policy import Role, Scope
 from hotline.auth.users import GrantSpec, add_user
 from hotline.crm.customers import add_customer
 from hotline.org import service as org
+from hotline.sip.extensions import add_extension
 from hotline.store import migrate
 from hotline.store.db import create_engine, session_factory, transaction
 from tests.conftest import _client, make_settings, token_for
@@ -67,6 +68,7 @@ class World:
     units: dict[str, int] = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=dict)  # targets tA, tA1, tB and actors
     customers: dict[str, int] = field(default_factory=dict)  # cA, cA1, cB and own:<actor>
+    extensions: dict[str, int] = field(default_factory=dict)  # eA, eA1, eB and own:<actor>
 
 
 WORLD = World()
@@ -101,6 +103,8 @@ def matrix_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     s, t.id, unit=units[loc], account_no=f"CUST-{loc}", name=f"Customer {loc}"
                 )
                 WORLD.customers[f"c{loc}"] = c.id
+                e = await add_extension(s, t, f"9{len(WORLD.extensions)}00", "Phone-pass-x", unit=units[loc])
+                WORLD.extensions[f"e{loc}"] = e.id
             for role, scope in itertools.product(ROLES, SCOPES):
                 name = f"{role}.{scope}"
                 u = await add_user(
@@ -116,6 +120,10 @@ def matrix_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     dedicated_agent_id=u.id,
                 )
                 WORLD.customers[f"own:{name}"] = c.id
+                e = await add_extension(
+                    s, t, f"{5000 + len(WORLD.extensions)}", "Phone-pass-x", unit=b, user_id=u.id
+                )
+                WORLD.extensions[f"own:{name}"] = e.id
         await eng.dispose()
 
     asyncio.run(build())
@@ -175,6 +183,19 @@ async def test_role_scope(client: AsyncClient, role: str, scope: str) -> None:
         )
         check(bad, f"POST user in {loc}", r.status_code, expect(role, scope, "user.write", loc), 201)
 
+        r = await client.post(
+            "/api/v1/extensions",
+            headers=h,
+            json={
+                "number": f"7{['A', 'A1', 'B'].index(loc)}{SCOPES.index(scope)}{ROLES.index(role)}",
+                "password": "Phone-pass-y",
+                "unit": u[loc],
+            },
+        )
+        check(
+            bad, f"POST extension in {loc}", r.status_code, expect(role, scope, "extension.write", loc), 201
+        )
+
     user_targets = {"tA": ("A", False), "tA1": ("A1", False), "tB": ("B", False), me: ("A", True)}
     for name, (loc, owned) in user_targets.items():
         uid = WORLD.users[name]
@@ -189,6 +210,24 @@ async def test_role_scope(client: AsyncClient, role: str, scope: str) -> None:
         check(bad, f"GET customer {name}", r.status_code, expect(role, scope, "customer.read", loc, owned))
         r = await client.patch(f"/api/v1/customers/{c[name]}", json={"address": "x"}, headers=h)
         check(bad, f"PATCH customer {name}", r.status_code, expect(role, scope, "customer.write", loc, owned))
+
+    e = WORLD.extensions
+    ext_targets = {"eA": ("A", False), "eA1": ("A1", False), "eB": ("B", False), f"own:{me}": ("B", True)}
+    for name, (loc, owned) in ext_targets.items():
+        r = await client.get(f"/api/v1/extensions/{e[name]}", headers=h)
+        check(bad, f"GET extension {name}", r.status_code, expect(role, scope, "extension.read", loc, owned))
+        r = await client.patch(f"/api/v1/extensions/{e[name]}", json={"display_name": "x"}, headers=h)
+        check(
+            bad, f"PATCH extension {name}", r.status_code, expect(role, scope, "extension.write", loc, owned)
+        )
+    r = await client.get("/api/v1/extensions", params={"limit": 1000}, headers=h)
+    if "extension.read" not in PERMS[role]:
+        check(bad, "GET extensions", r.status_code, False)
+    else:
+        seen = {x["id"] for x in r.json()["items"]}
+        for name, (loc, owned) in ext_targets.items():
+            if (e[name] in seen) != covered(scope, loc, owned):
+                bad.append(f"GET extensions: {name} visible={e[name] in seen}")
 
     # list endpoints: 403 without the permission, else exactly the covered records
     r = await client.get("/api/v1/units", headers=h)

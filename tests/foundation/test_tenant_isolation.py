@@ -16,6 +16,7 @@ from hotline.auth.policy import Role, Scope
 from hotline.auth.users import GrantSpec, add_user
 from hotline.crm.customers import add_customer
 from hotline.org import service as org
+from hotline.sip.extensions import add_extension
 from hotline.store.db import transaction
 from tests.conftest import token_for
 
@@ -29,6 +30,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/users/{user_id}/password"): {"password": "Hijack-pass-1"},
     ("POST", "/api/v1/users/{user_id}/unlock"): {},
     ("PATCH", "/api/v1/customers/{customer_id}"): {"name": "hijacked"},
+    ("PATCH", "/api/v1/extensions/{extension_id}"): {"display_name": "hijacked"},
+    ("POST", "/api/v1/extensions/{extension_id}/password"): {"password": "Hijack-pass-1"},
 }
 
 
@@ -52,6 +55,7 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
             phone="+8613900000099",
             dedicated_agent_id=agent.id,
         )
+        ext = await add_extension(s, t, "1001", "Phone-pass-b", unit=branch, user_id=agent.id)
         return {
             "unit_id": branch.id,
             "root": root.id,
@@ -59,6 +63,7 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
             "user_id": agent.id,
             "admin": admin.id,
             "customer_id": cust.id,
+            "extension_id": ext.id,
         }
 
 
@@ -104,6 +109,8 @@ async def test_no_api_reaches_another_tenant(app_client: AsyncClient) -> None:
             "/api/v1/customers",
             {"account_no": "X-0002", "name": "x", "unit": "js", "dedicated_agent_id": b["user_id"]},
         ),
+        ("/api/v1/extensions", {"number": "3001", "password": PW, "unit": b["unit_id"]}),
+        ("/api/v1/extensions", {"number": "3002", "password": PW, "unit": "js", "user_id": b["user_id"]}),
     ]
     for url, body in attempts:
         r = await app_client.post(url, json=body, headers=h)
@@ -114,6 +121,8 @@ async def test_no_api_reaches_another_tenant(app_client: AsyncClient) -> None:
     assert not {u["id"] for u in units} & {b["unit_id"], b["root"]}
     users = (await app_client.get("/api/v1/users", params={"limit": 1000}, headers=h)).json()["items"]
     assert not {u["id"] for u in users} & {b["user_id"], b["admin"]}
+    exts = (await app_client.get("/api/v1/extensions", headers=h)).json()["items"]
+    assert b["extension_id"] not in {x["id"] for x in exts}
     cals = (await app_client.get("/api/v1/calendars", headers=h)).json()
     assert b["cal_id"] not in {c["id"] for c in cals}
     found = (await app_client.get("/api/v1/customers", params={"phone": "+8613900000099"}, headers=h)).json()
