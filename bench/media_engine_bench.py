@@ -18,6 +18,8 @@ Reported per N:
   phones' sockets (consecutive sequence numbers only); ``grid_dev_p99_ms``:
   p99 deviation of arrivals from an ideal 20 ms grid per stream;
 * ``loss_engine_to_phone_pct`` (sequence gaps) and ``loss_phone_to_engine_pct``;
+* ``concealed_frames_pct``: jitter-buffer concealment (lost + underrun frames) in the engine
+  during the measured window, relative to packets received (late *phone* packets count here);
 
 and ``jitter_p99_exceeds_5ms_at``: the smallest N whose jitter p99 is above 5 ms
 (null if none).  Loopback only, bounded in time; stops by itself.
@@ -183,12 +185,16 @@ async def run_size(n_pairs: int, seconds: float, workdir: Path, prompt: Path) ->
     await proc.stdin.drain()
     await asyncio.sleep(0.5)  # warm-up: latching, jitter buffers
     engine.clock.reset()
+    before = [await engine.stats(e.id) for e in eps]
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     await asyncio.sleep(seconds - 1.0)
     cpu = time.process_time() - cpu0
     wall = time.perf_counter() - t0
     clock = engine.clock_stats()
+    during = [await engine.stats(e.id) for e in eps]
+    concealed = sum(d.concealed_frames - b.concealed_frames for b, d in zip(before, during, strict=True))
+    played = sum(d.packets_received - b.packets_received for b, d in zip(before, during, strict=True))
     out_line = await asyncio.wait_for(proc.stdout.readline(), seconds + 30)  # phones done sending
     stats = [await engine.stats(e.id) for e in eps]
     await proc.wait()
@@ -212,7 +218,7 @@ async def run_size(n_pairs: int, seconds: float, workdir: Path, prompt: Path) ->
         "grid_dev_p99_ms": _r(phones["grid_dev_p99_ms"]),
         "loss_engine_to_phone_pct": round(100 * (1 - phones["received"] / max(1, phones["expected"])), 3),
         "loss_phone_to_engine_pct": round(100 * max(0, 1 - received_by_engine / max(1, sent_by_phones)), 3),
-        "concealed_frames": sum(s.concealed_frames for s in stats),
+        "concealed_frames_pct": round(100 * concealed / max(1, played), 3),
     }
 
 

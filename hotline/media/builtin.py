@@ -262,6 +262,7 @@ class _Leg:
         self.dtmf_pt: int | None = None
         self.remote: MediaDescription | None = None
         self.local_direction: Direction = "sendrecv"
+        self.send_enabled = True  # local direction allows sending
         self.sender = RtpSender.with_random_start(PCMU, rng)
         self.latch = RtpLatch(
             None,
@@ -309,10 +310,6 @@ class _Leg:
             adaptive=self.config.jitter_adaptive,
             min_depth=min(2, self.config.jitter_depth),
         )
-
-    @property
-    def can_send(self) -> bool:
-        return self.local_direction in ("sendrecv", "sendonly") and self.latch.remote is not None
 
     def set_codec(self, codec: G711Codec) -> None:
         if self.codec is codec:
@@ -405,7 +402,6 @@ class BuiltinMediaEngine(MediaEngine):
         self._rng = random.Random(seed)
         self._legs: dict[EndpointId, _Leg] = {}
         self._order: list[_Leg] = []  # legs in tick order
-        self._out: Pcm = np.zeros((16, FRAME), dtype=np.int16)  # this tick's frames, one row per leg
         self._sources: list[str | None] = []
         self._bridges: dict[EndpointId, EndpointId] = {}
         self._mixes: dict[MixId, _Mix] = {}
@@ -538,14 +534,15 @@ class BuiltinMediaEngine(MediaEngine):
             inputs = {p: self._legs[EndpointId(p)].input for p in m.matrix.participants}
             for p, pcm in m.matrix.mix(inputs).items():
                 self._legs[EndpointId(p)].heard_from_mix = pcm
-        # 3. choose every endpoint's frame into one (n, 160) matrix
-        if self._out.shape[0] < n:
-            self._out = np.zeros((max(n, 2 * self._out.shape[0]), FRAME), dtype=np.int16)
-        out = self._out[:n]
+        # 3. choose every endpoint's frame (then encoded as one block)
+        frames: list[Pcm] = []
         sources = self._sources
         if len(sources) < n:
             sources.extend([None] * (n - len(sources)))
         any_pcma = False
+        bridges = self._bridges
+        leg_mix = self._leg_mix
+        all_legs = self._legs
         for i, ep in enumerate(legs):
             frame: Pcm | None = None
             source: str | None = None
@@ -560,47 +557,45 @@ class BuiltinMediaEngine(MediaEngine):
                 if ep.echo is not None:
                     frame = ep.echo.process(ep.input if ep.input is not None else _SILENCE_FRAME)
                     source = "echo"
-                elif ep.id in self._leg_mix:
+                elif leg_mix and ep.id in leg_mix:
                     frame = ep.heard_from_mix
                     source = "mix"
                 else:
-                    partner = self._bridges.get(ep.id)
+                    partner = bridges.get(ep.id)
                     if partner is not None:
-                        frame = self._legs[partner].input
+                        frame = all_legs[partner].input
                         source = "bridge"
             ep.output = frame
-            sources[i] = source if frame is not None else None
-            row = out[i]
             if frame is None:
-                row[:] = 0
-            elif len(frame) == FRAME:
-                row[:] = frame
+                sources[i] = None
+                frames.append(_SILENCE_FRAME)
             else:
-                k = min(FRAME, len(frame))
-                row[:k] = frame[:k]
-                row[k:] = 0
+                sources[i] = source
+                frames.append(frame if len(frame) == FRAME else _fit(frame))
             if ep.sender.codec is PCMA:
                 any_pcma = True
         # 4. encode all frames with one table lookup per codec, send one packet per endpoint
+        out = np.concatenate(frames) if frames else _SILENCE_FRAME[:0]
         ulaw = PCMU.encode(out)
         alaw = PCMA.encode(out) if any_pcma else b""
         for i, ep in enumerate(legs):
             sender = ep.sender
-            if ep.dtmf_tx is not None and ep.dtmf_tx.busy:
-                events = ep.dtmf_tx.tick(sender)
+            tx = ep.dtmf_tx
+            if tx is not None and tx.busy:
+                events = tx.tick(sender)
                 if events is not None:
                     remote = ep.latch.remote
-                    if remote is not None and ep.can_send:
+                    if remote is not None and ep.send_enabled:
                         for pkt in events:
                             self._sendto(ep, pkt.build(), remote)
                     continue
-            remote = ep.latch.remote
-            if remote is None or not ep.can_send:
+            latch = ep.latch
+            remote = latch.latched_address or latch.remote
+            if remote is None or not ep.send_enabled:
                 sender.skip(1)
                 continue
             enc = alaw if sender.codec is PCMA else ulaw
-            payload = enc[i * FRAME : (i + 1) * FRAME]
-            data = sender.encoded_audio_packet(payload, source=sources[i])
+            data = sender.encoded_audio_packet(enc[i * FRAME : (i + 1) * FRAME], source=sources[i])
             try:
                 ep.rtp.sendto(data, remote)
             except OSError:  # full socket buffer, unreachable: RTP is loss tolerant
@@ -832,6 +827,7 @@ class BuiltinMediaEngine(MediaEngine):
         ep.dtmf_tx = Rfc4733Transmitter(dtmf_pt) if dtmf_pt is not None else None
         ep.remote = remote
         ep.local_direction = _ANSWER_DIRECTION[remote.direction]
+        ep.send_enabled = ep.local_direction in ("sendrecv", "sendonly")
         hold = remote.port == 0 or remote.address in ("0.0.0.0", "::")  # noqa: S104 - SDP hold
         addr = None if hold else (remote.address, remote.port)
         ep.latch = RtpLatch(
@@ -1033,8 +1029,14 @@ class BuiltinMediaEngine(MediaEngine):
         else:
             agent = self._legs.get(rec.agent)
             ain = agent.input if agent is not None else None
-            rows[:, 0] = _fit(cin) if cin is not None else 0
-            rows[:, 1] = _fit(ain) if ain is not None else 0
+            if cin is None:
+                rows[:, 0] = 0
+            else:
+                rows[:, 0] = cin if len(cin) == FRAME else _fit(cin)
+            if ain is None:
+                rows[:, 1] = 0
+            else:
+                rows[:, 1] = ain if len(ain) == FRAME else _fit(ain)
         rec.pos += FRAME
         if rec.pos >= len(rec.buf):
             self._flush_recording(rec, now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import time
 import wave
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -351,3 +352,27 @@ async def test_rtcp_mux_reports_reach_the_rtp_port() -> None:
     finally:
         await engine.close()
         await engine.close()  # idempotent
+
+
+async def test_clock_catches_up_short_stalls_and_skips_long_ones(engine: BuiltinMediaEngine) -> None:
+    phone = await _phone()
+    ep = await engine.create_endpoint("call-11", "caller", phone.description())
+    await engine.play(ep.id, PlayTone((ToneSegment((440.0,), 10_000),)))
+    await asyncio.sleep(0.3)
+    time.sleep(0.07)  # noqa: ASYNC251 - stall the event loop for 3.5 ticks: caught up (burst), nothing skipped
+    await asyncio.sleep(0.3)
+    assert engine.clock.skipped_ticks == 0
+    time.sleep(0.3)  # noqa: ASYNC251 - 15 ticks: beyond max_catchup_ticks (5) -> 10 ticks skipped
+    await asyncio.sleep(0.3)
+    await phone.close()
+    assert 8 <= engine.clock.skipped_ticks <= 11
+    packets = phone.audio_packets()
+    assert all(seq_diff(b.sequence, a.sequence) == 1 for a, b in itertools.pairwise(packets))
+    steps = [(b.timestamp - a.timestamp) & 0xFFFFFFFF for a, b in itertools.pairwise(packets)]
+    jumps = [s for s in steps if s != 160]
+    assert len(jumps) == 1 and jumps[0] == 160 * (1 + engine.clock.skipped_ticks)
+    # no drift: packets sent == elapsed ticks minus skipped ones
+    stats = engine.clock_stats()
+    assert stats["ticks"] + stats["skipped_ticks"] == pytest.approx(
+        (packets[-1].timestamp - packets[0].timestamp) / 160 + 1, abs=3
+    )
