@@ -49,14 +49,17 @@ class Perm(StrEnum):
     AUDIT_READ = "audit.read"
     EXTENSION_READ = "extension.read"
     EXTENSION_WRITE = "extension.write"
+    CALL_READ = "call.read"
 
 
 P = Perm
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.ADMIN: frozenset(Perm),
-    Role.SUPERVISOR: frozenset({P.UNIT_READ, P.USER_READ, P.CUSTOMER_READ, P.EXTENSION_READ}),
-    Role.AGENT: frozenset({P.UNIT_READ, P.USER_READ, P.CUSTOMER_READ, P.CUSTOMER_WRITE, P.EXTENSION_READ}),
-    Role.QA: frozenset({P.UNIT_READ, P.USER_READ, P.CUSTOMER_READ}),
+    Role.SUPERVISOR: frozenset({P.UNIT_READ, P.USER_READ, P.CUSTOMER_READ, P.EXTENSION_READ, P.CALL_READ}),
+    Role.AGENT: frozenset(
+        {P.UNIT_READ, P.USER_READ, P.CUSTOMER_READ, P.CUSTOMER_WRITE, P.EXTENSION_READ, P.CALL_READ}
+    ),
+    Role.QA: frozenset({P.UNIT_READ, P.USER_READ, P.CUSTOMER_READ, P.CALL_READ}),
     Role.KNOWLEDGE_EDITOR: frozenset({P.UNIT_READ}),
     Role.HANDLER: frozenset({P.UNIT_READ, P.CUSTOMER_READ}),
     Role.VIEWER: frozenset({P.UNIT_READ, P.USER_READ}),

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -210,3 +211,70 @@ class Extension(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Call(Base):
+    """Call detail record: one row per call, written when it starts and updated as it progresses.
+
+    ``id`` is Hotline's call id (also sent to agents' phones as ``X-Hotline-Call-Id``).
+    Numbers are normalised (E.164-like); the raw values are kept beside them.
+    """
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        Index("ix_calls_tenant_started", "tenant_id", "started_at"),
+        Index("ix_calls_caller", "tenant_id", "caller"),
+        Index("ix_calls_dialed", "tenant_id", "dialed"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    direction: Mapped[str] = mapped_column(String(16))  # inbound | internal | outbound | diagnostic
+    caller: Mapped[str] = mapped_column(String(64), default="")
+    caller_raw: Mapped[str] = mapped_column(String(200), default="")
+    caller_name: Mapped[str] = mapped_column(String(200), default="")
+    dialed: Mapped[str] = mapped_column(String(64), default="")
+    dialed_raw: Mapped[str] = mapped_column(String(200), default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: normal | busy | no_answer | cancelled | rejected | failed | unreachable | timeout
+    end_cause: Mapped[str] = mapped_column(String(32), default="")
+    ended_by: Mapped[str] = mapped_column(String(16), default="")  # caller | callee | system
+    sip_code: Mapped[int | None] = mapped_column(Integer)
+    #: the user who answered (owner for data scope)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    recording_path: Mapped[str] = mapped_column(String(500), default="")
+    #: call-associated data (随路数据): IVR inputs, verification result, queue, …
+    data: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+
+    legs: Mapped[list[CallLeg]] = relationship(
+        back_populates="call", cascade="all, delete-orphan", lazy="selectin", order_by="CallLeg.id"
+    )
+
+
+class CallLeg(Base):
+    """One SIP dialog of a call (the B2BUA owns two or more per call), with its media statistics."""
+
+    __tablename__ = "call_legs"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # caller | callee | agent | supervisor
+    sip_call_id: Mapped[str] = mapped_column(String(200), default="")
+    remote_uri: Mapped[str] = mapped_column(String(300), default="")
+    remote_addr: Mapped[str] = mapped_column(String(80), default="")
+    extension_id: Mapped[int | None] = mapped_column(ForeignKey("extensions.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str] = mapped_column(String(64), default="")
+    sip_code: Mapped[int | None] = mapped_column(Integer)
+    codec: Mapped[str] = mapped_column(String(16), default="")
+    packets_sent: Mapped[int] = mapped_column(Integer, default=0)
+    packets_received: Mapped[int] = mapped_column(Integer, default=0)
+    packets_lost: Mapped[int] = mapped_column(Integer, default=0)
+    jitter_ms: Mapped[float] = mapped_column(Float, default=0.0)
+
+    call: Mapped[Call] = relationship(back_populates="legs")

@@ -15,7 +15,7 @@ from hotline.config import Settings
 from hotline.store import migrate
 from hotline.store.db import create_engine, session_factory
 from hotline.web import problems
-from hotline.web.api import auth, customers, extensions, org, system, users
+from hotline.web.api import auth, calls, customers, extensions, org, system, users
 from hotline.web.context import AppState
 from hotline.web.metrics import Metrics, MetricsMiddleware
 from hotline.web.ui import pages
@@ -67,6 +67,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         users.router,
         customers.router,
         extensions.router,
+        calls.router,
         pages.router,
     )
     for router in routers:

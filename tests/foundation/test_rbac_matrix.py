@@ -22,6 +22,7 @@ from hotline.org import service as org
 from hotline.sip.extensions import add_extension
 from hotline.store import migrate
 from hotline.store.db import create_engine, session_factory, transaction
+from hotline.store.models import Call
 from tests.conftest import _client, make_settings, token_for
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "access.md"
@@ -69,6 +70,7 @@ class World:
     users: dict[str, int] = field(default_factory=dict)  # targets tA, tA1, tB and actors
     customers: dict[str, int] = field(default_factory=dict)  # cA, cA1, cB and own:<actor>
     extensions: dict[str, int] = field(default_factory=dict)  # eA, eA1, eB and own:<actor>
+    calls: dict[str, str] = field(default_factory=dict)  # kA, kA1, kB, unrouted and own:<actor>
 
 
 WORLD = World()
@@ -105,6 +107,11 @@ def matrix_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 WORLD.customers[f"c{loc}"] = c.id
                 e = await add_extension(s, t, f"9{len(WORLD.extensions)}00", "Phone-pass-x", unit=units[loc])
                 WORLD.extensions[f"e{loc}"] = e.id
+                k = Call(id=f"call-{loc}", tenant_id=t.id, unit_id=units[loc].id, direction="inbound")
+                s.add(k)
+                WORLD.calls[f"k{loc}"] = k.id
+            s.add(Call(id="call-unrouted", tenant_id=t.id, direction="inbound"))
+            WORLD.calls["unrouted"] = "call-unrouted"
             for role, scope in itertools.product(ROLES, SCOPES):
                 name = f"{role}.{scope}"
                 u = await add_user(
@@ -124,6 +131,9 @@ def matrix_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     s, t, f"{5000 + len(WORLD.extensions)}", "Phone-pass-x", unit=b, user_id=u.id
                 )
                 WORLD.extensions[f"own:{name}"] = e.id
+                k = Call(id=f"call-{name}", tenant_id=t.id, unit_id=b.id, direction="inbound", agent_id=u.id)
+                s.add(k)
+                WORLD.calls[f"own:{name}"] = k.id
         await eng.dispose()
 
     asyncio.run(build())
@@ -228,6 +238,26 @@ async def test_role_scope(client: AsyncClient, role: str, scope: str) -> None:
         for name, (loc, owned) in ext_targets.items():
             if (e[name] in seen) != covered(scope, loc, owned):
                 bad.append(f"GET extensions: {name} visible={e[name] in seen}")
+
+    k = WORLD.calls
+    call_targets = {
+        "kA": ("A", False),
+        "kA1": ("A1", False),
+        "kB": ("B", False),
+        "unrouted": ("none", False),
+        f"own:{me}": ("B", True),
+    }
+    for name, (loc, owned) in call_targets.items():
+        r = await client.get(f"/api/v1/calls/{k[name]}", headers=h)
+        check(bad, f"GET call {name}", r.status_code, expect(role, scope, "call.read", loc, owned))
+    r = await client.get("/api/v1/calls", params={"limit": 500}, headers=h)
+    if "call.read" not in PERMS[role]:
+        check(bad, "GET calls", r.status_code, False)
+    else:
+        seen = {x["id"] for x in r.json()["items"]}
+        for name, (loc, owned) in call_targets.items():
+            if (k[name] in seen) != covered(scope, loc, owned):
+                bad.append(f"GET calls: {name} visible={k[name] in seen}")
 
     # list endpoints: 403 without the permission, else exactly the covered records
     r = await client.get("/api/v1/units", headers=h)

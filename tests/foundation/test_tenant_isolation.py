@@ -18,6 +18,7 @@ from hotline.crm.customers import add_customer
 from hotline.org import service as org
 from hotline.sip.extensions import add_extension
 from hotline.store.db import transaction
+from hotline.store.models import Call
 from tests.conftest import token_for
 
 PW = "Other-tenant-1"
@@ -56,6 +57,11 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
             dedicated_agent_id=agent.id,
         )
         ext = await add_extension(s, t, "1001", "Phone-pass-b", unit=branch, user_id=agent.id)
+        s.add(
+            Call(
+                id="b-call-1", tenant_id=t.id, unit_id=branch.id, direction="inbound", caller="+8613900000099"
+            )
+        )
         return {
             "unit_id": branch.id,
             "root": root.id,
@@ -64,6 +70,7 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
             "admin": admin.id,
             "customer_id": cust.id,
             "extension_id": ext.id,
+            "call_id": "b-call-1",
         }
 
 
@@ -121,6 +128,8 @@ async def test_no_api_reaches_another_tenant(app_client: AsyncClient) -> None:
     assert not {u["id"] for u in units} & {b["unit_id"], b["root"]}
     users = (await app_client.get("/api/v1/users", params={"limit": 1000}, headers=h)).json()["items"]
     assert not {u["id"] for u in users} & {b["user_id"], b["admin"]}
+    calls = (await app_client.get("/api/v1/calls", params={"limit": 500}, headers=h)).json()["items"]
+    assert "b-call-1" not in {c["id"] for c in calls}
     exts = (await app_client.get("/api/v1/extensions", headers=h)).json()["items"]
     assert b["extension_id"] not in {x["id"] for x in exts}
     cals = (await app_client.get("/api/v1/calendars", headers=h)).json()

@@ -1,0 +1,220 @@
+"""Call detail records: what the call layer writes as a call progresses, and the queries over them.
+
+Every write is its own committed transaction: a call that was answered is on disk when the
+caller hears the agent, and a crash mid-call leaves a record with a start and no end (which
+reports treat as failed, with the recording up to the crash).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hotline.errors import NotFound
+from hotline.store.db import transaction
+from hotline.store.models import Call, CallLeg
+
+END_CAUSES = ("normal", "busy", "no_answer", "cancelled", "rejected", "failed", "unreachable", "timeout")
+
+
+def new_call_id(now: float | None = None) -> str:
+    """A sortable, unique call id: 12 hex digits of milliseconds, then 10 random hex digits."""
+    ms = int((time.time() if now is None else now) * 1000)
+    return f"{ms:012x}{secrets.token_hex(5)}"
+
+
+@dataclass(frozen=True)
+class LegMediaStats:
+    codec: str = ""
+    packets_sent: int = 0
+    packets_received: int = 0
+    packets_lost: int = 0
+    jitter_ms: float = 0.0
+
+
+class CdrStore:
+    """Writes CDRs for the call layer (an asyncio shell); one transaction per call event."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._db = factory
+
+    async def call_started(
+        self,
+        call_id: str,
+        *,
+        tenant_id: int,
+        direction: str,
+        started_at: datetime,
+        caller: str = "",
+        caller_raw: str = "",
+        caller_name: str = "",
+        dialed: str = "",
+        dialed_raw: str = "",
+        unit_id: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        async with transaction(self._db) as s:
+            s.add(
+                Call(
+                    id=call_id,
+                    tenant_id=tenant_id,
+                    unit_id=unit_id,
+                    direction=direction,
+                    caller=caller[:64],
+                    caller_raw=caller_raw[:200],
+                    caller_name=caller_name[:200],
+                    dialed=dialed[:64],
+                    dialed_raw=dialed_raw[:200],
+                    started_at=started_at,
+                    end_cause="",
+                    ended_by="",
+                    recording_path="",
+                    data=data or {},
+                )
+            )
+
+    async def leg_started(
+        self,
+        call_id: str,
+        *,
+        role: str,
+        started_at: datetime,
+        sip_call_id: str = "",
+        remote_uri: str = "",
+        remote_addr: str = "",
+        extension_id: int | None = None,
+    ) -> int:
+        async with transaction(self._db) as s:
+            leg = CallLeg(
+                call_id=call_id,
+                role=role,
+                sip_call_id=sip_call_id[:200],
+                remote_uri=remote_uri[:300],
+                remote_addr=remote_addr[:80],
+                extension_id=extension_id,
+                started_at=started_at,
+                end_reason="",
+                codec="",
+                packets_sent=0,
+                packets_received=0,
+                packets_lost=0,
+                jitter_ms=0.0,
+            )
+            s.add(leg)
+            await s.flush()
+            return leg.id
+
+    async def leg_answered(self, leg_id: int, at: datetime, *, codec: str = "") -> None:
+        async with transaction(self._db) as s:
+            leg = await s.get_one(CallLeg, leg_id)
+            leg.answered_at = at
+            if codec:
+                leg.codec = codec
+
+    async def leg_ended(
+        self,
+        leg_id: int,
+        at: datetime,
+        *,
+        reason: str,
+        sip_code: int | None = None,
+        stats: LegMediaStats | None = None,
+    ) -> None:
+        async with transaction(self._db) as s:
+            leg = await s.get_one(CallLeg, leg_id)
+            leg.ended_at = at
+            leg.end_reason = reason[:64]
+            leg.sip_code = sip_code
+            if stats is not None:
+                leg.codec = stats.codec or leg.codec
+                leg.packets_sent = stats.packets_sent
+                leg.packets_received = stats.packets_received
+                leg.packets_lost = stats.packets_lost
+                leg.jitter_ms = stats.jitter_ms
+
+    async def call_answered(self, call_id: str, at: datetime, *, agent_id: int | None = None) -> None:
+        async with transaction(self._db) as s:
+            call = await s.get_one(Call, call_id)
+            call.answered_at = at
+            if agent_id is not None:
+                call.agent_id = agent_id
+
+    async def call_ended(
+        self,
+        call_id: str,
+        at: datetime,
+        *,
+        cause: str,
+        ended_by: str,
+        sip_code: int | None = None,
+        recording_path: str | None = None,
+    ) -> None:
+        if cause not in END_CAUSES:
+            raise ValueError(f"unknown end cause {cause!r}; causes are: {', '.join(END_CAUSES)}")
+        async with transaction(self._db) as s:
+            call = await s.get_one(Call, call_id)
+            call.ended_at = at
+            call.end_cause = cause
+            call.ended_by = ended_by[:16]
+            call.sip_code = sip_code
+            if recording_path is not None:
+                call.recording_path = recording_path[:500]
+
+    async def set_recording(self, call_id: str, path: str) -> None:
+        async with transaction(self._db) as s:
+            (await s.get_one(Call, call_id)).recording_path = path[:500]
+
+    async def merge_data(self, call_id: str, data: dict[str, Any]) -> None:
+        """Add call-associated data (a new dict is assigned so the JSON column is rewritten)."""
+        async with transaction(self._db) as s:
+            call = await s.get_one(Call, call_id)
+            call.data = {**call.data, **data}
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    caller: str | None = None
+    dialed: str | None = None
+    direction: str | None = None
+    end_cause: str | None = None
+    agent_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def apply_filter(q: Select[Any], f: CallFilter) -> Select[Any]:
+    if f.caller:
+        q = q.where(Call.caller == f.caller)
+    if f.dialed:
+        q = q.where(Call.dialed == f.dialed)
+    if f.direction:
+        q = q.where(Call.direction == f.direction)
+    if f.end_cause:
+        q = q.where(Call.end_cause == f.end_cause)
+    if f.agent_id is not None:
+        q = q.where(Call.agent_id == f.agent_id)
+    if f.since:
+        q = q.where(Call.started_at >= f.since)
+    if f.until:
+        q = q.where(Call.started_at < f.until)
+    return q
+
+
+async def get_call(s: AsyncSession, tenant_id: int, call_id: str) -> Call:
+    call = await s.scalar(select(Call).where(Call.tenant_id == tenant_id, Call.id == call_id))
+    if call is None:
+        raise NotFound(f"no call {call_id!r}", field="call")
+    return call
+
+
+async def calls_of(s: AsyncSession, q: Select[Any], limit: int, offset: int) -> Sequence[Call]:
+    return (
+        await s.scalars(q.order_by(Call.started_at.desc(), Call.id.desc()).limit(limit).offset(offset))
+    ).all()
