@@ -18,11 +18,17 @@ Media clock
     in-band DTMF detection if enabled, compute what it hears (playback >
     echo > mix > bridge > comfort silence), encode and send one RTP packet with
     its :class:`RtpSender` (or RFC 4733 event packets while sending DTMF),
-    write recordings, check media timeout and send RTCP when due.  The CPU
+    write recordings, check media timeout and send RTCP when due.  The frames
+    of all endpoints are G.711-encoded as one block (one table lookup per codec
+    per tick) and sent with :meth:`RtpSender.encoded_audio_packet`.  The CPU
     time of every tick is kept (:meth:`BuiltinMediaEngine.clock_stats`).
+    The clock has priority over received packets: the receive path checks the
+    next deadline before every datagram and runs due ticks first, so a burst of
+    hundreds of ready sockets cannot delay a tick by more than one datagram.
 
 Receive path
-    ``datagram_received`` -> RTCP demux -> RTP parse (malformed packets are
+    Non-blocking sockets registered with ``loop.add_reader`` (no transport/protocol
+    layer) -> RTCP demux -> RTP parse (malformed packets are
     counted and dropped) -> :class:`RtpLatch` (symmetric RTP; a
     :class:`RemoteLatched` event on every (re)latch) -> :class:`ReceiverStats`
     -> RFC 4733 (``DtmfReceived``, barge-in) or the jitter buffer.
@@ -32,13 +38,38 @@ Echo (``*43`` diagnostic)
     audio delayed by ``delay_ms`` (default 160 ms, plus the jitter buffer delay),
     built on :class:`~hotline.media.tones.EchoPath`.
 
+What an endpoint hears (highest priority first)
+    a playback (``play``; also in-band DTMF being sent) > echo (``set_echo``) > its mix
+    (``mix``: conference / supervision; a mix overrides a bridge of the same legs, so a
+    supervisor can join a bridged call and leave again with ``unmix``) > its bridge partner
+    > comfort silence (encoded digital silence, never a gap).
+
+DTMF
+    RFC 4733 digits are reported whenever telephone-event was negotiated (``detect_dtmf(enable=
+    False)`` mutes them); in-band (Goertzel) detection is off unless the endpoint was created
+    with ``dtmf="inband"`` or ``detect_dtmf(inband=True)`` is called.  ``send_dtmf`` uses RFC
+    4733 when negotiated (audio suppressed during each event, see
+    :mod:`hotline.media.dtmfsend`), otherwise in-band tones.
+
 Recording
     One :class:`StreamingWavWriter` per recording; frames are buffered for
     ``record_flush_ms`` and the header is synced every second of wall clock, so
     after a crash the file is valid up to the last second (at most
     ``record_flush_ms`` more audio is in the buffer).  Stereo: left = audio
     received from the caller leg, right = audio received from the agent leg.
-    Mono (no agent): caller received + what the caller hears.
+    Mono (no agent): caller received + what the caller hears.  A recording ends with
+    ``record_stop`` or when all its legs are closed (a closed leg's channel is silence).
+
+Wiring by the call layer (SDP text is the SIP layer's business)::
+
+    engine = BuiltinMediaEngine(BuiltinConfig(host="0.0.0.0", advertise="192.0.2.10"))
+    # incoming INVITE with an offer: answer from ep.local
+    ep = await engine.create_endpoint(call_id, "caller", remote=offer_md)
+    # outgoing leg: offer from out.local, then apply the 200 OK's answer
+    out = await engine.create_endpoint(call_id, "agent")
+    out = await engine.update_endpoint(out.id, answer_md)
+    await engine.bridge(ep.id, out.id)
+    # re-INVITE / UPDATE (hold, new address, codec change): update_endpoint again
 """
 
 from __future__ import annotations
@@ -263,6 +294,7 @@ class _Leg:
         self.remote: MediaDescription | None = None
         self.local_direction: Direction = "sendrecv"
         self.send_enabled = True  # local direction allows sending
+        self.expect_media = True  # the remote direction says it sends (no timeout on recvonly hold)
         self.sender = RtpSender.with_random_start(PCMU, rng)
         self.latch = RtpLatch(
             None,
@@ -610,6 +642,7 @@ class BuiltinMediaEngine(MediaEngine):
                 if (
                     timeout is not None
                     and ep.had_media
+                    and ep.expect_media
                     and not ep.timeout_reported
                     and now - ep.last_rx >= timeout
                 ):
@@ -698,8 +731,9 @@ class BuiltinMediaEngine(MediaEngine):
         except RtcpError:
             ep.malformed += 1
             return
-        if ep.rtcp_latched is None or ep.rtcp_latched != src:
-            ep.rtcp_latched = src  # symmetric RTCP
+        rtp_src = ep.latch.latched_address
+        if rtp_src is None or rtp_src[0] == src[0]:
+            ep.rtcp_latched = src  # symmetric RTCP, only from the host RTP is latched to
         now = self._now()
         for p in packets:
             if isinstance(p, SenderReport):
@@ -828,6 +862,9 @@ class BuiltinMediaEngine(MediaEngine):
         ep.remote = remote
         ep.local_direction = _ANSWER_DIRECTION[remote.direction]
         ep.send_enabled = ep.local_direction in ("sendrecv", "sendonly")
+        ep.expect_media = remote.direction in ("sendrecv", "sendonly")
+        ep.last_rx = self._now()  # a re-INVITE restarts the media timeout
+        ep.timeout_reported = False
         hold = remote.port == 0 or remote.address in ("0.0.0.0", "::")  # noqa: S104 - SDP hold
         addr = None if hold else (remote.address, remote.port)
         ep.latch = RtpLatch(
