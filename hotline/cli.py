@@ -117,6 +117,17 @@ async def with_db(
         await engine.dispose()
 
 
+def in_tenant(settings: Settings, tenant: str | None, work: Callable[[Any, Any], Awaitable[T]]) -> T:
+    """Run ``work(session, tenant)`` in one transaction, with the named (or only) tenant."""
+
+    async def go(s: Any) -> T:
+        from hotline.org.service import resolve_tenant
+
+        return await work(s, await resolve_tenant(s, tenant))
+
+    return run(with_db(settings, go))
+
+
 def read_password_stdin() -> str:
     data = sys.stdin.readline()
     password = data.rstrip("\r\n")
@@ -294,13 +305,12 @@ def unit_add(
 
     settings = settings_from(config, data_dir, database_url)
 
-    async def work(s: Any) -> Any:
-        t = await org.resolve_tenant(s, tenant)
+    async def work(s: Any, t: Any) -> Any:
         p = await org.get_unit(s, t.id, parent) if parent else None
         cal = await org.get_calendar(s, t.id, calendar) if calendar else None
         return await org.add_unit(s, t.id, code, name, parent=p, kind=kind, calendar=cal)
 
-    unit = run(with_db(settings, work))
+    unit = in_tenant(settings, tenant, work)
     out.print(f"unit {unit.code} created (id {unit.id}, path {unit.path})")
 
 
@@ -316,12 +326,11 @@ def unit_list(
 
     settings = settings_from(config, data_dir, database_url)
 
-    async def work(s: Any) -> Any:
-        t = await org.resolve_tenant(s, tenant)
+    async def work(s: Any, t: Any) -> Any:
         return await org.list_units(s, t.id)
 
     table = Table("id", "code", "name", "kind", "calendar id")
-    for u in run(with_db(settings, work)):
+    for u in in_tenant(settings, tenant, work):
         table.add_row(str(u.id), "  " * u.depth + u.code, u.name, u.kind, str(u.calendar_id or "inherit"))
     out.print(table)
 
@@ -354,8 +363,7 @@ def calendar_add(
     if unknown:
         fail(f"{file}: unknown keys: {', '.join(sorted(unknown))}", 2)
 
-    async def work(s: Any) -> Any:
-        t = await org.resolve_tenant(s, tenant)
+    async def work(s: Any, t: Any) -> Any:
         return await org.add_calendar(
             s,
             t.id,
@@ -366,7 +374,7 @@ def calendar_add(
             workdays=spec.get("workdays", []),
         )
 
-    cal = run(with_db(settings, work))
+    cal = in_tenant(settings, tenant, work)
     out.print(f"calendar {cal.name} created (id {cal.id})")
 
 
@@ -382,12 +390,11 @@ def calendar_list(
 
     settings = settings_from(config, data_dir, database_url)
 
-    async def work(s: Any) -> Any:
-        t = await org.resolve_tenant(s, tenant)
+    async def work(s: Any, t: Any) -> Any:
         return await org.list_calendars(s, t.id)
 
     table = Table("id", "name", "timezone", "working weekdays", "holidays", "make-up days")
-    for c in run(with_db(settings, work)):
+    for c in in_tenant(settings, tenant, work):
         table.add_row(
             str(c.id), c.name, c.timezone, " ".join(c.week), str(len(c.holidays)), str(len(c.workdays))
         )
@@ -429,8 +436,7 @@ def user_add(
         fail(exc.detail, 2)
     password = read_password_stdin()
 
-    async def work(s: Any) -> Any:
-        t = await org.resolve_tenant(s, tenant)
+    async def work(s: Any, t: Any) -> Any:
         u = await org.get_unit(s, t.id, unit)
         return await add_user(
             s,
@@ -445,7 +451,7 @@ def user_add(
             password_min_length=settings.security.password_min_length,
         )
 
-    user = run(with_db(settings, work))
+    user = in_tenant(settings, tenant, work)
     out.print(f"user {user.username} created (id {user.id}; roles {', '.join(g.role for g in user.grants)})")
 
 
@@ -462,12 +468,11 @@ def user_list(
 
     settings = settings_from(config, data_dir, database_url)
 
-    async def work(s: Any) -> Any:
-        t = await org.resolve_tenant(s, tenant)
+    async def work(s: Any, t: Any) -> Any:
         units = {u.id: u.code for u in await org.list_units(s, t.id)}
         return units, await list_users(s, t.id)
 
-    units, users = run(with_db(settings, work))
+    units, users = in_tenant(settings, tenant, work)
     table = Table("id", "user", "name", "unit", "roles", "status")
     for u in users:
         roles = ", ".join(f"{g.role}:{g.scope}@{units.get(g.unit_id, g.unit_id)}" for g in u.grants)
@@ -486,17 +491,15 @@ def user_passwd(
 ) -> None:
     """Set a user's password (read from standard input) and lift any lockout."""
     from hotline.auth.users import get_user, set_password
-    from hotline.org import service as org
 
     settings = settings_from(config, data_dir, database_url)
     password = read_password_stdin()
 
-    async def work(s: Any) -> None:
-        t = await org.resolve_tenant(s, tenant)
+    async def work(s: Any, t: Any) -> None:
         user = await get_user(s, t.id, username)
         await set_password(s, user, password, min_length=settings.security.password_min_length)
 
-    run(with_db(settings, work))
+    in_tenant(settings, tenant, work)
     out.print(f"password of {username} changed")
 
 
@@ -529,8 +532,7 @@ def extension_add(
         fail("give the SIP password on standard input with --password-stdin (never on the command line)", 2)
     password = read_password_stdin()
 
-    async def work(s: Any) -> Any:
-        t = await org.resolve_tenant(s, tenant)
+    async def work(s: Any, t: Any) -> Any:
         if unit:
             u = await org.get_unit(s, t.id, unit)
         else:
@@ -542,7 +544,7 @@ def extension_add(
         ext = await add_extension(s, t, number, password, unit=u, display_name=name, user_id=owner)
         return t, ext
 
-    t, ext = run(with_db(settings, work))
+    t, ext = in_tenant(settings, tenant, work)
     out.print(
         f"extension {ext.number} created (register as sip:{ext.number}@{settings.sip.host}, realm {t.slug})"
     )
@@ -556,17 +558,15 @@ def extension_list(
     database_url: DbUrlOpt = None,
 ) -> None:
     """List extensions."""
-    from hotline.org import service as org
     from hotline.sip.extensions import list_extensions
 
     settings = settings_from(config, data_dir, database_url)
 
-    async def work(s: Any) -> Any:
-        t = await org.resolve_tenant(s, tenant)
+    async def work(s: Any, t: Any) -> Any:
         return await list_extensions(s, t.id)
 
     table = Table("id", "number", "name", "unit id", "user id", "enabled")
-    for e in run(with_db(settings, work)):
+    for e in in_tenant(settings, tenant, work):
         table.add_row(
             str(e.id),
             e.number,
@@ -587,17 +587,15 @@ def extension_passwd(
     database_url: DbUrlOpt = None,
 ) -> None:
     """Set an extension's SIP password (read from standard input)."""
-    from hotline.org import service as org
     from hotline.sip.extensions import get_extension, set_extension_password
 
     settings = settings_from(config, data_dir, database_url)
     password = read_password_stdin()
 
-    async def work(s: Any) -> None:
-        t = await org.resolve_tenant(s, tenant)
+    async def work(s: Any, t: Any) -> None:
         await set_extension_password(s, t, await get_extension(s, t.id, number), password)
 
-    run(with_db(settings, work))
+    in_tenant(settings, tenant, work)
     out.print(f"SIP password of extension {number} changed")
 
 
@@ -635,17 +633,15 @@ def audit_list(
     """Show the newest audit entries of a tenant."""
     from hotline import audit
     from hotline.auth.policy import DataScope
-    from hotline.org import service as org
 
     settings = settings_from(config, data_dir, database_url)
     everything = DataScope(True, frozenset(), frozenset(), None)
 
-    async def work(s: Any) -> Any:
-        t = await org.resolve_tenant(s, tenant)
+    async def work(s: Any, t: Any) -> Any:
         return await audit.query(s, t.id, everything, action=action, actor=actor, limit=limit)
 
     table = Table("id", "time (UTC)", "actor", "ip", "action", "resource", "outcome")
-    for e in run(with_db(settings, work)):
+    for e in in_tenant(settings, tenant, work):
         table.add_row(
             str(e.id),
             e.at.strftime("%Y-%m-%d %H:%M:%S"),
