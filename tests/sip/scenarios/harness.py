@@ -244,7 +244,12 @@ class UdpPhone:
             msg = await self.recv_message(max(0.01, left))
             if msg is None:
                 return None
-            if isinstance(msg, Response) and msg.cseq.seq == req.cseq.seq:
+            if (
+                isinstance(msg, Response)
+                and msg.final
+                and msg.headers.get("Call-ID") == req.call_id
+                and msg.headers.get("CSeq") == str(req.cseq)
+            ):
                 return msg
 
     async def register(
