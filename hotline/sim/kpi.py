@@ -361,6 +361,8 @@ class KpiCollector:
             self._wrap_since[e.agent_id] = e.t
 
     def _add_time(self, state: AgentState, t0: float, t1: float) -> None:
+        if state is AgentState.LOGGED_OUT:
+            return
         t0 = max(t0, self.warmup)
         t1 = min(t1, self.horizon)
         step = self.interval
