@@ -232,6 +232,7 @@ def _r(x: float | None) -> float | None:
 
 
 async def engine_main(sizes: list[int], seconds: float) -> dict[str, Any]:
+    load_before = 0.0
     with tempfile.TemporaryDirectory(prefix="hotline-media-bench-") as tmp:
         workdir = Path(tmp)
         prompt = workdir / "prompt.wav"
@@ -241,12 +242,14 @@ async def engine_main(sizes: list[int], seconds: float) -> dict[str, Any]:
             w.setsampwidth(2)
             w.setframerate(8000)
             w.writeframes(pcm.astype("<i2").tobytes())
+        load_before = os.getloadavg()[0]
         results = [await run_size(n, seconds, workdir, prompt) for n in sizes]
     exceeds = next((r["pairs"] for r in results if (r["jitter_p99_ms"] or 0) > 5.0), None)
     return {
         "benchmark": "media_engine",
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
+        "loadavg_1min_before": round(load_before, 2),  # other work on the machine skews timing
         "seconds_per_size": seconds,
         "phones": "second process, pure-Python RTP senders",
         "results": results,
