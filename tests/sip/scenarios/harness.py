@@ -152,13 +152,19 @@ async def make_db(url: str, numbers: tuple[str, ...] = ("1001", "1002", "1003"))
     engine = create_engine(url)
     await migrate.upgrade(engine)
     factory = session_factory(engine)
+    return Db(engine, factory, await seed_extensions(factory, numbers))
+
+
+async def seed_extensions(
+    factory: async_sessionmaker[AsyncSession], numbers: tuple[str, ...] = ("1001", "1002", "1003")
+) -> int:
+    """Tenant ``demo`` with one unit and ``numbers`` as extensions; returns the tenant id."""
     async with transaction(factory) as s:
         tenant = await add_tenant(s, TENANT, "Demo")
         unit = await add_unit(s, tenant.id, "hq", "Head office")
         for number in numbers:
             await add_extension(s, tenant, number, PASSWORD, unit=unit)
-        tenant_id = tenant.id
-    return Db(engine, factory, tenant_id)
+        return tenant.id
 
 
 @asynccontextmanager
