@@ -376,3 +376,43 @@ async def test_clock_catches_up_short_stalls_and_skips_long_ones(engine: Builtin
     assert stats["ticks"] + stats["skipped_ticks"] == pytest.approx(
         (packets[-1].timestamp - packets[0].timestamp) / 160 + 1, abs=3
     )
+
+
+async def test_errors(engine: BuiltinMediaEngine, tmp_path: Path) -> None:
+    from hotline.media.engine import (
+        Capability,
+        CodecNegotiationError,
+        EndpointId,
+        MediaDescription,
+        MediaEngineError,
+        UnknownEndpoint,
+    )
+
+    assert Capability.WHISPER in engine.capabilities
+    g722 = MediaDescription("127.0.0.1", 4000, (PayloadFormat(9, "G722"),))
+    with pytest.raises(CodecNegotiationError):
+        await engine.create_endpoint("call-e", "caller", g722)
+    with pytest.raises(CodecNegotiationError):
+        await engine.create_endpoint("call-e", "caller", codecs=("OPUS",))
+    phone = await _phone()
+    with pytest.raises(CodecNegotiationError):  # the phone only offers PCMU
+        await engine.create_endpoint("call-e", "caller", phone.description(), codecs=("PCMA",))
+    ep = await engine.create_endpoint("call-e", "caller", phone.description())
+    with pytest.raises(MediaEngineError):
+        await engine.play(ep.id, PlayFile(tmp_path / "missing.wav"))
+    (tmp_path / "bad.wav").write_bytes(b"not a wav file at all")
+    with pytest.raises(MediaEngineError):
+        await engine.play(ep.id, PlayFile(tmp_path / "bad.wav"))
+    with pytest.raises(MediaEngineError):
+        await engine.bridge(ep.id, ep.id)
+    await engine.close_endpoint(ep.id)
+    for call in (
+        engine.stats(ep.id),
+        engine.play(ep.id, PlaySilence(20)),
+        engine.close_endpoint(ep.id),
+        engine.send_dtmf(ep.id, "1"),
+        engine.bridge(ep.id, EndpointId("nope")),
+    ):
+        with pytest.raises(UnknownEndpoint):
+            await call
+    await phone.close()
