@@ -14,6 +14,7 @@ from hotline.media.builtin import BuiltinConfig, BuiltinMediaEngine
 from hotline.media.dtmf import InbandDtmfDetector, TelephoneEvent
 from hotline.media.engine import (
     DtmfReceived,
+    EndpointId,
     MediaDescription,
     MediaEvent,
     PayloadFormat,
@@ -36,7 +37,9 @@ async def engine() -> AsyncIterator[BuiltinMediaEngine]:
     await eng.close()
 
 
-async def _connected(engine: BuiltinMediaEngine, *, telephone_event: bool = True) -> tuple[SoftPhone, str]:
+async def _connected(
+    engine: BuiltinMediaEngine, *, telephone_event: bool = True
+) -> tuple[SoftPhone, EndpointId]:
     phone = await SoftPhone.open()
     desc = phone.description()
     if not telephone_event:

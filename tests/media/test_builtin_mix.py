@@ -113,7 +113,7 @@ async def test_mix_changes_do_not_break_the_stream(engine: BuiltinMediaEngine) -
     parties = (eps["caller"], eps["agent"])
     mid = None
     for mode in ("listen", "whisper", "barge", "listen"):
-        mid = await engine.mix(Supervision(parties, eps["agent"], eps["supervisor"], mode), mid)  # type: ignore[arg-type]
+        mid = await engine.mix(Supervision(parties, eps["agent"], eps["supervisor"], mode), mid)
         await asyncio.sleep(0.15)
     for p in phones.values():
         await p.close()
