@@ -3,7 +3,8 @@
 The media clock calls :meth:`Rfc4733Transmitter.tick` once per packet time
 (20 ms).  While a digit is being sent the transmitter emits the event packets
 from :func:`~hotline.media.dtmf.rfc4733_send_schedule` (start packet with the
-marker bit, updates, three end packets spaced one ptime apart), all with the
+marker bit, updates every 40 ms -- the ptime multiple nearest the usual 50 ms --,
+three end packets spaced one ptime apart), all with the
 RTP timestamp of the event start, and advances the sender's audio clock by one
 frame per tick (:meth:`RtpSender.skip`): audio is *suppressed* for the
 duration of the event and its end packets (RFC 4733 section 2.5.1.2 lets the
@@ -54,6 +55,9 @@ class Rfc4733Transmitter:
         self.payload_type = payload_type
         self.ptime_ms = ptime_ms
         self.clock_rate = clock_rate
+        # updates about every 50 ms (RFC 4733 2.5.1.2), on packet-time boundaries so that each
+        # packet's duration field matches the media clock when it is sent (40 ms at ptime 20)
+        self.interval_ms = ptime_ms * max(1, round(50 / ptime_ms))
         self._jobs: deque[_Job] = deque()
         self._digit: _Digit | None = None
         self._pause = 0
@@ -96,7 +100,11 @@ class Rfc4733Transmitter:
             if last:
                 self._jobs.popleft()
             schedule = rfc4733_send_schedule(
-                digit, job.duration_ms, clock_rate=self.clock_rate, ptime_ms=self.ptime_ms
+                digit,
+                job.duration_ms,
+                clock_rate=self.clock_rate,
+                ptime_ms=self.ptime_ms,
+                interval_ms=self.interval_ms,
             )
             steps: dict[int, list[DtmfSendStep]] = {}
             end_tick = math.ceil(job.duration_ms / self.ptime_ms)

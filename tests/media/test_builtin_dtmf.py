@@ -12,6 +12,7 @@ import pytest
 
 from hotline.media.builtin import BuiltinConfig, BuiltinMediaEngine
 from hotline.media.dtmf import InbandDtmfDetector, TelephoneEvent
+from hotline.media.dtmfsend import Rfc4733Transmitter
 from hotline.media.engine import (
     DtmfReceived,
     EndpointId,
@@ -22,7 +23,9 @@ from hotline.media.engine import (
     PlayTone,
     UnsupportedOperation,
 )
+from hotline.media.g711 import PCMU
 from hotline.media.rtp import seq_diff
+from hotline.media.sender import RtpSender
 from hotline.media.softphone import SoftPhone
 from hotline.media.tones import ToneSegment, dtmf_tone
 
@@ -185,3 +188,25 @@ async def test_send_dtmf_inband_without_telephone_event(engine: BuiltinMediaEngi
     digits = detector.process(phone.received_audio()) + detector.flush()
     assert [d.digit for d in digits] == ["3", "8"]
     assert all(p.payload_type == 0 for p in (r.packet for r in phone.received))
+
+
+def test_transmitter_schedule_on_the_media_clock() -> None:
+    """Each event packet's duration equals the media time it covers when it is sent."""
+    sender = RtpSender(PCMU, ssrc=1, initial_timestamp=1000)
+    tx = Rfc4733Transmitter(101)
+    done: list[bool] = []
+    tx.enqueue("7", duration_ms=160, pause_ms=40, on_done=lambda: done.append(True))
+    sent: list[tuple[int, int, TelephoneEvent, bool]] = []  # tick, ts, event, marker
+    for tick in range(16):
+        packets = tx.tick(sender)
+        if packets is None:
+            sender.audio_packet(None)
+            continue
+        sent += [(tick, p.timestamp, TelephoneEvent.decode(p.payload), p.marker) for p in packets]
+    assert [t for t, *_ in sent] == [0, 2, 4, 6, 8, 9, 10]
+    assert {ts for _, ts, _, _ in sent} == {1000}
+    for tick, _, ev, _ in sent:
+        assert ev.duration == (min(tick * 160 + 160, 1280) if not ev.end else 1280)
+    assert [m for *_, m in sent] == [True] + [False] * 6
+    assert done == [True] and not tx.busy
+    assert sender.next_timestamp == 1000 + 16 * 160  # the audio clock never stopped
