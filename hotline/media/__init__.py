@@ -1,7 +1,8 @@
-"""Pure, I/O-free building blocks of Hotline's built-in media engine.
+"""Hotline's built-in media engine and its pure, I/O-free building blocks.
 
-Nothing in this package opens sockets or reads a clock: time and packets are
-passed in by the caller (the asyncio engine built on top of it).
+The building blocks open no sockets and read no clock: time and packets are
+passed in by the caller.  Only :mod:`hotline.media.builtin` (the asyncio engine)
+and :mod:`hotline.media.softphone` (a test/diagnostic RTP phone) do I/O.
 
 Modules:
 
@@ -16,4 +17,7 @@ Modules:
 * :mod:`hotline.media.mixer`    -- saturating mixing, mixing matrices, supervisor modes.
 * :mod:`hotline.media.tones`    -- tone generation and an echo-path helper.
 * :mod:`hotline.media.engine`   -- the abstract :class:`MediaEngine` interface.
+* :mod:`hotline.media.dtmfsend` -- tick-driven RFC 4733 transmitter.
+* :mod:`hotline.media.builtin`  -- :class:`BuiltinMediaEngine` (asyncio UDP, one 20 ms clock).
+* :mod:`hotline.media.softphone` -- minimal asyncio RTP phone for tests, benchmarks, diagnostics.
 """
