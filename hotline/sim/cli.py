@@ -81,7 +81,7 @@ def _print_human(console: Console, res: SimResult, show_intervals: bool) -> None
             it.add_column(c, justify="left" if c == "interval" else "right")
         for i in range(k.n_intervals):
             tot = k.interval_total(i)
-            at = k.agent_time[i]
+            at = k.interval_agents(i)
             if tot.offered == 0 and not at.seconds:
                 continue
             day, s = divmod(int(i * k.interval), 86400)

@@ -172,6 +172,9 @@ class QueueKpis:
 
 SlConventions = tuple[float | None, float | None, float | None]
 
+_STATES = tuple(AgentState)
+_STATE_IDX = {st: i for i, st in enumerate(_STATES)}
+_LOGGED_OUT = _STATE_IDX[AgentState.LOGGED_OUT]
 _HANDLE = (AgentState.BUSY, AgentState.HOLD, AgentState.WRAP_UP)
 _IDLE = (AgentState.AVAILABLE, AgentState.RESERVED)
 
@@ -233,11 +236,12 @@ class KpiCollector:
         self.buckets: list[list[QueueKpis]] = [
             [QueueKpis() for _ in range(self.n_intervals)] for _ in self.queues
         ]
-        self.agent_time: list[AgentTime] = [AgentTime() for _ in range(self.n_intervals)]
+        # raw agent seconds [interval][state ordinal]; see the agent_time property
+        self._atime: list[list[float]] = [[0.0] * len(_STATES) for _ in range(self.n_intervals)]
         # task id -> [arrival t, queue index, interval, flags]; flags 1: offered, 2: abandoned while ringing
         self._tasks: dict[str, list[Any]] = {}
         self._ignored: set[str] = set()  # arrived during warm-up
-        self._agents: dict[str, tuple[AgentState, float]] = {}
+        self._agents: dict[str, tuple[int, float]] = {}  # agent -> (state ordinal, since)
         self._last_done: dict[str, QueueKpis] = {}  # agent -> bucket of its last completed task
         self._wrap_since: dict[str, float] = {}
         self.ended = 0  # end events seen (every task, warm-up ones included)
@@ -348,20 +352,29 @@ class KpiCollector:
                     self.buckets[self._qindex[e.from_queue]][rec[2]].overflowed_out += 1
 
     def _agent_change(self, e: AgentStateChanged) -> None:
-        prev = self._agents.get(e.agent_id)
+        aid = e.agent_id
+        t1 = e.t
+        prev = self._agents.get(aid)
         if prev is not None:
-            self._add_time(prev[0], prev[1], e.t)
-        self._agents[e.agent_id] = (e.new, e.t)
+            si, t0 = prev
+            if si != _LOGGED_OUT and t1 > t0:
+                # fast path: both ends inside one interval, after warm-up, before the horizon
+                k = int(t0 // self.interval)
+                if t0 >= self.warmup and t1 <= (k + 1) * self.interval and t1 <= self.horizon:
+                    self._atime[k][si] += t1 - t0
+                else:
+                    self._add_time(si, t0, t1)
+        self._agents[aid] = (_STATE_IDX[e.new], t1)
         if e.old is AgentState.WRAP_UP:
-            since = self._wrap_since.pop(e.agent_id, e.t)
-            b = self._last_done.get(e.agent_id)
+            since = self._wrap_since.pop(aid, t1)
+            b = self._last_done.get(aid)
             if b is not None:
-                b.wrap_sum += e.t - since
+                b.wrap_sum += t1 - since
         if e.new is AgentState.WRAP_UP:
-            self._wrap_since[e.agent_id] = e.t
+            self._wrap_since[aid] = t1
 
-    def _add_time(self, state: AgentState, t0: float, t1: float) -> None:
-        if state is AgentState.LOGGED_OUT:
+    def _add_time(self, si: int, t0: float, t1: float) -> None:
+        if si == _LOGGED_OUT:
             return
         t0 = max(t0, self.warmup)
         t1 = min(t1, self.horizon)
@@ -369,15 +382,19 @@ class KpiCollector:
         while t0 < t1:
             k = int(t0 // step)
             end = min(t1, (k + 1) * step)
-            secs = self.agent_time[k].seconds
-            secs[state] = secs.get(state, 0.0) + (end - t0)
+            self._atime[k][si] += end - t0
             t0 = end
 
     def close(self, t: float) -> None:
         """Account the agents' current states up to ``t`` (call once at the end)."""
-        for aid, (state, since) in self._agents.items():
-            self._add_time(state, since, t)
-            self._agents[aid] = (state, t)
+        for aid, (si, since) in self._agents.items():
+            self._add_time(si, since, t)
+            self._agents[aid] = (si, t)
+
+    @property
+    def agent_time(self) -> list[AgentTime]:
+        """Agent seconds per state, one :class:`AgentTime` per interval."""
+        return [AgentTime({_STATES[i]: v for i, v in enumerate(row) if v > 0.0}) for row in self._atime]
 
     # -------------------------------------------------------------- results
 
@@ -402,6 +419,10 @@ class KpiCollector:
         for a in self.agent_time:
             out.add(a)
         return out
+
+    def interval_agents(self, k: int) -> AgentTime:
+        row = self._atime[k]
+        return AgentTime({_STATES[i]: v for i, v in enumerate(row) if v > 0.0})
 
     def interval_total(self, k: int) -> QueueKpis:
         out = QueueKpis()

@@ -95,7 +95,7 @@ class SimResult:
             rows = []
             for i in range(k.n_intervals):
                 tot = k.interval_total(i)
-                at = k.agent_time[i]
+                at = k.interval_agents(i)
                 if tot.offered == 0 and not at.seconds:
                     continue
                 rows.append(
