@@ -346,6 +346,8 @@ class DigestServer:
             hmac.new(secret, b"opaque:" + realm.encode(), "sha256").digest()[:12]
         ).decode()
         self._nc_seen: dict[str, tuple[float, int]] = {}
+        self._prune_at = 1024
+        self._pruned_at = 0.0
 
     # -- nonces ---------------------------------------------------------------
     def make_nonce(self, now: float) -> str:
@@ -383,9 +385,14 @@ class DigestServer:
 
     # -- verification ---------------------------------------------------------
     def _prune(self, now: float) -> None:
-        if len(self._nc_seen) > 1024 or self._rng.random() < 0.01:
+        # Amortised O(1): rebuild only when the table doubled since the last prune or a
+        # quarter TTL passed (pruning at every call above a fixed size was O(n) per
+        # request once more than 1024 nonces were live, i.e. under registration load).
+        if len(self._nc_seen) > self._prune_at or now - self._pruned_at > self.nonce_ttl / 4:
             limit = now - self.nonce_ttl
             self._nc_seen = {k: v for k, v in self._nc_seen.items() if v[0] >= limit}
+            self._prune_at = max(1024, 2 * len(self._nc_seen))
+            self._pruned_at = now
 
     def verify(
         self,

@@ -89,6 +89,9 @@ def split_commas(value: str) -> list[str]:
 
     Empty elements are dropped; each element is stripped.
     """
+    if "," not in value and '"' not in value:  # fast path: a single element
+        single = value.strip()
+        return [single] if single else []
     items: list[str] = []
     buf: list[str] = []
     in_quote = False
