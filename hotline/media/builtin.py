@@ -81,6 +81,7 @@ import itertools
 import logging
 import random
 import socket
+import struct
 import time
 import uuid
 from collections import deque
@@ -146,7 +147,7 @@ from hotline.media.rtcp import (
     round_trip_time,
     unix_to_ntp,
 )
-from hotline.media.rtp import RtpError, is_rtcp, parse_rtp
+from hotline.media.rtp import RtpError, RtpPacket, is_rtcp, parse_rtp
 from hotline.media.sender import RtpSender
 from hotline.media.tones import DTMF_FREQUENCIES, EchoPath, ToneGenerator, ToneSegment
 from hotline.media.wav import StreamingWavWriter, load_wav_8k_mono
@@ -159,6 +160,7 @@ FRAME = 160  # samples per 20 ms frame at 8 kHz
 PTIME = 0.020
 _CODECS: dict[str, G711Codec] = {"PCMU": PCMU, "PCMA": PCMA}
 _DEFAULT_DTMF_PT = 101
+_RTP_HEADER = struct.Struct("!BBHII")
 Pcm = npt.NDArray[np.int16]
 Address = tuple[str, int]
 
@@ -679,15 +681,23 @@ class BuiltinMediaEngine(MediaEngine):
                 self._on_rtp(ep, data, src)
 
     def _on_rtp(self, ep: _Leg, data: bytes, src: Address) -> None:
-        now = self._now()
-        try:
-            pkt = parse_rtp(data)
-        except RtpError:
-            ep.malformed += 1
-            ep.latch.on_packet(src, None, None, now)
-            return
-        if not ep.latch.on_packet(src, pkt.payload_type, pkt.ssrc, now):
-            return
+        loop = self._loop
+        now = loop.time() if loop is not None else time.monotonic()
+        if len(data) > 12 and data[0] == 0x80:  # fast path: V=2, no padding/extension/CSRC
+            _b0, b1, seq, ts, ssrc = _RTP_HEADER.unpack_from(data)
+            pt = b1 & 0x7F
+            if not ep.latch.on_packet(src, pt, ssrc, now):
+                return
+            pkt = RtpPacket(pt, seq, ts, ssrc, data[12:], bool(b1 & 0x80))
+        else:
+            try:
+                pkt = parse_rtp(data)
+            except RtpError:
+                ep.malformed += 1
+                ep.latch.on_packet(src, None, None, now)
+                return
+            if not ep.latch.on_packet(src, pkt.payload_type, pkt.ssrc, now):
+                return
         if ep.latch.stats.latches != ep.latches_seen:
             ep.latches_seen = ep.latch.stats.latches
             la = ep.latch.latched_address
