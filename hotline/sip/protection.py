@@ -47,8 +47,10 @@ class ProtectionSettings:
     auth_fail_per_ip: int = 20
     auth_fail_window: float = 60.0
     lockout_seconds: float = 300.0
-    #: concurrent transactions/dialogs per source IP (B2BUA hook)
-    max_concurrent_per_source: int = 200
+    #: requests in progress (server transactions not yet answered with a final response)
+    #: and dialogs (the B2BUA acquires/releases ``Protection.concurrency`` for those) per
+    #: source IP; over the limit new requests get 503 + Retry-After
+    max_concurrent_per_source: int = 500
     #: TCP connections per source IP
     max_connections_per_ip: int = 100
     #: largest accepted SIP message (bytes); UDP datagrams cannot exceed 65,535

@@ -233,6 +233,7 @@ class SipServer:
             TxKey, tuple[asyncio.Future[Response | None], Callable[[Response], None] | None]
         ] = {}
         self._pinging: set[int] = set()
+        self._in_progress: dict[TxKey, str] = {}  # server tx -> source IP (concurrency limit)
         self._keepalive_task: asyncio.Task[None] | None = None
         self._local_ip_cache: dict[str, str] = {}
         self._cseq = 0
@@ -357,6 +358,8 @@ class SipServer:
     def respond(self, tx: TxKey, response: Response) -> None:
         """Send ``response`` in server transaction ``tx``."""
         now = self.now
+        if response.status >= 200:
+            self._release(tx)
         try:
             actions = self.transactions.respond(tx, response, now)
         except TransactionError as exc:
@@ -415,6 +418,7 @@ class SipServer:
                     pending[0].set_result(None)
             elif isinstance(a, Terminated):
                 self._timer_owners.pop(a.tx, None)
+                self._release(a.tx)
                 pending = self._pending.get(a.tx)
                 if pending is not None and not pending[0].done():
                     pending[0].set_result(None)
@@ -594,6 +598,11 @@ class SipServer:
             if self._handler is not None and "ACK" in self._handler_methods:
                 self._call_handler(incoming)
             return
+        if not self.protection.concurrency.acquire(peer.host):
+            self.counters.dropped["concurrency_limit"] += 1
+            incoming.respond(503, headers=[("Retry-After", "5")])
+            return
+        self._in_progress[a.tx] = peer.host
         unsupported = self._unsupported(req)
         if unsupported and method != "CANCEL":
             incoming.respond(420, headers=[("Unsupported", ", ".join(unsupported))])
@@ -610,6 +619,11 @@ class SipServer:
             incoming.respond(405, headers=[("Allow", ", ".join(self.allowed_methods))])
         else:
             incoming.respond(501, headers=[("Allow", ", ".join(self.allowed_methods))])
+
+    def _release(self, tx: TxKey) -> None:
+        host = self._in_progress.pop(tx, None)
+        if host is not None:
+            self.protection.concurrency.release(host)
 
     def _call_handler(self, incoming: IncomingRequest) -> None:
         assert self._handler is not None

@@ -10,7 +10,7 @@ import pytest
 
 from hotline.sip.message import Request, Response, parse_message
 from hotline.sip.protection import ProtectionSettings
-from hotline.sip.server import SipServer, SipSettings
+from hotline.sip.server import IncomingRequest, SipServer, SipSettings
 from hotline.sip.transaction import Timers
 from tests.sip.scenarios.harness import LOOPBACK, Db, UdpPhone, make_db, raw_request, running_server
 
@@ -132,10 +132,7 @@ async def test_transaction_user_handles_invite(server: SipServer) -> None:
     assert server.udp_address is not None
     seen: list[str] = []
 
-    async def handler(incoming: object) -> None:
-        from hotline.sip.server import IncomingRequest
-
-        assert isinstance(incoming, IncomingRequest)
+    async def handler(incoming: IncomingRequest) -> None:
         seen.append(incoming.request.method)
         await asyncio.sleep(0.01)
         incoming.respond(486)
@@ -268,3 +265,20 @@ async def test_keepalive_drops_contact_that_stops_answering(db: Db, tmp_path: Pa
             assert other_pings[0] >= 4
             stop_other.set()
             await answering_other
+
+
+async def test_concurrent_requests_per_source_limited(db: Db) -> None:
+    settings = SipSettings(keepalive_interval=0, protection=ProtectionSettings(max_concurrent_per_source=2))
+    held: list[IncomingRequest] = []
+    async with running_server(db, settings) as server, UdpPhone(server.udp_address or ("", 0)) as phone:
+        server.set_request_handler(held.append, ["MESSAGE"])
+        for _ in range(2):
+            phone.send(raw_request("MESSAGE", port=phone.port))
+        await asyncio.sleep(0.1)
+        assert len(held) == 2
+        busy = await phone.transact(parse_request(raw_request("MESSAGE", port=phone.port)))
+        assert busy is not None and busy.status == 503 and busy.headers.get("Retry-After") == "5"
+        held[0].respond(200)  # a final response frees the slot
+        ok = await phone.transact(parse_request(raw_request("OPTIONS", port=phone.port)))
+        assert ok is not None and ok.status == 200
+        assert server.stats()["dropped"]["concurrency_limit"] == 1
