@@ -45,7 +45,7 @@ arrival to acceptance/abandonment, over every queue the task visited):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,6 +246,17 @@ class KpiCollector:
         self._wrap_since: dict[str, float] = {}
         self.ended = 0  # end events seen (every task, warm-up ones included)
         self.events = 0
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            AgentStateChanged: self._agent_change,
+            TaskQueued: self._on_queued,
+            TaskOffered: self._on_offered,
+            TaskAccepted: self._on_accepted,
+            TaskCompleted: self._on_completed,
+            TaskOfferWithdrawn: self._on_withdrawn,
+            TaskAbandoned: self._on_abandoned,
+            TaskExited: self._on_exited,
+            TaskOverflowed: self._on_overflowed,
+        }
 
     # -------------------------------------------------------------- consumption
 
@@ -271,85 +282,88 @@ class KpiCollector:
         self._ignored.discard(task_id)
 
     def consume(self, events: Iterable[Event]) -> None:
+        """Account one batch of engine events (in order)."""
+        handlers = self._handlers
+        n = 0
         for e in events:
-            self.events += 1
-            tp = type(e)
-            if tp is AgentStateChanged:
-                assert isinstance(e, AgentStateChanged)
-                self._agent_change(e)
-            elif tp is TaskQueued:
-                assert isinstance(e, TaskQueued)
-                self._record(e.task_id, e.t, e.queue_id)
-            elif tp is TaskOffered:
-                assert isinstance(e, TaskOffered)
-                rec = self._tasks.get(e.task_id)
-                if rec is not None and not rec[3] & 1:
-                    rec[3] |= 1
-                    if e.t == rec[0]:
-                        self.buckets[rec[1]][rec[2]].immediate += 1
-            elif tp is TaskAccepted:
-                assert isinstance(e, TaskAccepted)
-                rec = self._tasks.get(e.task_id)
-                if rec is not None:
-                    b = self.buckets[rec[1]][rec[2]]
-                    w = e.t - rec[0]
-                    b.answered += 1
-                    b.answer_wait_sum += w
-                    if w <= self._sl[rec[1]]:
-                        b.answered_within += 1
-                    if w > b.max_wait:
-                        b.max_wait = w
-                    if w > b.max_answer_wait:
-                        b.max_answer_wait = w
-                    self.buckets[self._qindex[e.queue_id]][rec[2]].answered_in += 1
-            elif tp is TaskCompleted:
-                assert isinstance(e, TaskCompleted)
-                rec = self._tasks.get(e.task_id)
-                if rec is not None:
-                    b = self.buckets[rec[1]][rec[2]]
-                    b.completed += 1
-                    b.talk_sum += e.handle_time
-                    self._last_done[e.agent_id] = b
-                else:
-                    self._last_done.pop(e.agent_id, None)
-                self._end(e.task_id)
-            elif tp is TaskOfferWithdrawn:
-                assert isinstance(e, TaskOfferWithdrawn)
-                if e.reason == "abandoned":
-                    rec = self._tasks.get(e.task_id)
-                    if rec is not None:
-                        rec[3] |= 2
-            elif tp is TaskAbandoned:
-                assert isinstance(e, TaskAbandoned)
-                rec = self._record(e.task_id, e.t, e.queue_id)
-                if rec is not None:
-                    b = self.buckets[rec[1]][rec[2]]
-                    w = e.t - rec[0]
-                    b.abandoned += 1
-                    if rec[3] & 2:
-                        b.abandoned_ringing += 1
-                    if w <= self._sl[rec[1]]:
-                        b.abandoned_within += 1
-                    if w < self.short_abandon:
-                        b.short_abandons += 1
-                    if w > b.max_wait:
-                        b.max_wait = w
-                self._end(e.task_id)
-            elif tp is TaskExited:
-                assert isinstance(e, TaskExited)
-                rec = self._record(e.task_id, e.t, e.queue_id)
-                if rec is not None:
-                    b = self.buckets[rec[1]][rec[2]]
-                    b.exited += 1
-                    w = e.t - rec[0]
-                    if w > b.max_wait:
-                        b.max_wait = w
-                self._end(e.task_id)
-            elif tp is TaskOverflowed:
-                assert isinstance(e, TaskOverflowed)
-                rec = self._record(e.task_id, e.t, e.from_queue)
-                if rec is not None:
-                    self.buckets[self._qindex[e.from_queue]][rec[2]].overflowed_out += 1
+            n += 1
+            h = handlers.get(type(e))
+            if h is not None:
+                h(e)
+        self.events += n
+
+    def _on_queued(self, e: TaskQueued) -> None:
+        self._record(e.task_id, e.t, e.queue_id)
+
+    def _on_offered(self, e: TaskOffered) -> None:
+        rec = self._tasks.get(e.task_id)
+        if rec is not None and not rec[3] & 1:
+            rec[3] |= 1
+            if e.t == rec[0]:
+                self.buckets[rec[1]][rec[2]].immediate += 1
+
+    def _on_accepted(self, e: TaskAccepted) -> None:
+        rec = self._tasks.get(e.task_id)
+        if rec is not None:
+            b = self.buckets[rec[1]][rec[2]]
+            w = e.t - rec[0]
+            b.answered += 1
+            b.answer_wait_sum += w
+            if w <= self._sl[rec[1]]:
+                b.answered_within += 1
+            if w > b.max_wait:
+                b.max_wait = w
+            if w > b.max_answer_wait:
+                b.max_answer_wait = w
+            self.buckets[self._qindex[e.queue_id]][rec[2]].answered_in += 1
+
+    def _on_completed(self, e: TaskCompleted) -> None:
+        rec = self._tasks.get(e.task_id)
+        if rec is not None:
+            b = self.buckets[rec[1]][rec[2]]
+            b.completed += 1
+            b.talk_sum += e.handle_time
+            self._last_done[e.agent_id] = b
+        else:
+            self._last_done.pop(e.agent_id, None)
+        self._end(e.task_id)
+
+    def _on_withdrawn(self, e: TaskOfferWithdrawn) -> None:
+        if e.reason == "abandoned":
+            rec = self._tasks.get(e.task_id)
+            if rec is not None:
+                rec[3] |= 2
+
+    def _on_abandoned(self, e: TaskAbandoned) -> None:
+        rec = self._record(e.task_id, e.t, e.queue_id)
+        if rec is not None:
+            b = self.buckets[rec[1]][rec[2]]
+            w = e.t - rec[0]
+            b.abandoned += 1
+            if rec[3] & 2:
+                b.abandoned_ringing += 1
+            if w <= self._sl[rec[1]]:
+                b.abandoned_within += 1
+            if w < self.short_abandon:
+                b.short_abandons += 1
+            if w > b.max_wait:
+                b.max_wait = w
+        self._end(e.task_id)
+
+    def _on_exited(self, e: TaskExited) -> None:
+        rec = self._record(e.task_id, e.t, e.queue_id)
+        if rec is not None:
+            b = self.buckets[rec[1]][rec[2]]
+            b.exited += 1
+            w = e.t - rec[0]
+            if w > b.max_wait:
+                b.max_wait = w
+        self._end(e.task_id)
+
+    def _on_overflowed(self, e: TaskOverflowed) -> None:
+        rec = self._record(e.task_id, e.t, e.from_queue)
+        if rec is not None:
+            self.buckets[self._qindex[e.from_queue]][rec[2]].overflowed_out += 1
 
     def _agent_change(self, e: AgentStateChanged) -> None:
         aid = e.agent_id

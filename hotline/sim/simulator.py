@@ -287,9 +287,9 @@ class Simulator:
                 self._commands += 1
                 self._decisions(eng.abandon(a, now))
         elif kind == _SHIFT_START:
-            if a in self._on_shift:
-                self._leaving.discard(a)  # back-to-back shifts: simply stay
-                if eng.agent_state(a) is AgentState.NOT_READY:
+            if a in self._on_shift:  # back-to-back shifts: stay logged in, ready again
+                if a in self._leaving or eng.agent_state(a) is AgentState.NOT_READY:
+                    self._leaving.discard(a)
                     self._commands += 1
                     self._decisions(eng.set_ready(a, now))
                 return

@@ -276,3 +276,19 @@ def test_ring_all_and_multi_queue_run_clean() -> None:
     doc["queues"][0]["strategy"] = "ring_all"
     r = run(parse_scenario(doc), keep_events=True, check_invariants=True)
     assert r.kpis.total().unfinished == 0 and r.kpis.total().answered > 100
+
+
+def test_back_to_back_shifts_keep_agents_working() -> None:
+    doc = small(answer_delay=0)
+    doc["simulation"] = {"days": 2, "seed": 5, "answer_delay": 0}
+    doc["queues"][0]["handle_time"] = {"dist": "constant", "value": 500}
+    doc["agents"][0]["shift"] = ["00:00", "24:00"]
+    doc["arrivals"][0] = {"queue": "q", "calls_per_interval": 9}
+    r = run(parse_scenario(doc), keep_events=True)
+    log = r.event_log
+    assert log is not None
+    for i in range(1, 7):
+        aid = f"a-00{i}"
+        offers = [e.t for e in log if isinstance(e, TaskOffered) and e.agent_id == aid]
+        assert any(t > 86400 + 3600 for t in offers), aid  # still offered tasks on day 2
+    assert r.kpis.total().unfinished == 0
