@@ -441,6 +441,7 @@ class BuiltinMediaEngine(MediaEngine):
         self._mixes: dict[MixId, _Mix] = {}
         self._leg_mix: dict[EndpointId, MixId] = {}
         self._recordings: dict[RecordingId, _Recording] = {}
+        self._finished: dict[RecordingId, RecordingInfo] = {}  # recently ended recordings
         self._handlers: list[EventHandler] = []
         self._tasks: set[asyncio.Future[None]] = set()
         self._file_cache: dict[tuple[str, float, int], Pcm] = {}
@@ -1116,9 +1117,18 @@ class BuiltinMediaEngine(MediaEngine):
         with contextlib.suppress(OSError):
             rec.writer.close()
         w = rec.writer
-        return RecordingInfo(rec.id, w.path, w.duration, w.channels, w.paused_frames / w.sample_rate)
+        info = RecordingInfo(rec.id, w.path, w.duration, w.channels, w.paused_frames / w.sample_rate)
+        self._finished[rec.id] = info
+        while len(self._finished) > 1000:
+            self._finished.pop(next(iter(self._finished)))
+        return info
 
     async def record_stop(self, recording: RecordingId) -> RecordingInfo:
+        """Stop and finalise; idempotent: a recording that already ended (stopped before, or
+        finalised because all its legs were closed) returns its final info again."""
+        done = self._finished.get(recording)
+        if done is not None:
+            return done
         return self._finish_recording(self._rec(recording))
 
     # -- bridges and mixes -------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hotline.media.builtin import BuiltinConfig, BuiltinMediaEngine
-from hotline.media.engine import EndpointId, PlayTone
+from hotline.media.engine import EndpointId, PlayTone, UnknownEndpoint
 from hotline.media.softphone import SoftPhone, rms, tone_level
 from hotline.media.tones import ToneSegment, tone
 from hotline.media.wav import read_wav, repair_wav
@@ -128,7 +128,7 @@ async def test_mono_recording_and_close_finalises(engine: BuiltinMediaEngine, tm
     caller.play(tone([CALLER_HZ], 1000, amplitude=5000))
     caller.start((ep.local.address, ep.local.port))
     path = tmp_path / "mono.wav"
-    await engine.record_start(path, ep.id)
+    rec = await engine.record_start(path, ep.id)
     await engine.play(ep.id, PlayTone((ToneSegment((AGENT_HZ,), 3000),)))  # e.g. an IVR prompt
     await asyncio.sleep(1.0)
     await engine.close_endpoint(ep.id)  # the only leg: the recording is finalised
@@ -138,4 +138,10 @@ async def test_mono_recording_and_close_finalises(engine: BuiltinMediaEngine, tm
         pcm = np.frombuffer(w.readframes(n), dtype="<i2")
     assert path.stat().st_size == 44 + n * 2  # header covers the whole file
     assert tone_level(pcm[1600:], CALLER_HZ) > 2000 and tone_level(pcm[1600:], AGENT_HZ) > 2000
+    # record_stop after the automatic finalisation (and again) returns the final info
+    info = await engine.record_stop(rec)
+    assert info == await engine.record_stop(rec)
+    assert info.channels == 1 and info.duration_s == pytest.approx(n / 8000)
+    with pytest.raises(UnknownEndpoint):
+        await engine.record_pause(rec)
     await caller.close()
