@@ -26,7 +26,7 @@ from hotline.sim.distributions import (
     Uniform,
     parse_distribution,
 )
-from hotline.sim.kpi import SL_DEFINITIONS, AgentTime, KpiCollector, QueueKpis
+from hotline.sim.kpi import KPI_DEFINITIONS, SL_DEFINITIONS, AgentTime, KpiCollector, QueueKpis
 from hotline.sim.scenario import (
     AgentGroup,
     ArrivalStream,
@@ -43,6 +43,7 @@ EXAMPLES = Path(__file__).parent / "examples"
 
 __all__ = [
     "EXAMPLES",
+    "KPI_DEFINITIONS",
     "SL_DEFINITIONS",
     "AgentGroup",
     "AgentTime",

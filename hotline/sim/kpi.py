@@ -70,6 +70,20 @@ SL_DEFINITIONS = {
     "sl_abandons_missed": "answered within T / (answered + abandoned + exited)",
     "sl_abandons_within_met": "(answered within T + abandoned within T) / (answered + abandoned + exited)",
 }
+KPI_DEFINITIONS = {
+    **SL_DEFINITIONS,
+    "T": "the arrival queue's sl_threshold (seconds); waits run from arrival to accept/abandon",
+    "offered": "tasks that arrived (after warm-up), attributed to their arrival queue and interval",
+    "unfinished": "offered - answered - abandoned - exited (still waiting when the run stopped)",
+    "short_abandons": "abandons after less than short_abandon seconds (included in abandoned)",
+    "abandoned_ringing": "abandons while an offer was ringing at an agent",
+    "wait_probability": "share of offered tasks not offered to an agent at their arrival instant",
+    "asa": "mean wait of answered tasks (arrival to accept, ringing included)",
+    "aht": "(talk + wrap-up) / completed tasks",
+    "occupancy": "(busy + hold + wrap_up) / (busy + hold + wrap_up + available + reserved) agent time",
+    "utilisation": "(busy + hold + wrap_up) / logged-in agent time (not ready included)",
+    "answered_in": "tasks answered by this queue (any arrival queue, e.g. after overflow)",
+}
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -411,6 +425,10 @@ class KpiCollector:
         return [AgentTime({_STATES[i]: v for i, v in enumerate(row) if v > 0.0}) for row in self._atime]
 
     # -------------------------------------------------------------- results
+
+    @property
+    def agents_in_wrap_up(self) -> int:
+        return len(self._wrap_since)
 
     @property
     def live_tasks(self) -> int:

@@ -45,7 +45,7 @@ from hotline.acd import (
     Withdraw,
 )
 from hotline.sim.distributions import Distribution, Never
-from hotline.sim.kpi import SL_DEFINITIONS, KpiCollector
+from hotline.sim.kpi import KPI_DEFINITIONS, KpiCollector
 from hotline.sim.scenario import DAY, INTERVAL, ArrivalStream, Scenario
 
 __all__ = ["SimResult", "Simulator", "run"]
@@ -86,7 +86,7 @@ class SimResult:
             "engine_commands": self.commands,
             "wall_seconds": round(self.wall_seconds, 3),
             "sl_thresholds": {q.config.id: q.sl_threshold for q in sc.queues},
-            "definitions": dict(SL_DEFINITIONS),
+            "definitions": dict(KPI_DEFINITIONS),
             "total": k.total().to_dict(),
             "queues": {q: k.queue_total(q).to_dict() for q in k.queues},
             "agents": k.agents_total().to_dict(),
@@ -361,6 +361,13 @@ class Simulator:
             if progress is not None and self.now >= next_report:
                 progress(min(self.now, horizon))
                 next_report = self.now + 60.0
+        if self.now >= horizon:
+            # every task ended: let running wrap-ups (and pauses) finish so AHT is complete
+            while (nd := eng.next_deadline()) is not None and nd <= limit and self._wrapping():
+                self.now = nd
+                self._commands += 1
+                self._decisions(eng.tick(nd))
+                self._events()
         end = min(self.now, limit)
         kpis.close(end)
         if progress is not None:
@@ -375,6 +382,9 @@ class Simulator:
             self._log,
             self.logins,
         )
+
+    def _wrapping(self) -> bool:
+        return self.kpis.agents_in_wrap_up > 0
 
     def _pending_work(self) -> bool:
         """Tasks still with an agent (ringing or being handled) after the horizon."""

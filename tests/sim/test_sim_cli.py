@@ -57,7 +57,9 @@ def test_json_output(tmp_path: Path) -> None:
     assert d["scenario"] == "tiny" and d["seed"] == 4 and d["horizon_seconds"] == 3600
     t = d["total"]
     assert t["offered"] == t["answered"] + t["abandoned"] + t["exited"] + t["unfinished"] > 40
-    assert set(d["definitions"]) == {"sl_abandons_ignored", "sl_abandons_missed", "sl_abandons_within_met"}
+    assert {"sl_abandons_ignored", "sl_abandons_missed", "sl_abandons_within_met", "aht"} <= set(
+        d["definitions"]
+    )
     assert d["queues"]["q"]["offered"] == t["offered"] and len(d["intervals"]) == 4
     assert 0 < d["agents"]["occupancy"] <= 1
 

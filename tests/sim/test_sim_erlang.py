@@ -17,7 +17,7 @@ from hotline.wfm import erlang_a, erlang_c
 
 from .conftest import mmn_scenario
 
-REPS = 8
+REPS = 10
 
 
 def _band(values: list[float]) -> tuple[float, float]:
@@ -37,9 +37,9 @@ def test_erlang_c_agreement() -> None:
     assert round(exact.service_level, 3) == 0.888 and round(exact.wait_probability, 3) == 0.174
     sl, pw, asa, occ = [], [], [], []
     for seed in range(REPS):
-        r = run(mmn_scenario(agents=14, calls_per_hour=200, aht=180, hours=41, seed=seed))
+        r = run(mmn_scenario(agents=14, calls_per_hour=200, aht=180, hours=61, seed=seed))
         t = r.kpis.total()
-        assert t.abandoned == 0 and t.unfinished == 0 and t.offered > 7000
+        assert t.abandoned == 0 and t.unfinished == 0 and t.offered > 11000
         assert t.sl_abandons_ignored is not None and t.wait_probability is not None and t.asa is not None
         sl.append(t.sl_abandons_ignored)
         pw.append(t.wait_probability)
@@ -57,9 +57,9 @@ def test_erlang_a_agreement() -> None:
     exact = erlang_a(10, 200, 180, 120, 20)
     sl, ab, pw, asa = [], [], [], []
     for seed in range(REPS):
-        r = run(mmn_scenario(agents=10, calls_per_hour=200, aht=180, hours=41, seed=100 + seed, patience=120))
+        r = run(mmn_scenario(agents=10, calls_per_hour=200, aht=180, hours=61, seed=100 + seed, patience=120))
         t = r.kpis.total()
-        assert t.unfinished == 0 and t.offered > 7000 and t.abandoned > 0
+        assert t.unfinished == 0 and t.offered > 11000 and t.abandoned > 0
         assert t.sl_abandons_missed is not None and t.abandon_rate is not None
         assert t.wait_probability is not None and t.asa is not None
         sl.append(t.sl_abandons_missed)
