@@ -679,6 +679,10 @@ class SipServer:
             incoming.send_response(resp)
 
     # ------------------------------------------------------------------ keep-alive
+    def local_host(self, dest: tuple[str, int]) -> str:
+        """Our address as seen from ``dest``: for Via/Contact/From of our own requests."""
+        return self._local_host(dest)
+
     def _local_host(self, dest: tuple[str, int]) -> str:
         if self.settings.advertised_host:
             return self.settings.advertised_host
@@ -700,7 +704,7 @@ class SipServer:
     def make_options(self, contact: Contact, peer: Peer) -> Request:
         """An out-of-dialog OPTIONS ping for ``contact``."""
         port = (self.udp_address or self.tcp_address or ("", 5060))[1]
-        host = self._local_host(peer.address)
+        host = self.local_host(peer.address)
         self._cseq += 1
         me = NameAddr(SipURI(host=host, port=port, user="hotline"), None, {"tag": generate_tag()})
         return make_request(

@@ -282,3 +282,41 @@ async def test_concurrent_requests_per_source_limited(db: Db) -> None:
         ok = await phone.transact(parse_request(raw_request("OPTIONS", port=phone.port)))
         assert ok is not None and ok.status == 200
         assert server.stats()["dropped"]["concurrency_limit"] == 1
+
+
+async def test_rfc4475_torture_messages_never_disturb_the_server(server: SipServer, db: Db) -> None:
+    """Every RFC 4475 vector over UDP: answered or dropped, never an internal error.
+
+    (Responses to well-formed vectors go to ``received=127.0.0.1`` stamped into their
+    Via, so nothing leaves the loopback interface.)
+    """
+    from tests.sip import sip_torture_vectors as vectors
+
+    msgs = [value for name, value in vars(vectors).items() if name.isupper() and isinstance(value, bytes)]
+    assert len(msgs) > 20
+    assert server.udp_address is not None
+    async with UdpPhone(server.udp_address) as phone:
+        for data in msgs:
+            phone.send(data)
+        await asyncio.sleep(0.3)
+        stats = server.stats()
+        assert stats["received"] == len(msgs)
+        assert stats["internal_errors"] == 0
+        assert stats["parse_errors"] > 5
+        resp = await phone.register("1001")
+        assert resp is not None and resp.status == 200
+    assert len(server.lookup(db.tenant_id, "1001")) == 1
+
+
+async def test_tcp_parse_error_keeps_the_connection(server: SipServer) -> None:
+    reader, writer = await _tcp(server)
+    port = writer.get_extra_info("sockname")[1]
+    bad = raw_request("OPTIONS", port=port, cseq_method="INVITE").replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP")
+    writer.write(bad)
+    resp = await _read_response(reader)
+    assert (resp.status, resp.reason) == (400, "CSeq method does not match Request-Line method")
+    good = raw_request("OPTIONS", port=port).replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP")
+    writer.write(good)
+    assert (await _read_response(reader)).status == 200
+    writer.close()
+    await writer.wait_closed()
