@@ -25,7 +25,7 @@ Layout (every key except the marked ones is optional)::
     strategy = "longest_idle"            # any hotline.acd.Strategy
     requirements = "billing>=2"
     wrap_up = 10                         # seconds; "manual" is not supported in simulation
-    pause_after_task = 0
+    pause_after_task = 0                 # default 4 (the engine's default)
     ring_timeout = 20                    # or "none"
     max_wait = 600                       # seconds, then the task exits
     sl_threshold = 20                    # seconds
@@ -44,7 +44,7 @@ Layout (every key except the marked ones is optional)::
     count = 10
     skills = {billing = 5, tech = 2}
     queues = ["billing"]                 # required
-    capacity = {call = 1}
+    capacity = {call = 1, chat = 2}      # overrides the engine defaults per media
     shift = ["08:00", "16:30"]           # log in / out each day; absent: logged in all the time
 
     [[arrivals]]
@@ -65,7 +65,7 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hotline.acd import (
@@ -143,9 +143,9 @@ class AgentGroup:
     def agent_config(self, agent_id: str) -> AgentConfig:
         if self.capacity is None:
             return AgentConfig(agent_id, skills=dict(self.skills), queues=self.queues)
-        return AgentConfig(
-            agent_id, skills=dict(self.skills), queues=self.queues, capacity=dict(self.capacity)
-        )
+        # the scenario's capacity overrides the engine's defaults media by media
+        capacity = {**AgentConfig(agent_id).capacity, **self.capacity}
+        return AgentConfig(agent_id, skills=dict(self.skills), queues=self.queues, capacity=capacity)
 
 
 @dataclass(frozen=True)
@@ -208,13 +208,9 @@ class Scenario:
         raise KeyError(queue_id)
 
     def with_days(self, days: int) -> Scenario:
-        from dataclasses import replace
-
         return replace(self, horizon=days * DAY)
 
     def with_seed(self, seed: int) -> Scenario:
-        from dataclasses import replace
-
         return replace(self, seed=seed)
 
 

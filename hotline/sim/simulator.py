@@ -145,7 +145,8 @@ class Simulator:
         self._handle: dict[str, Distribution] = {q.config.id: q.handle_time for q in scenario.queues}
         self._cal: list[tuple[float, int, int, Any, Any]] = []
         self._seq = 0
-        self._offers: dict[tuple[str, str], str] = {}  # (task, agent) -> queue of the offer
+        # (task, agent) -> (queue of the offer, offer token): a stale answer never accepts a later offer
+        self._offers: dict[tuple[str, str], tuple[str, int]] = {}
         self._unanswered: set[str] = set()
         self._leaving: set[str] = set()
         self._on_shift: set[str] = set()
@@ -205,12 +206,14 @@ class Simulator:
             tp = type(d)
             if tp is Offer:
                 assert isinstance(d, Offer)
-                self._offers[(d.task_id, d.agent_id)] = d.queue_id
+                self._seq += 1
+                token = self._seq
+                self._offers[(d.task_id, d.agent_id)] = (d.queue_id, token)
                 rp = self.sc.rona_probability
                 if rp and self._rng_agent.random() < rp:
                     continue  # lets it ring: the engine's ring timeout withdraws it
                 delay = self.sc.answer_delay.sample(self._rng_agent)
-                self._push(self.now + delay, _ANSWER, d.task_id, d.agent_id)
+                self._push(self.now + delay, _ANSWER, (d.task_id, d.agent_id), token)
             elif tp is Withdraw:
                 assert isinstance(d, Withdraw)
                 self._offers.pop((d.task_id, d.agent_id), None)
@@ -271,13 +274,15 @@ class Simulator:
         if kind == _ARRIVAL:
             self._arrival(a)
         elif kind == _ANSWER:
-            q = self._offers.pop((a, b), None)
-            if q is None:
+            offer = self._offers.get(a)
+            if offer is None or offer[1] != b:
                 return  # withdrawn meanwhile (abandoned, answered elsewhere, ring timeout)
+            del self._offers[a]
+            tid, aid = a
             self._commands += 1
-            self._decisions(eng.accept(b, a, now))
-            self._unanswered.discard(a)
-            self._push(now + self._handle[q].sample(self._rng_handle), _COMPLETE, b, a)
+            self._decisions(eng.accept(aid, tid, now))
+            self._unanswered.discard(tid)
+            self._push(now + self._handle[offer[0]].sample(self._rng_handle), _COMPLETE, aid, tid)
         elif kind == _COMPLETE:
             self._commands += 1
             self._decisions(eng.complete(a, b, now))

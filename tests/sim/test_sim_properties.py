@@ -291,3 +291,33 @@ def test_back_to_back_shifts_keep_agents_working() -> None:
         offers = [e.t for e in log if isinstance(e, TaskOffered) and e.agent_id == aid]
         assert any(t > 86400 + 3600 for t in offers), aid  # still offered tasks on day 2
     assert r.kpis.total().unfinished == 0
+
+
+def test_answer_slower_than_ring_timeout_never_accepts_a_later_offer() -> None:
+    doc = small(answer_delay=8, rona_recovery_seconds=1)
+    doc["queues"][0]["ring_timeout"] = 5  # every offer rings out before the agent would answer
+    r = run(parse_scenario(doc), keep_events=True)
+    assert r.event_log is not None
+    assert not any(isinstance(e, TaskAccepted) for e in r.event_log)
+    t = r.kpis.total()
+    assert t.answered == 0 and t.abandoned == t.offered > 100
+
+
+def test_chat_capacity_allows_concurrent_tasks() -> None:
+    doc = small(answer_delay=0)
+    doc["queues"][0]["wrap_up"] = 0
+    doc["agents"][0].update(count=2, capacity={"chat": 3})
+    doc["arrivals"][0] = {"queue": "q", "calls_per_interval": 30, "mix": [{"media": "chat"}]}
+    r = run(parse_scenario(doc), keep_events=True)
+    log = r.event_log
+    assert log is not None
+    active: Counter[str] = Counter()
+    peak = 0
+    for e in log:
+        if isinstance(e, TaskAccepted):
+            active[e.agent_id] += 1
+            peak = max(peak, active[e.agent_id])
+        elif isinstance(e, TaskCompleted):
+            active[e.agent_id] -= 1
+    assert peak == 3
+    assert r.kpis.total().unfinished == 0
