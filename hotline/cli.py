@@ -199,10 +199,13 @@ def print_banner(settings: Settings, info: Any) -> None:
     out.print(f"[bold]Hotline[/] — data in {settings.data_dir.resolve()}")
     out.print(f"  Web:      {base}/  (sign in)")
     out.print(f"  API docs: {base}/api/docs    health: {base}/api/v1/health    metrics: {base}/metrics")
-    out.print(
-        f"  SIP:      sip:{settings.sip.host}:{settings.sip.port}  "
-        "[dim](telephony is not in this build yet; nothing listens there)[/]"
-    )
+    if settings.sip.enabled:
+        out.print(
+            f"  SIP:      sip:{settings.sip.host}:{settings.sip.port} (UDP and TCP)  "
+            "echo test: dial *43, record test: *44"
+        )
+    else:
+        out.print("  SIP:      disabled ([sip] enabled = false)")
     if info is not None:
         out.print(
             f"  Demo tenant [bold]{info.tenant}[/] — every demo user's password: [bold]{info.password}[/]"

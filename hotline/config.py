@@ -56,11 +56,29 @@ class HttpSettings(_Section):
 
 
 class SipSettings(_Section):
+    #: Run the SIP server (and the call path) inside `hotline serve`.
+    enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(5060, ge=0, le=65535)
     #: National trunk prefix and country code used to normalise numbers.
     national_prefix: str = "0"
     country_code: str = "86"
+    #: Seconds between OPTIONS pings to registered phones (0: never).
+    keepalive_interval: float = Field(30.0, ge=0)
+    #: Seconds an extension rings before the caller hears "unavailable".
+    ring_timeout: float = Field(60.0, gt=0, le=600)
+
+
+class MediaSettings(_Section):
+    #: Address the RTP sockets bind to, and the one written into SDP (default: the bind address).
+    host: str = "127.0.0.1"
+    advertise: str = ""
+    port_min: int = Field(20000, ge=1024, le=65534)
+    port_max: int = Field(29999, ge=1025, le=65535)
+    #: Hang up a call after this many seconds without any RTP from a leg (0: never).
+    media_timeout: float = Field(30.0, ge=0)
+    #: Record every bridged call (recordings/YYYY-MM-DD/<call-id>.wav under the data directory).
+    record_calls: bool = True
 
 
 class DatabaseSettings(_Section):
@@ -101,6 +119,7 @@ class Settings(_Section):
     data_dir: Path = Path("var")
     http: HttpSettings = Field(default_factory=HttpSettings)
     sip: SipSettings = Field(default_factory=SipSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     log: LogSettings = Field(default_factory=LogSettings)
@@ -135,6 +154,11 @@ _ENV_KEYS: dict[str, tuple[str, ...]] = {
     "SIP_PORT": ("sip", "port"),
     "SIP_NATIONAL_PREFIX": ("sip", "national_prefix"),
     "SIP_COUNTRY_CODE": ("sip", "country_code"),
+    "SIP_ENABLED": ("sip", "enabled"),
+    "MEDIA_HOST": ("media", "host"),
+    "MEDIA_ADVERTISE": ("media", "advertise"),
+    "MEDIA_PORT_MIN": ("media", "port_min"),
+    "MEDIA_PORT_MAX": ("media", "port_max"),
     "DATABASE_URL": ("database", "url"),
     "DATABASE_ECHO": ("database", "echo"),
     "SECURITY_LOCKOUT_THRESHOLD": ("security", "lockout_threshold"),

@@ -89,8 +89,11 @@ def factory(engine: AsyncEngine) -> Any:
     return session_factory(engine)
 
 
-def make_settings(tmp_path: Path, url: str, **security: Any) -> Settings:
+def make_settings(tmp_path: Path, url: str, *, sip: bool = False, **security: Any) -> Settings:
+    """App settings for tests: SIP off unless asked for, and then on free loopback ports."""
     s = Settings(data_dir=tmp_path / "data", database=DatabaseSettings(url=url))
+    s.sip.enabled = sip
+    s.sip.port = 0
     for k, v in security.items():
         setattr(s.security, k, v)
     return s
@@ -125,6 +128,22 @@ async def app_client(tmp_path: Path, demo_db_template: Path) -> AsyncIterator[As
     db = tmp_path / "demo.db"
     shutil.copyfile(demo_db_template, db)
     async for c in _client(make_settings(tmp_path, f"sqlite+aiosqlite:///{db}"), seed=False):
+        yield c
+
+
+@pytest.fixture
+async def telephony_client(tmp_path: Path, demo_db_template: Path) -> AsyncIterator[AsyncClient]:
+    """The whole app with the demo tenant and telephony (SIP and media) on free loopback ports.
+
+    ``client.app.state.hotline.telephony`` is the running :class:`hotline.cti.service.Telephony`.
+    """
+    import shutil
+
+    db = tmp_path / "demo.db"
+    shutil.copyfile(demo_db_template, db)
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{db}", sip=True)
+    settings.sip.keepalive_interval = 0
+    async for c in _client(settings, seed=False):
         yield c
 
 

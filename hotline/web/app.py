@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from hotline import __version__
 from hotline.config import Settings
+from hotline.cti.service import Telephony
 from hotline.store import migrate
 from hotline.store.db import create_engine, session_factory
 from hotline.web import problems
@@ -37,7 +38,17 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         engine = create_engine(settings.database_url, echo=settings.database.echo)
         if run_migrations:
             await migrate.upgrade(engine)
-        app.state.hotline = AppState(settings=settings, db=session_factory(engine), metrics=metrics)
+        factory = session_factory(engine)
+        telephony = Telephony(settings, factory) if settings.sip.enabled else None
+        if telephony is not None:
+            try:
+                await telephony.start()
+            except OSError as exc:
+                await engine.dispose()
+                raise RuntimeError(
+                    f"cannot start SIP on {settings.sip.host}:{settings.sip.port}: {exc.strerror or exc}"
+                ) from exc
+        app.state.hotline = AppState(settings=settings, db=factory, metrics=metrics, telephony=telephony)
         log.info(
             "hotline %s ready on %s (database %s)",
             __version__,
@@ -47,6 +58,8 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         try:
             yield
         finally:
+            if telephony is not None:
+                await telephony.stop()
             await engine.dispose()
             log.info("hotline stopped")
 

@@ -13,6 +13,7 @@ from hotline.auth import sessions
 from hotline.auth.policy import Perm, Principal, Resource, allows, can_at_all
 from hotline.auth.users import principal_for
 from hotline.config import Settings
+from hotline.cti.service import Telephony
 from hotline.errors import Forbidden, Unauthorized
 from hotline.store.db import transaction
 from hotline.store.models import AuthSession
@@ -28,6 +29,8 @@ class AppState:
     settings: Settings
     db: async_sessionmaker[AsyncSession]
     metrics: Metrics
+    #: the running telephony service (None when SIP is disabled)
+    telephony: Telephony | None = None
 
 
 def app_state(request: Request) -> AppState:

@@ -40,7 +40,17 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / f"server-{self.port}.log"
         self.proc = subprocess.Popen(
-            [*HOTLINE, "serve", "--demo", "--data-dir", str(data_dir), "--http-port", str(self.port)],
+            [
+                *HOTLINE,
+                "serve",
+                "--demo",
+                "--data-dir",
+                str(data_dir),
+                "--http-port",
+                str(self.port),
+                "--sip-port",
+                "0",
+            ],
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

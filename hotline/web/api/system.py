@@ -48,6 +48,8 @@ async def health(state: StateDep) -> JSONResponse:
         }
     except Exception as exc:
         components["database"] = {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+    if state.telephony is not None:
+        components.update(state.telephony.health())
     ok = all(c["status"] == "ok" for c in components.values())
     body = {"status": "ok" if ok else "down", "version": __version__, "components": components}
     return JSONResponse(body, status_code=200 if ok else 503)

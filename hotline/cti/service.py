@@ -1,0 +1,79 @@
+"""The telephony service: media engine + SIP server + call manager, started with the app."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hotline.config import Settings
+from hotline.cti.b2bua import CallManager, CallSettings
+from hotline.media.builtin import BuiltinConfig, BuiltinMediaEngine
+from hotline.sip.server import SipServer
+from hotline.sip.server import SipSettings as SipServerSettings
+
+log = logging.getLogger("hotline.cti")
+
+
+class Telephony:
+    """Owns the running telephony parts; ``start()`` binds sockets, ``stop()`` hangs up and closes."""
+
+    def __init__(self, settings: Settings, factory: async_sessionmaker[AsyncSession]) -> None:
+        self.settings = settings
+        self.factory = factory
+        m = settings.media
+        self.media = BuiltinMediaEngine(
+            BuiltinConfig(
+                host=m.host,
+                advertise=m.advertise or None,
+                port_min=m.port_min,
+                port_max=m.port_max,
+                media_timeout_s=m.media_timeout or None,
+            )
+        )
+        self.sip = SipServer(
+            settings.sip.host,
+            settings.sip.port,
+            factory,
+            SipServerSettings(keepalive_interval=settings.sip.keepalive_interval),
+        )
+        self.calls = CallManager.from_database(
+            self.sip,
+            self.media,
+            factory,
+            CallSettings(
+                data_dir=settings.data_dir.resolve(),
+                national_prefix=settings.sip.national_prefix,
+                country_code=settings.sip.country_code,
+                ring_timeout=settings.sip.ring_timeout,
+                record_calls=m.record_calls,
+            ),
+        )
+
+    async def start(self) -> None:
+        if self.settings.media.port_min >= self.settings.media.port_max:
+            raise ValueError("media.port_min must be below media.port_max")
+        self.calls.install()
+        await self.sip.start()
+        udp = self.sip.udp_address
+        log.info("SIP listening on %s (UDP and TCP)", f"{udp[0]}:{udp[1]}" if udp else "?")
+
+    async def stop(self) -> None:
+        try:
+            await self.calls.shutdown()
+        finally:
+            await self.sip.stop()
+            await self.media.close()
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        udp = self.sip.udp_address
+        stats = self.sip.stats()
+        return {
+            "sip": {
+                "status": "ok" if self.sip.running else "down",
+                "address": f"{udp[0]}:{udp[1]}" if udp else None,
+                "registered_aors": stats["bindings"],
+            },
+            "media": {"status": "ok", "engine": "builtin", "active_calls": self.calls.active_calls},
+        }
