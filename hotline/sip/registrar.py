@@ -18,7 +18,7 @@ import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -284,6 +284,23 @@ def update_from_request(
 
 
 # ======================================================================= shell
+def _same_uri(digest_uri: str, request: Request) -> bool:
+    """Whether the digest ``uri`` names the Request-URI (exactly, or as an equivalent SIP URI).
+
+    Our parser normalises parameter names, so the re-serialised Request-URI may differ in
+    case from what the phone hashed; an equivalent URI is accepted.
+    """
+    if digest_uri == str(request.uri):
+        return True
+    try:
+        parsed = parse_uri(digest_uri)
+    except SipParseError:
+        return False
+    if isinstance(parsed, SipURI):
+        return parsed.equivalent(request.uri)
+    return str(parsed) == str(request.uri)
+
+
 CredentialsLookup = Callable[[str, str], Awaitable[SipCredentials | None]]
 RealmLookup = Callable[[str], Awaitable[str]]
 
@@ -460,15 +477,19 @@ class Registrar:
         if mine is None:
             return self._challenge(request, realm)
         try:
-            auth_user: str | None = parse_credentials(mine).username
+            parsed_creds = parse_credentials(mine)
+            auth_user: str | None = parsed_creds.username
+            uri_ok = _same_uri(parsed_creds.uri, request)
         except SipParseError:
-            auth_user = None
+            auth_user, uri_ok = None, False
         digest = self._digest_for(realm)
         self._verifying = creds
         try:
-            result = digest.verify(mine, "REGISTER", self._wall(), request_uri=str(request.uri))
+            result = digest.verify(mine, "REGISTER", self._wall())
         finally:
             self._verifying = None
+        if result.ok and not uri_ok:  # digest uri must name the Request-URI (RFC 7616 §3.4.6)
+            result = replace(result, status=AuthStatus.MALFORMED)
         if result.status is AuthStatus.STALE:
             return self._challenge(request, realm, stale=True)
         if result.status is AuthStatus.BAD_NONCE:

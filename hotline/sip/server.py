@@ -313,6 +313,11 @@ class SipServer:
             if not fut.done():
                 fut.set_result(None)
         self._pending.clear()
+        # transactions cannot outlive their timers: start() begins with an empty table
+        self.transactions = TransactionLayer(self.settings.timers)
+        self._timer_owners.clear()
+        for tx in list(self._in_progress):
+            self._release(tx)
 
     # ------------------------------------------------------------------ public API
     @property
