@@ -7,8 +7,10 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hotline.sip.digest import DigestClient, compute_ha1
+from hotline.sip.extensions import SipCredentials
 from hotline.sip.message import Request, parse_message
-from hotline.sip.registrar import Bindings, ContactSpec, RegisterUpdate, update_from_request
+from hotline.sip.registrar import Bindings, ContactSpec, RegisterUpdate, Registrar, update_from_request
 
 AOR = (1, "1001")
 
@@ -221,3 +223,52 @@ def test_bindings_properties(ops: list[tuple[float, list[ContactSpec], str, int,
         assert all(c.expires_at > now and c.expires_at - now <= 3600 + 1e-6 for c in after)
         assert [(-c.q, -c.registered_at) for c in after] == sorted((-c.q, -c.registered_at) for c in after)
         assert len({c.uri for c in after}) == len(after)
+
+
+# ------------------------------------------------------------------ the shell, without a database
+def _creds() -> SipCredentials:
+    return SipCredentials(
+        tenant_id=1,
+        realm="demo",
+        extension_id=1,
+        number="1001",
+        ha1_md5=compute_ha1("1001", "demo", "Secret-Pass-1", "MD5"),
+        ha1_sha256=compute_ha1("1001", "demo", "Secret-Pass-1", "SHA-256"),
+        enabled=True,
+        user_id=None,
+    )
+
+
+def _register(uri: str, auth: str | None = None) -> Request:
+    raw = (
+        f"REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5:5062;branch=z9hG4bKq{len(auth or '')};rport\r\n"
+        "From: <sip:1001@demo>;tag=1\r\nTo: <sip:1001@demo>\r\nCall-ID: shell\r\n"
+        f"CSeq: {2 if auth else 1} REGISTER\r\nContact: <sip:1001@10.0.0.5:5062>\r\n"
+        + (f"Authorization: {auth}\r\n" if auth else "")
+        + "Content-Length: 0\r\n\r\n"
+    )
+    req = parse_message(raw.encode())
+    assert isinstance(req, Request)
+    return req
+
+
+async def test_registrar_digest_uri_as_sent_by_the_phone() -> None:
+    async def credentials(domain: str, number: str) -> SipCredentials | None:
+        return _creds() if number == "1001" else None
+
+    async def realm(domain: str) -> str:
+        return "demo"
+
+    registrar = Registrar(credentials, realm)
+    uri = "sip:demo;Transport=udp"  # our parser lower-cases the parameter name
+    first = await registrar.handle(_register(uri), 0.0, source_host="203.0.113.5", source_port=4000)
+    assert first.status == 401
+    challenge = first.headers.get_all("WWW-Authenticate")[0]
+    client = DigestClient("1001", "Secret-Pass-1")
+    for digest_uri, status in [("sip:other.example", 401), (uri, 200)]:
+        auth = client.authorize(challenge, method="REGISTER", uri=digest_uri)
+        resp = await registrar.handle(_register(uri, auth), 1.0, source_host="203.0.113.5", source_port=4000)
+        assert resp.status == status, digest_uri
+    assert registrar.counters.auth_failures == 1
+    (c,) = registrar.lookup(1, "1001", 2.0)
+    assert c.destination == ("203.0.113.5", 4000)
