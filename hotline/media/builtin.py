@@ -161,6 +161,7 @@ PTIME = 0.020
 _CODECS: dict[str, G711Codec] = {"PCMU": PCMU, "PCMA": PCMA}
 _DEFAULT_DTMF_PT = 101
 _RTP_HEADER = struct.Struct("!BBHII")
+_MIN_RX_SLICE = 0.005  # seconds of receive processing guaranteed between ticks under overload
 Pcm = npt.NDArray[np.int16]
 Address = tuple[str, int]
 
@@ -450,6 +451,8 @@ class BuiltinMediaEngine(MediaEngine):
         self._timer: asyncio.TimerHandle | None = None
         self._t0 = 0.0
         self._deadline = float("inf")  # of the next tick
+        self._last_tick_end = 0.0
+        self._time: Callable[[], float] = time.monotonic  # the loop's clock once started
         self._tick_no = 0
         self._closed = False
         self._ids = itertools.count(1)
@@ -504,33 +507,40 @@ class BuiltinMediaEngine(MediaEngine):
         if self._timer is not None:
             return
         self._loop = asyncio.get_running_loop()
+        self._time = self._loop.time
         self._t0 = self._loop.time() + PTIME
         self._tick_no = 0
         self._deadline = self._t0
         self._timer = self._loop.call_at(self._t0, self._on_timer)
 
     def _on_timer(self) -> None:
-        self._run_due()
+        self._run_due(self.config.max_catchup_ticks + 1)
         if not self._closed and self._loop is not None:
+            # a deadline in the past (catching up) runs again right after pending I/O
             self._timer = self._loop.call_at(self._deadline, self._on_timer)
 
-    def _run_due(self) -> None:
-        """Run every tick whose deadline has passed.  Called by the timer and, so that a burst of
-        received packets cannot delay the clock, by the receive path whenever a deadline passed."""
+    def _run_due(self, limit: int) -> None:
+        """Run up to ``limit`` ticks whose deadline has passed, then return to the event loop
+        (so that received packets are processed between catch-up ticks).  More than
+        ``max_catchup_ticks`` behind: the excess ticks are skipped (RTP clocks advance)."""
         loop = self._loop
         assert loop is not None
         now = loop.time()
-        deadline = self._t0 + self._tick_no * PTIME
-        behind = int((now - deadline) / PTIME)  # whole ticks we are late
-        if behind > self.config.max_catchup_ticks:
-            skip = behind - self.config.max_catchup_ticks
-            self._tick_no += skip
-            self.clock.skipped_ticks += skip
-            for ep in self._legs.values():
-                ep.sender.skip(skip)
+        ran = 0
+        while not self._closed:
             deadline = self._t0 + self._tick_no * PTIME
-        # run every tick that is due (normally exactly one)
-        while deadline <= now + 0.0005 and not self._closed:
+            if deadline > now + 0.0005:
+                break
+            behind = int((now - deadline) / PTIME)  # whole ticks late
+            if behind > self.config.max_catchup_ticks:
+                skip = behind - self.config.max_catchup_ticks
+                self._tick_no += skip
+                self.clock.skipped_ticks += skip
+                for ep in self._order:
+                    ep.sender.skip(skip)
+                continue
+            if ran >= limit:
+                break
             self.clock.late.append(max(0.0, now - deadline))
             start = time.perf_counter()
             cpu_start = time.thread_time()
@@ -539,12 +549,14 @@ class BuiltinMediaEngine(MediaEngine):
             except Exception:
                 log.exception("media clock tick failed")
             self.clock.cpu.append(time.thread_time() - cpu_start)
-            self.clock.wall.append(time.perf_counter() - start)
+            end = time.perf_counter()
+            self.clock.wall.append(end - start)
             self.clock.ticks += 1
             self._tick_no += 1
-            deadline = self._t0 + self._tick_no * PTIME
+            ran += 1
             now = loop.time()
-        self._deadline = deadline
+        self._deadline = self._t0 + self._tick_no * PTIME
+        self._last_tick_end = loop.time()
 
     def clock_stats(self) -> dict[str, float]:
         return self.clock.summary()
@@ -664,8 +676,11 @@ class BuiltinMediaEngine(MediaEngine):
     # -- receive path --------------------------------------------------------------------------------------
     def _readable(self, ep: _Leg, sock: socket.socket, rtcp_port: bool) -> None:
         for _ in range(32):  # drain a burst, but never starve the clock
-            if time.monotonic() >= self._deadline and not self._closed:
-                self._run_due()  # the clock has priority over received packets
+            now = self._time()
+            if now >= self._deadline and now - self._last_tick_end >= _MIN_RX_SLICE and not self._closed:
+                # the clock has priority over received packets -- but under overload at least
+                # _MIN_RX_SLICE of receiving happens between ticks, or the sockets would overflow
+                self._run_due(1)
             try:
                 data, addr = sock.recvfrom(4096)
             except (BlockingIOError, InterruptedError):
