@@ -320,3 +320,48 @@ async def test_tcp_parse_error_keeps_the_connection(server: SipServer) -> None:
     assert (await _read_response(reader)).status == 200
     writer.close()
     await writer.wait_closed()
+
+
+async def test_timer_service_is_stale_safe() -> None:
+    from hotline.sip.transport import TimerService
+
+    loop = asyncio.get_running_loop()
+    fired: list[tuple[tuple[str, ...], str]] = []
+    timers = TimerService(loop, lambda key, name, now: fired.append((key, name)))
+    now = loop.time()
+    timers.start(("t",), "A", now + 0.02)
+    timers.start(("t",), "A", now + 0.06)  # replaces the first: fires once, later
+    timers.start(("t",), "B", now + 0.02)
+    timers.cancel(("t",), "B")
+    timers.start(("u",), "C", now + 0.01)
+    await asyncio.sleep(0.04)
+    assert fired == [(("u",), "C")]
+    await asyncio.sleep(0.05)
+    assert fired == [(("u",), "C"), (("t",), "A")]
+    timers.start(("v",), "D", loop.time() + 0.01)
+    timers.cancel_all()
+    await asyncio.sleep(0.03)
+    assert len(fired) == 2 and len(timers) == 0
+
+
+async def test_invite_error_response_retransmitted_until_ack(db: Db) -> None:
+    settings = SipSettings(keepalive_interval=0, timers=Timers(t1=0.04, t2=0.16, t4=0.1))
+    async with running_server(db, settings) as server, UdpPhone(server.udp_address or ("", 0)) as phone:
+        invite = raw_request("INVITE", port=phone.port)
+        phone.send(invite)
+        statuses = []
+        while len(statuses) < 5:  # 100 Trying, then 405 and its Timer G retransmissions
+            msg = await phone.recv_message(1.0)
+            assert isinstance(msg, Response)
+            statuses.append(msg.status)
+        assert statuses[0] == 100 and statuses[1:] == [405, 405, 405, 405]
+        ack = parse_request(invite)
+        ack.method = "ACK"
+        ack.headers.set("CSeq", "1 ACK")
+        ack.headers.set("To", str(msg.headers.get("To")))
+        phone.send(ack.to_bytes())
+        await asyncio.sleep(0.1)
+        while await phone.recv(0.01) is not None:  # drain what crossed the ACK
+            pass
+        assert await phone.recv(0.4) is None  # the ACK stopped the retransmissions
+        assert server.stats()["responses_sent"]["405"] >= 4
