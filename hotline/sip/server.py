@@ -14,6 +14,23 @@ dispatcher: REGISTER goes to the :class:`~hotline.sip.registrar.Registrar`; meth
 transaction user (the B2BUA) registered with :meth:`SipServer.set_request_handler` go to
 it; OPTIONS is answered 200 (Allow/Accept/Supported); other methods of RFC 3261 and its
 extensions get 405 with Allow, unknown methods 501.
+
+The transaction user (B2BUA) plugs in with:
+
+* ``set_request_handler(handler, methods)`` — ``handler(incoming: IncomingRequest)`` (sync
+  or async) gets those methods; it answers with ``incoming.respond(status, ...)`` /
+  ``incoming.send_response(resp)`` inside the server transaction; ACK to a 2xx arrives
+  with ``incoming.tx is None``;
+* ``await send_request(request, peer, on_provisional=cb)`` — a client transaction; returns
+  the final response or None (timeout / transport failure);
+* ``send_stateless(message, peer)`` (ACK to 2xx, 2xx retransmissions) and
+  ``run_actions(actions, owner)`` to drive e.g. an ``OkRetransmitter`` on the server's timers;
+* ``on_stray_response`` — responses matching no transaction (2xx retransmissions);
+* ``peer_for(contact)`` — where to reach a registered phone (its REGISTER's source / TCP flow);
+* ``protection.concurrency`` — acquire/release per source IP for dialogs.
+
+Over the rate limit messages are dropped silently by default (see
+:mod:`hotline.sip.protection`).
 """
 
 from __future__ import annotations
