@@ -342,9 +342,12 @@ class SipServer:
         assert self._loop is not None, "server not started"
         return self._loop.time()
 
-    def lookup(self, tenant_id: int, number: str) -> list[Contact]:
-        """Live, reachable contacts of extension ``number`` (best first) — the call path."""
-        now = self.now
+    def lookup(self, tenant_id: int, number: str, now: float | None = None) -> list[Contact]:
+        """Live, reachable contacts of extension ``number`` (best first) — the call path.
+
+        ``now`` defaults to :attr:`now` (the event loop's monotonic clock).
+        """
+        now = self.now if now is None else now
         return [c for c in self.registrar.lookup(tenant_id, number, now) if self.reachable(c)]
 
     @staticmethod
