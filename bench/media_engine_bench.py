@@ -17,7 +17,7 @@ Reported per N:
 * ``jitter_p99_ms``: p99 of |inter-arrival - 20 ms| of the engine's packets at the
   phones' sockets (kernel receive timestamps, SO_TIMESTAMPNS; consecutive sequence
   numbers only; the first second is warm-up and not measured); ``grid_dev_p99_ms``:
-  p99 deviation of arrivals from an ideal 20 ms grid per stream;
+  p99 deviation of arrivals from the packets' RTP timestamps (per stream, median removed);
 * ``loss_engine_to_phone_pct`` (sequence gaps) and ``loss_phone_to_engine_pct``;
 * ``concealed_frames_pct``: jitter-buffer concealment (lost + underrun frames) in the engine
   during the measured window, relative to packets received (late *phone* packets count here);
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
@@ -68,7 +67,7 @@ class _PhoneSock:
     """One phone socket; arrival times are kernel receive timestamps (SO_TIMESTAMPNS), so the
     phones' own scheduling delays do not pollute the engine's send-timing measurement."""
 
-    __slots__ = ("arrivals", "seqs", "sock")
+    __slots__ = ("arrivals", "seqs", "sock", "timestamps")
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -77,6 +76,7 @@ class _PhoneSock:
         self.sock.bind((HOST, 0))
         self.arrivals: list[float] = []
         self.seqs: list[int] = []
+        self.timestamps: list[int] = []
 
     def readable(self) -> None:
         while True:
@@ -93,6 +93,7 @@ class _PhoneSock:
                     ts = sec + nsec * 1e-9
             self.arrivals.append(ts)
             self.seqs.append((data[2] << 8) | data[3])
+            self.timestamps.append(int.from_bytes(data[4:8], "big"))
 
 
 async def phones_main(n_sockets: int, seconds: float) -> None:
@@ -109,7 +110,7 @@ async def phones_main(n_sockets: int, seconds: float) -> None:
     payloads = [PCMU.encode(voice[i : i + 160]) for i in range(0, len(voice), 160)]
     hdr = struct.Struct("!BBHII")
     seq = [0] * n_sockets
-    sent = 0
+    sent = send_failed = 0
     t0 = loop.time()
     # measured window (kernel receive timestamps are CLOCK_REALTIME): skip the engine's warm-up
     window = (time.time() + 1.0, time.time() + seconds - 0.2)
@@ -121,10 +122,12 @@ async def phones_main(n_sockets: int, seconds: float) -> None:
         payload = payloads[k % len(payloads)]
         for i, ps in enumerate(socks):
             pkt = hdr.pack(0x80, 0, seq[i], (k * 160) & 0xFFFFFFFF, 0x1000 + i) + payload
-            with contextlib.suppress(BlockingIOError):
+            try:
                 ps.sock.sendto(pkt, (HOST, targets[i]))
+                sent += 1
+            except BlockingIOError:
+                send_failed += 1
             seq[i] = (seq[i] + 1) & 0xFFFF
-            sent += 1
         k += 1
         deadline = t0 + k * 0.02
         await asyncio.sleep(max(0.0, deadline - loop.time()))
@@ -139,15 +142,19 @@ async def phones_main(n_sockets: int, seconds: float) -> None:
             continue
         arr = arr[keep]
         seqs = np.array(proto.seqs, dtype=np.int64)[keep]
+        rtp_ts = np.array(proto.timestamps, dtype=np.int64)[keep]
         ext = seqs[0] + np.concatenate([[0], np.cumsum((np.diff(seqs) + 0x8000) % 0x10000 - 0x8000)])
         received += len(np.unique(ext))
         expected += int(ext.max() - ext.min() + 1)
         consecutive = np.diff(ext) == 1
         inter.extend(np.abs(np.diff(arr)[consecutive] - 0.02).tolist())
-        dev = arr - (arr[0] + (ext - ext[0]) * 0.02)
+        # against the RTP clock (not sequence numbers: skipped ticks advance the timestamp)
+        media_t = ((rtp_ts - rtp_ts[0]) % (1 << 32)) / 8000.0
+        dev = arr - (arr[0] + media_t)
         grid.extend(np.abs(dev - np.median(dev)).tolist())
     result = {
         "sent": sent,
+        "send_failed": send_failed,
         "received": received,
         "expected": expected,
         "jitter_p50_ms": float(np.percentile(inter, 50) * 1000) if inter else None,
@@ -223,6 +230,7 @@ async def run_size(n_pairs: int, seconds: float, workdir: Path, prompt: Path) ->
         "grid_dev_p99_ms": _r(phones["grid_dev_p99_ms"]),
         "loss_engine_to_phone_pct": round(100 * (1 - phones["received"] / max(1, phones["expected"])), 3),
         "loss_phone_to_engine_pct": round(100 * max(0, 1 - received_by_engine / max(1, sent_by_phones)), 3),
+        "phone_send_failed": phones["send_failed"],
         "concealed_frames_pct": round(100 * concealed / max(1, played), 3),
     }
 
