@@ -55,6 +55,10 @@ class HttpSettings(_Section):
     public_url: str = ""
 
 
+DigestAlgorithm = Literal["MD5", "SHA-256"]
+_MD5_ONLY: tuple[DigestAlgorithm, ...] = ("MD5",)
+
+
 class SipSettings(_Section):
     #: Run the SIP server (and the call path) inside `hotline serve`.
     enabled: bool = True
@@ -65,6 +69,9 @@ class SipSettings(_Section):
     country_code: str = "86"
     #: Seconds between OPTIONS pings to registered phones (0: never).
     keepalive_interval: float = Field(30.0, ge=0)
+    #: Digest algorithms offered in challenges, in order. MD5 alone by default: older phones
+    #: (baresip 1.0, many desk phones) reject the whole challenge when they meet SHA-256.
+    digest_algorithms: list[DigestAlgorithm] = Field(default_factory=lambda: list(_MD5_ONLY), min_length=1)
     #: Seconds an extension rings before the caller hears "unavailable".
     ring_timeout: float = Field(60.0, gt=0, le=600)
 

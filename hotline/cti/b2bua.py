@@ -611,6 +611,7 @@ class CallManager:
             leg = OutboundLeg(call=call, role="callee", peer=peer, contact_uri=uri)
             await self._create_endpoint(call, leg, None)
             legs.append(leg)
+            call.legs.append(leg)  # so that a hangup meanwhile cancels or ends it too
         if not legs:
             return 480
         rang = False
@@ -822,7 +823,7 @@ class CallManager:
             self._by_endpoint.pop(leg.endpoint.id, None)
             with contextlib.suppress(MediaEngineError):
                 stats = await self.media.close_endpoint(leg.endpoint.id)
-            log.info("call %s: %s leg media %s", leg.call.id, leg.role, stats)
+            log.debug("call %s: %s leg media %s", leg.call.id, leg.role, stats)
             leg.endpoint = None
         key = leg.key
         if key is not None:
@@ -1027,7 +1028,6 @@ class CallManager:
         if isinstance(winner, int):
             await self._notify_refer(transferor, f"SIP/2.0 {winner} Failed", active=False)
             return
-        call.legs.append(winner)
         await self._notify_refer(transferor, "SIP/2.0 200 OK", active=False)
         if call.recording is not None:
             with contextlib.suppress(MediaEngineError):

@@ -36,7 +36,10 @@ class Telephony:
             settings.sip.host,
             settings.sip.port,
             factory,
-            SipServerSettings(keepalive_interval=settings.sip.keepalive_interval),
+            SipServerSettings(
+                keepalive_interval=settings.sip.keepalive_interval,
+                digest_algorithms=tuple(settings.sip.digest_algorithms),
+            ),
         )
         self.calls = CallManager.from_database(
             self.sip,

@@ -1,0 +1,109 @@
+"""Two real phones (baresip) register as extensions 1001 and 1002 and call each other through the
+B2BUA: each hears the other (checked in what each phone heard and in the server's stereo
+recording), and the call is in the CDR with both legs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from httpx import AsyncClient
+
+from hotline.seed import DEMO_SIP_PASSWORD
+from tests.conftest import token_for
+from tests.peers import baresip
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def need_baresip() -> None:
+    if not baresip.available():
+        if os.environ.get("CI"):
+            pytest.fail("baresip is required in CI (Debian package baresip-core)")
+        pytest.skip("BARESIP NOT INSTALLED: install Debian's baresip-core (make test does)")
+
+
+def phone(tmp_path: Path, number: str, freq: float, sip_port: int, seconds: float = 8.0) -> baresip.Phone:
+    src = tmp_path / f"{number}.wav"
+    baresip.write_tone(src, freq, seconds=seconds)
+    p = baresip.Phone(tmp_path / number, "", src)
+    p.account = (
+        f"<sip:{number}@127.0.0.1:{sip_port}>;auth_pass={DEMO_SIP_PASSWORD};regint=120;answermode=auto"
+    )
+    return p
+
+
+async def wait_for(predicate: Any, seconds: float, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def channel_tone(path: Path) -> list[tuple[float, float]]:
+    """(peak Hz, RMS) of each channel of a WAV."""
+    with wave.open(str(path)) as w:
+        ch, rate = w.getnchannels(), w.getframerate()
+        x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(float).reshape(-1, ch)
+    out = []
+    for c in range(ch):
+        sig = x[rate // 2 :, c]
+        spec = np.abs(np.fft.rfft(sig))
+        out.append((float(np.fft.rfftfreq(len(sig), 1 / rate)[int(spec.argmax())]), float(sig.std())))
+    return out
+
+
+async def test_two_registered_phones_hear_each_other(
+    telephony_client: AsyncClient, tmp_path: Path, need_baresip: None
+) -> None:
+    tele = telephony_client.app.state.hotline.telephony  # type: ignore[attr-defined]
+    port = tele.sip.udp_address[1]
+    a = phone(tmp_path, "1001", 440.0, port)
+    b = phone(tmp_path, "1002", 1000.0, port)
+    try:
+        await asyncio.to_thread(b.start)
+        await asyncio.to_thread(a.start)
+        await wait_for(lambda: tele.sip.lookup(1, "1001") and tele.sip.lookup(1, "1002"), 10, "registrations")
+        assert (await asyncio.to_thread(a.command, "dial", f"sip:1002@127.0.0.1:{port}"))["ok"]
+        await wait_for(
+            lambda: (
+                tele.calls.active_calls == 1
+                and any(c.recording is not None for c in tele.calls._calls.values())
+            ),
+            15,
+            "an answered call",
+        )
+        await asyncio.sleep(4)
+        await asyncio.to_thread(a.command, "hangup")
+        await wait_for(lambda: tele.calls.active_calls == 0, 10, "the call to end")
+    finally:
+        await asyncio.to_thread(a.stop)
+        await asyncio.to_thread(b.stop)
+    # what each phone heard
+    fa, rms_a = baresip.dominant_frequency(a.heard_files()[-1])
+    fb, rms_b = baresip.dominant_frequency(b.heard_files()[-1])
+    assert abs(fa - 1000) < 20 and rms_a > 1000, ("1001 should hear 1002's 1000 Hz", fa, rms_a)
+    assert abs(fb - 440) < 20 and rms_b > 1000, ("1002 should hear 1001's 440 Hz", fb, rms_b)
+    # the CDR and the recording
+    h = await token_for(telephony_client, "admin")
+    [call] = (await telephony_client.get("/api/v1/calls", headers=h)).json()["items"]
+    assert call["direction"] == "internal" and call["caller"] == "1001" and call["dialed"] == "1002"
+    assert call["end_cause"] == "normal" and call["ended_by"] == "caller"
+    assert [leg["role"] for leg in call["legs"]] == ["caller", "callee"]
+    assert all(leg["packets_received"] > 150 and leg["packets_lost"] == 0 for leg in call["legs"]), call[
+        "legs"
+    ]
+    rec = tele.calls.settings.data_dir / call["recording_path"]
+    assert rec.parent.parent.name == "recordings" and rec.name == f"{call['id']}.wav"
+    (left_hz, left_rms), (right_hz, right_rms) = channel_tone(rec)
+    assert abs(left_hz - 440) < 20 and left_rms > 1000, "caller (left) channel"
+    assert abs(right_hz - 1000) < 20 and right_rms > 1000, "callee (right) channel"
