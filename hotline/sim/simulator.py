@@ -344,19 +344,18 @@ class Simulator:
         while True:
             t_cal = cal[0][0] if cal else math.inf
             nd = eng.next_deadline()
-            if nd is not None and nd <= t_cal:
-                if nd > limit:
-                    break
-                if nd >= horizon and not self._unanswered and not self._pending_work():
-                    break
-                self.now = nd
+            engine_first = nd is not None and nd <= t_cal  # engine timers win ties
+            t_next = nd if engine_first and nd is not None else t_cal
+            if t_next >= horizon and not self._unanswered and not self._pending_work():
+                break  # no more arrivals and every task has ended
+            if t_next > limit:
+                self.now = max(self.now, limit)  # drain time exhausted with work left
+                break
+            if engine_first:
+                self.now = t_next
                 self._commands += 1
-                self._decisions(eng.tick(nd))
+                self._decisions(eng.tick(t_next))
             else:
-                if t_cal > limit:
-                    break
-                if t_cal >= horizon and not self._unanswered and not self._pending_work():
-                    break
                 t, _, kind, a, b = heappop(cal)
                 self.now = t
                 self._dispatch(kind, a, b)
