@@ -27,6 +27,7 @@ at most ``scenario.drain`` seconds (tasks still waiting then are ``unfinished``)
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import random
 import time
@@ -143,6 +144,7 @@ class Simulator:
             short_abandon=scenario.short_abandon,
         )
         self._handle: dict[str, Distribution] = {q.config.id: q.handle_time for q in scenario.queues}
+        self._mix_cum = [list(itertools.accumulate(m.weight for m in st.mix)) for st in scenario.arrivals]
         self._cal: list[tuple[float, int, int, Any, Any]] = []
         self._seq = 0
         # (task, agent) -> (queue of the offer, offer token): a stale answer never accepts a later offer
@@ -255,7 +257,7 @@ class Simulator:
         self._arrivals += 1
         tid = f"c{self._arrivals}"
         mix = st.mix
-        m = mix[0] if len(mix) == 1 else self._rng_arr.choices(mix, weights=[x.weight for x in mix])[0]
+        m = mix[0] if len(mix) == 1 else self._rng_arr.choices(mix, cum_weights=self._mix_cum[si])[0]
         spec = TaskSpec(
             tid, st.queue, media=m.media, priority=m.priority, requirements=m.requirements, data=m.data
         )

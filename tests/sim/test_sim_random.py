@@ -92,7 +92,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_random_scenarios_conserve_tasks(doc: dict[str, Any]) -> None:
     r = run(parse_scenario(doc), keep_events=True, check_invariants=True)
@@ -106,6 +106,7 @@ def test_random_scenarios_conserve_tasks(doc: dict[str, Any]) -> None:
     assert t.abandoned == sum(isinstance(e, TaskAbandoned) for e in log)
     assert t.exited == sum(isinstance(e, TaskExited) for e in log)
     assert t.answered + t.abandoned + t.exited + t.unfinished == t.offered
-    assert len(ends) == t.offered - t.unfinished
-    if t.unfinished:  # only possible when nobody can serve a waiting task within the drain time
-        assert r.end_time >= r.scenario.horizon + r.scenario.drain - 1e-6
+    assert len(ends) == t.completed + t.abandoned + t.exited
+    if t.unfinished or t.completed < t.answered:
+        # only when the drain time ran out with work left (e.g. no agent for a patient caller)
+        assert r.end_time == r.scenario.horizon + r.scenario.drain
