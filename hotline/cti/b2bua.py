@@ -277,8 +277,7 @@ class CallManager:
     # -- new calls ------------------------------------------------------------------------------
 
     async def _new_call(self, inc: IncomingRequest) -> None:
-        req = inc.request
-        inc.respond(100, "Trying")
+        req = inc.request  # the SIP server has already answered 100 Trying
         now = utcnow()
         from_uri, to_uri = req.from_addr.uri, req.uri
         caller_user: str = getattr(from_uri, "user", None) or ""
@@ -416,7 +415,9 @@ class CallManager:
             return None
         self._verifying = creds
         try:
-            result = digest.verify(mine, "INVITE", time.time(), request_uri=str(req.uri))
+            # The digest-uri is not required to equal the Request-URI (SIPp and some phones sign
+            # another form of it); the response still covers the uri it names.
+            result = digest.verify(mine, "INVITE", time.time())
         finally:
             self._verifying = None
         if result.status in (AuthStatus.STALE, AuthStatus.BAD_NONCE):
@@ -437,7 +438,7 @@ class CallManager:
     # -- answering and ending the inbound leg --------------------------------------------------
 
     def _contact(self, peer: Peer) -> NameAddr:
-        host = self.sip._local_host(peer.address)
+        host = self.sip.local_host(peer.address)
         port = self.sip.udp_address[1] if self.sip.udp_address else self.sip.port
         transport = "" if peer.transport.upper() == "UDP" else f";transport={peer.transport.lower()}"
         return NameAddr(parse_uri(f"sip:hotline@{_host(host)}:{port}{transport}"))
@@ -1054,14 +1055,19 @@ class CallManager:
         if leg.dialog is None or leg.ended:
             return
         state = "active;expires=60" if active else "terminated;reason=noresource"
-        with contextlib.suppress(DialogError):
+        try:
             notify = leg.dialog.create_request(
                 "NOTIFY",
                 body=(sipfrag + "\r\n").encode(),
                 content_type="message/sipfrag;version=2.0",
                 extra_headers=[("Event", "refer"), ("Subscription-State", state)],
             )
+        except DialogError:
+            return
+        if active:
             self._spawn(leg.call, self.sip.send_request(notify, leg.peer))
+        else:  # the final NOTIFY completes before the transferor is sent BYE
+            await self.sip.send_request(notify, leg.peer)
 
     # -- events from the media engine and stray responses --------------------------------------
 

@@ -5,61 +5,16 @@ recording), and the call is in the CDR with both legs."""
 from __future__ import annotations
 
 import asyncio
-import os
-import wave
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 from httpx import AsyncClient
 
-from hotline.seed import DEMO_SIP_PASSWORD
 from tests.conftest import token_for
+from tests.cti.calltools import channel_tone, phone, wait_for
 from tests.peers import baresip
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def need_baresip() -> None:
-    if not baresip.available():
-        if os.environ.get("CI"):
-            pytest.fail("baresip is required in CI (Debian package baresip-core)")
-        pytest.skip("BARESIP NOT INSTALLED: install Debian's baresip-core (make test does)")
-
-
-def phone(tmp_path: Path, number: str, freq: float, sip_port: int, seconds: float = 8.0) -> baresip.Phone:
-    src = tmp_path / f"{number}.wav"
-    baresip.write_tone(src, freq, seconds=seconds)
-    p = baresip.Phone(tmp_path / number, "", src)
-    p.account = (
-        f"<sip:{number}@127.0.0.1:{sip_port}>;auth_pass={DEMO_SIP_PASSWORD};regint=120;answermode=auto"
-    )
-    return p
-
-
-async def wait_for(predicate: Any, seconds: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while loop.time() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def channel_tone(path: Path) -> list[tuple[float, float]]:
-    """(peak Hz, RMS) of each channel of a WAV."""
-    with wave.open(str(path)) as w:
-        ch, rate = w.getnchannels(), w.getframerate()
-        x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(float).reshape(-1, ch)
-    out = []
-    for c in range(ch):
-        sig = x[rate // 2 :, c]
-        spec = np.abs(np.fft.rfft(sig))
-        out.append((float(np.fft.rfftfreq(len(sig), 1 / rate)[int(spec.argmax())]), float(sig.std())))
-    return out
 
 
 async def test_two_registered_phones_hear_each_other(

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from httpx import AsyncClient
 
-from tests.conftest import token_for
+from tests.cti.calltools import calls, telephony
 from tests.sip.scenarios.harness import run_sipp
 
 SCENARIOS = Path(__file__).parent / "scenarios"
-
-
-def telephony(client: AsyncClient) -> Any:
-    return client.app.state.hotline.telephony  # type: ignore[attr-defined]
-
-
-async def calls(client: AsyncClient, **params: str) -> list[dict[str, Any]]:
-    h = await token_for(client, "admin")
-    r = await client.get("/api/v1/calls", params=params, headers=h)
-    assert r.status_code == 200, r.text
-    items: list[dict[str, Any]] = r.json()["items"]
-    return items
 
 
 async def test_echo_call_from_sipp(telephony_client: AsyncClient, tmp_path: Path) -> None:
