@@ -20,8 +20,13 @@ logs out, an agent with work is set not ready (reason ``shift_end``) and logs ou
 soon as the work (ringing offer, task, wrap-up) is over.  Agents without a shift are
 logged in at time 0 for the whole run.
 
-After the horizon no task arrives; the run continues until every task has ended, or
-at most ``scenario.drain`` seconds (tasks still waiting then are ``unfinished``).
+After the horizon no task arrives; the run continues until every task has ended (and
+the wrap-ups then running have finished), or for at most ``scenario.drain`` seconds
+(then ``end_time = horizon + drain`` and tasks still waiting are ``unfinished``).
+
+Performance: the engine does most of the work (about 70 % of the CPU time for one
+queue and 100 agents, more with conditional overflow rules, which make the engine
+tick every ``evaluation_interval`` while tasks wait); see ``bench/sim_bench.py``.
 """
 
 from __future__ import annotations

@@ -63,6 +63,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 "skills": {f"s{i}": draw(st.integers(1, 9)) for i in range(n_queues)},
                 "queues": served,
                 **({"shift": shift} if shift else {}),
+                **({"capacity": {"chat": 2}} if draw(st.booleans()) else {}),
             }
         )
     arrivals = [
@@ -72,6 +73,15 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             "patience": draw(
                 st.sampled_from(
                     ["none", {"dist": "exponential", "mean": 40}, {"dist": "constant", "value": 25}]
+                )
+            ),
+            "mix": draw(
+                st.sampled_from(
+                    [
+                        [{"weight": 1}],
+                        [{"weight": 3}, {"weight": 1, "priority": 50}],
+                        [{"weight": 1}, {"weight": 1, "media": "chat"}],
+                    ]
                 )
             ),
         }
