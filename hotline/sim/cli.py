@@ -120,6 +120,8 @@ def simulate(
     except ScenarioError as e:
         typer.echo(str(e), err=True)
         raise typer.Exit(2) from None
+    for w in sc.warnings:
+        typer.echo(f"warning: {w}", err=True)
     if seed is not None:
         sc = sc.with_seed(seed)
     if days is not None:

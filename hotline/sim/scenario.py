@@ -200,6 +200,7 @@ class Scenario:
     rona_recovery: float = 10.0
     drain: float = 4 * 3600.0
     short_abandon: float = 5.0
+    warnings: tuple[str, ...] = ()  # suspicious but valid (e.g. a queue with arrivals and no agent)
 
     def queue(self, queue_id: str) -> QueueSpec:
         for q in self.queues:
@@ -704,6 +705,7 @@ def parse_scenario(doc: Mapping[str, object], *, name: str = "scenario") -> Scen
         rona_recovery=rona_rec,
         drain=drain,
         short_abandon=short,
+        warnings=tuple(_warnings(queues, agents, arrivals)),
     )
 
 
@@ -733,6 +735,26 @@ def _engine_check(
                 eng.new_task(TaskSpec(f"check{n}", st.queue, media=m.media, requirements=m.requirements), 0.0)
             except AcdError as e:
                 p.add(f"arrivals[{i}] {st.queue!r}.mix[{j}]", str(e))
+
+
+def _warnings(queues: list[QueueSpec], agents: list[AgentGroup], arrivals: list[ArrivalStream]) -> list[str]:
+    out: list[str] = []
+    served = {q for g in agents for q in g.queues}
+    fed = {st.queue for st in arrivals}
+    moved = {
+        r.target if isinstance(r, OverflowRule) else r.queue
+        for q in queues
+        for r in q.config.rules
+        if isinstance(r, OverflowRule | RouteRule)
+    }
+    for i, q in enumerate(queues):
+        qid = q.config.id
+        if (qid in fed or qid in moved) and qid not in served:
+            out.append(f"queues[{i}] {qid!r}: receives tasks but no agent serves it")
+    for i, st in enumerate(arrivals):
+        if isinstance(st.patience, Never) and st.queue not in served:
+            out.append(f"arrivals[{i}] {st.queue!r}: callers never abandon and no agent serves the queue")
+    return out
 
 
 def load_scenario(path: Path | str) -> Scenario:

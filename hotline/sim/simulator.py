@@ -92,6 +92,7 @@ class SimResult:
             "engine_commands": self.commands,
             "wall_seconds": round(self.wall_seconds, 3),
             "sl_thresholds": {q.config.id: q.sl_threshold for q in sc.queues},
+            "warnings": list(sc.warnings),
             "definitions": dict(KPI_DEFINITIONS),
             "total": k.total().to_dict(),
             "queues": {q: k.queue_total(q).to_dict() for q in k.queues},

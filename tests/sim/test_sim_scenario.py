@@ -168,3 +168,15 @@ def test_piecewise_rate_lookup() -> None:
     per_day = 96
     assert st.rate(94) == 4 and st.rate(95) == 0 and st.rate(per_day) == 8  # 23:30, 23:45, next 00:00
     assert st.rate(per_day + 1) == 0 and st.rate(10) == 0
+
+
+def test_warnings_for_unserved_queues() -> None:
+    doc = copy.deepcopy(BASE)
+    doc["queues"].append({"id": "lonely"})
+    doc["arrivals"].append({"queue": "lonely", "calls_per_interval": 1})
+    sc = parse_scenario(doc)
+    assert sc.warnings == (
+        "queues[1] 'lonely': receives tasks but no agent serves it",
+        "arrivals[1] 'lonely': callers never abandon and no agent serves the queue",
+    )
+    assert parse_scenario(BASE).warnings == ()
