@@ -97,3 +97,34 @@ def test_example_runs_via_cli() -> None:
     assert res.exit_code == 0
     d = json.loads(res.stdout)
     assert d["queues"]["outage"]["overflowed_out"] > 0 and d["queues"]["general"]["answered_in"] > 0
+
+
+def test_same_output_under_different_hash_seeds(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    p = _tiny(tmp_path)
+    code = (
+        "import json, sys, typer\n"
+        "from hotline.sim.cli import simulate\n"
+        "app = typer.Typer()\n"
+        "app.command('simulate')(simulate)\n"
+        "app.command('noop')(lambda: None)\n"
+        "app()\n"
+    )
+    outs = []
+    for h in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": h}
+        res = subprocess.run(
+            [sys.executable, "-c", code, "simulate", str(p), "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        d = json.loads(res.stdout)
+        d.pop("wall_seconds")
+        outs.append(d)
+    assert outs[0] == outs[1]
