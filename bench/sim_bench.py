@@ -3,7 +3,7 @@
 Scenarios:
 
 * ``one_queue_100_agents``: 1 queue, 100 agents, Poisson 1,800 calls/h (450 per
-  15 min), lognormal-free M/M/N+M flavour: exponential handle 170 s, 10 s wrap-up,
+  15 min), M/M/N+M-like: exponential handle 170 s, 10 s wrap-up,
   no pause, default answer delay U(0, 2) s, exponential patience 120 s; 8 h.
 * ``multiskill_95598``: the shipped example (5 queues, 59 agents on shifts, overflow,
   relaxation, RONA), 1 day.
