@@ -48,7 +48,10 @@ for _name, _sub in (
 
 def _mount_engines() -> None:
     from hotline.acd.cli import app as acd_bench_app
+    from hotline.sim.cli import simulate
     from hotline.wfm.cli import app as wfm_app
+
+    app.command("simulate", help="Simulate a contact center day on the real ACD engine (scenario TOML).")(simulate)
 
     app.add_typer(wfm_app, name="wfm", help="Staffing mathematics: Erlang B, C and A.")
     bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks of the engines (print JSON with --json).")

@@ -215,6 +215,11 @@ class CallManager:
     def active_calls(self) -> int:
         return len(self._calls)
 
+    @property
+    def endpoints_in_use(self) -> int:
+        """Media endpoints held by calls (0 when idle: nothing leaked)."""
+        return len(self._by_endpoint)
+
     async def shutdown(self) -> None:
         """Hang up every call (BYE / CANCEL / 503) and write their records."""
         for call in list(self._calls.values()):
@@ -761,7 +766,7 @@ class CallManager:
 
     def _on_cancel(self, inc: IncomingRequest) -> None:
         target = self.sip.transactions.find_cancel_target(inc.request)
-        leg = self._by_invite.get(target) if target is not None else None
+        leg = self._by_invite.get(target.key) if target is not None else None
         if leg is None:
             inc.respond(481, "Call/Transaction Does Not Exist")
             return
