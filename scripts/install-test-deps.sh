@@ -5,8 +5,8 @@
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-# postgresql: storage tests on a real server; sip-tester (SIPp) and baresip-core: real SIP peers.
-for pkg in postgresql sip-tester baresip-core; do
+# postgresql: storage tests on a real server; sip-tester (SIPp) and baresip-core: real SIP peers; espeak-ng: TTS prompts.
+for pkg in postgresql sip-tester baresip-core espeak-ng; do
   have_pkg "$pkg" || need+=("$pkg")
 done
 if [ ${#need[@]} -eq 0 ]; then
