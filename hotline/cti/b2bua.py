@@ -105,6 +105,7 @@ class Leg:
     held: bool = False  # this leg put the call on hold
     extension_id: int | None = None
     ok_retx: OkRetransmitter | None = None  # our last 2xx to an INVITE, resent until the ACK
+    notify_task: asyncio.Future[Any] | None = None  # the REFER subscription's NOTIFY in flight
 
     @property
     def key(self) -> tuple[str, str] | None:
@@ -594,8 +595,10 @@ class CallManager:
             status = winner if winner in (486, 480, 408, 603, 600, 404) else 480
             await self._reject(call, caller, status, None, cause)
             return
-        await self._answer(call, caller)
+        # media first: once the caller has our 200 OK it may hold or transfer at once, and that
+        # must find the legs already bridged
         await self._connect(call, caller, winner)
+        await self._answer(call, caller)
 
     async def _dial(
         self,
@@ -852,7 +855,6 @@ class CallManager:
         if call.ended:
             return
         call.ended = True
-        self._calls.pop(call.id, None)
         for key, pending in list(self._by_invite.items()):
             if pending.call is call:
                 del self._by_invite[key]
@@ -872,6 +874,7 @@ class CallManager:
             sip_code=sip_code,
             recording_path=call.recording_path or None,
         )
+        self._calls.pop(call.id, None)  # last: no active call means everything is released
         log.info("call %s: ended %s by %s", call.id, cause, ended_by)
         current = asyncio.current_task()
         for task in list(call.tasks):
@@ -999,7 +1002,16 @@ class CallManager:
             inc.respond(400, "Malformed Refer-To")
             return
         if isinstance(target_uri, SipURI) and "Replaces" in (target_uri.headers or {}):
-            inc.respond(501, "Attended Transfer Not Supported Yet")
+            replaced = self._replaced_leg(target_uri.headers["Replaces"])
+            if replaced is None or replaced.call is call or replaced.ended:
+                inc.respond(481, "Replaced Dialog Does Not Exist")
+                return
+            target = replaced.call.other(replaced)
+            if target is None:
+                inc.respond(603, "Nothing To Connect")
+                return
+            inc.respond(202, "Accepted")
+            self._spawn(call, self._attended_transfer(call, leg, other, replaced, target))
             return
         number = target_uri.user if isinstance(target_uri, SipURI) and target_uri.user else ""
         contacts = self.sip.lookup(call.tenant_id, number) if number else []
@@ -1056,6 +1068,65 @@ class CallManager:
             await self.cdr.leg_answered(winner.cdr_leg, utcnow())
         log.info("call %s: transferred to %s", call.id, number)
 
+    def _replaced_leg(self, replaces: str) -> Leg | None:
+        """Our leg for a Replaces value (RFC 3891): call-id;to-tag=<our tag>;from-tag=<theirs>."""
+        call_id, _, params = replaces.partition(";")
+        tags = dict(p.split("=", 1) for p in params.split(";") if "=" in p)
+        leg = self._by_dialog.get((call_id.strip(), tags.get("to-tag", "")))
+        if leg is None or leg.dialog is None or leg.dialog.remote_tag != tags.get("from-tag"):
+            return None
+        return leg
+
+    async def _attended_transfer(
+        self, call: Call, transferor: Leg, transferee: Leg, replaced: Leg, target: Leg
+    ) -> None:
+        """REFER with Replaces: the transferor talked to ``transferee`` (this call) and to
+        ``target`` (another call, leg ``replaced``); connect transferee and target, drop both of
+        the transferor's legs. The target's leg moves into this call; the other call ends."""
+        other_call = replaced.call
+        await self._notify_refer(transferor, "SIP/2.0 100 Trying", active=True)
+        for c in (call, other_call):
+            for ep_id, pid in list(c.moh.items()):
+                with contextlib.suppress(MediaEngineError):
+                    await self.media.stop_play(ep_id, pid)
+            c.moh.clear()
+            if c.recording is not None:
+                with contextlib.suppress(MediaEngineError):
+                    await self.media.record_stop(c.recording)
+                c.recording = None
+        for a, b in ((transferor, transferee), (replaced, target)):
+            if a.endpoint is not None and b.endpoint is not None:
+                with contextlib.suppress(MediaEngineError):
+                    await self.media.unbridge(a.endpoint.id, b.endpoint.id)
+        other_call.legs.remove(target)
+        target.call = call
+        call.legs.append(target)
+        if target.cdr_leg is not None:
+            await self.cdr.move_leg(target.cdr_leg, call.id)
+        call.data["joined_call"] = other_call.id
+        other_call.data["joined_into"] = call.id
+        transferee.held = target.held = False
+        assert transferee.endpoint is not None and target.endpoint is not None
+        await self.media.bridge(transferee.endpoint.id, target.endpoint.id)
+        if self.settings.record_calls:
+            path = self._recording_path(call, suffix=f"-t{len(call.legs)}")
+            with contextlib.suppress(MediaEngineError):
+                call.recording = await self.media.record_start(
+                    path, transferee.endpoint.id, target.endpoint.id
+                )
+        await self._notify_refer(transferor, "SIP/2.0 200 OK", active=False)
+        await self._bye_leg(transferor)
+        await self._close_leg(transferor, reason="transferred")
+        await self._bye_leg(replaced)
+        await self._finish(other_call, cause="normal", ended_by="caller")
+        log.info(
+            "call %s: attended transfer joined %s with %s (from call %s)",
+            call.id,
+            transferee.role,
+            target.role,
+            other_call.id,
+        )
+
     async def _notify_refer(self, leg: Leg, sipfrag: str, *, active: bool) -> None:
         if leg.dialog is None or leg.ended:
             return
@@ -1069,8 +1140,13 @@ class CallManager:
             )
         except DialogError:
             return
+        # NOTIFYs of one subscription go out in CSeq order: each waits (briefly) for the one before
+        previous = leg.notify_task
+        if previous is not None and not previous.done():
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(previous), 2.0)
         if active:
-            self._spawn(leg.call, self.sip.send_request(notify, leg.peer))
+            leg.notify_task = asyncio.ensure_future(self.sip.send_request(notify, leg.peer))
         else:  # the final NOTIFY completes before the transferor is sent BYE
             await self.sip.send_request(notify, leg.peer)
 

@@ -167,6 +167,11 @@ class CdrStore:
             if recording_path is not None:
                 call.recording_path = recording_path[:500]
 
+    async def move_leg(self, leg_id: int, call_id: str) -> None:
+        """A leg continues in another call (attended transfer joins two calls)."""
+        async with transaction(self._db) as s:
+            (await s.get_one(CallLeg, leg_id)).call_id = call_id
+
     async def set_recording(self, call_id: str, path: str) -> None:
         async with transaction(self._db) as s:
             (await s.get_one(Call, call_id)).recording_path = path[:500]

@@ -107,10 +107,10 @@ rtp_ports\t\t{rtp}-{rtp + 40}
     def command(self, command: str, params: str = "") -> dict[str, object]:
         """Send one ctrl_tcp command and return its response."""
         body = json.dumps({"command": command, "params": params, "token": "t1"}).encode()
-        with socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=5) as sock:
+        with socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=15) as sock:
             sock.sendall(f"{len(body)}:".encode() + body + b",")
             buf = b""
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
                 chunk = sock.recv(65536)
                 if not chunk:
