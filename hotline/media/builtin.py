@@ -31,7 +31,11 @@ Receive path
     layer) -> RTCP demux -> RTP parse (malformed packets are
     counted and dropped) -> :class:`RtpLatch` (symmetric RTP; a
     :class:`RemoteLatched` event on every (re)latch) -> :class:`ReceiverStats`
-    -> RFC 4733 (``DtmfReceived``, barge-in) or the jitter buffer.
+    -> RFC 4733 (``DtmfReceived``, barge-in) or the jitter buffer.  Any packet time is
+    accepted (10/20/30/60 ms, or odd lengths): the jitter buffer decodes each packet and
+    re-frames its samples by RTP timestamp into 20 ms playout frames, so echo, bridge, mix,
+    recordings and DTMF detection always see whole 20 ms frames.  We always *send* 20 ms
+    packets (our SDP says ``a=ptime:20``).
 
 Echo (``*43`` diagnostic)
     :meth:`BuiltinMediaEngine.set_echo` makes an endpoint hear its own received

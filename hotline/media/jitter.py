@@ -1,23 +1,43 @@
-"""Playout (jitter) buffer keyed by RTP sequence number.
+"""Playout (jitter) buffer that re-frames received audio by RTP timestamp.
 
 The engine calls :meth:`JitterBuffer.put` for every received audio packet and
 :meth:`JitterBuffer.get` once per 20 ms playout tick.  No clock is read: the
 buffer is driven purely by these two calls, which makes it deterministic.
 
+Re-framing (any packet time)
+    Packets are decoded when they are put and their samples are placed by RTP
+    timestamp into *slots* of ``samples_per_frame`` samples (20 ms), aligned to
+    the first packet's timestamp.  A packet of any length (10, 20, 30, 60 ms or
+    an odd number of samples) fills one or more slots, possibly partially; a
+    slot can be assembled from several packets (e.g. 30 ms packets: every
+    second slot takes 10 ms from each of two packets).  Everything below --
+    depths, loss, late, overflow -- counts 20 ms slots ("frames"), not packets,
+    so the engine and everything downstream keep working in 20 ms frames.
+    The timestamp is unwrapped (32-bit wrap-around is seamless); sequence
+    numbers are not used for ordering (RTP timestamps give the position in
+    the stream; reordering and sequence wrap-around are therefore irrelevant).
+
 Behaviour:
 
-* sequence numbers are unwrapped to an extended (32-bit-like) counter, so
-  wrap-around at 65535 -> 0 is seamless;
 * playout starts once ``target_depth`` frames are buffered (pre-buffering);
-* duplicates and packets older than the playout point ("too late") are dropped;
+* duplicates (packets that add no new sample) and packets entirely older than
+  the playout point ("too late") are dropped; a packet that is only partly
+  late contributes its samples that are still in the future;
+* a slot that is only partly filled is played (missing samples zero) once a
+  later slot is buffered, or after two empty ticks; before that it counts as
+  an underrun (its remaining samples are probably in the next packet);
 * a missing frame while later frames are buffered is *lost*: it is concealed by
   repeating the last good frame with a fade-out, and after
   ``max_conceal_frames`` consecutive losses by silence;
 * an empty buffer is an *underrun*: the frame is concealed the same way but
   the playout point does not advance (the stream may just be late, or the
   sender paused); after ``rebuffer_after`` empty ticks the buffer goes back
-  to pre-buffering;
-* a jump of more than ``resync_threshold`` sequence numbers, or an SSRC
+  to pre-buffering; when audio arrives again after an underrun, playout
+  resumes at the earliest buffered slot (a sender that paused and then jumped
+  its timestamp, e.g. silence suppression, adds no delay);
+* with packets longer than one frame, pre-buffering (and the adaptive shrink)
+  keeps at least one packet time plus one frame buffered, so 60 ms packets do not underrun with a 60 ms depth;
+* a jump of more than ``resync_threshold`` frames of timestamp, or an SSRC
   change, resynchronises to the new stream;
 * more than ``max_depth`` buffered frames: the oldest are dropped (overflow).
 
@@ -27,8 +47,9 @@ frame is inserted without advancing the playout point, which actually adds
 20 ms of delay), -1 after ``shrink_after`` ticks without either (then one
 frame is dropped to actually reduce the delay).
 
-Assumption: every packet carries one frame of ``samples_per_frame`` samples
-(20 ms ptime).  Decoded frames of another length are padded or truncated.
+``PlayoutFrame.sequence`` is the sequence number of the packet that supplied
+the frame's first sample; ``PlayoutFrame.timestamp`` is the RTP timestamp of
+the frame's first sample (slot start).
 """
 
 from __future__ import annotations
@@ -40,7 +61,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from hotline.media.rtp import RtpPacket, seq_diff
+from hotline.media.rtp import RtpPacket
 
 __all__ = ["JitterBuffer", "JitterStats", "PlayoutFrame"]
 
@@ -68,6 +89,23 @@ class PlayoutFrame:
     timestamp: int | None = None
 
 
+_PARTIAL_WAIT = 2  # empty ticks before a partly filled last slot is played anyway
+
+
+class _Slot:
+    """One 20 ms playout frame being assembled; ``mask`` is None when the slot is full."""
+
+    __slots__ = ("filled", "mask", "pcm", "sequence")
+
+    def __init__(
+        self, pcm: npt.NDArray[np.int16], sequence: int, mask: npt.NDArray[np.bool_] | None, filled: int
+    ) -> None:
+        self.pcm = pcm
+        self.sequence = sequence
+        self.mask = mask
+        self.filled = filled
+
+
 class JitterBuffer:
     def __init__(
         self,
@@ -85,6 +123,8 @@ class JitterBuffer:
     ) -> None:
         if not 1 <= min_depth <= depth <= max_depth:
             raise ValueError("need 1 <= min_depth <= depth <= max_depth")
+        if samples_per_frame < 1:
+            raise ValueError("samples_per_frame must be positive")
         self._decode = decode
         self.samples_per_frame = samples_per_frame
         self.min_depth = min_depth
@@ -95,10 +135,13 @@ class JitterBuffer:
         self.shrink_after = shrink_after
         self.resync_threshold = resync_threshold
         self.stats = JitterStats(target_depth=depth)
-        self._frames: dict[int, RtpPacket] = {}
+        self._frames: dict[int, _Slot] = {}
         self._ssrc: int | None = None
-        self._highest: int | None = None  # highest extended sequence seen
-        self._next: int | None = None  # extended sequence of next frame to play
+        self._ts_ref: int | None = None  # extended timestamp of the latest packet (unwrapping)
+        self._base: int | None = None  # extended timestamp of slot 0
+        self._highest: int | None = None  # highest slot ever filled (since the last reset)
+        self._next: int | None = None  # slot to play next
+        self._packet_slots = 1  # slots spanned by the latest packet (packet time in frames)
         self._last_pcm: npt.NDArray[np.int16] | None = None
         self._conceal_run = 0
         self._empty_run = 0
@@ -114,9 +157,11 @@ class JitterBuffer:
         return len(self._frames)
 
     def reset(self) -> None:
-        """Forget all buffered packets and the stream position (stats are kept)."""
+        """Forget all buffered audio and the stream position (stats are kept)."""
         self._frames.clear()
         self._ssrc = None
+        self._ts_ref = None
+        self._base = None
         self._highest = None
         self._next = None
         self._conceal_run = 0
@@ -124,10 +169,21 @@ class JitterBuffer:
         self._stretch = 0
         self.stats.depth = 0
 
-    def _unwrap(self, seq: int) -> int:
-        if self._highest is None:
-            return seq + (1 << 16)  # headroom so that slightly older packets stay positive
-        return self._highest + seq_diff(seq, self._highest & 0xFFFF)
+    def _unwrap_ts(self, ts: int) -> int:
+        ref = self._ts_ref
+        if ref is None:
+            return ts + (1 << 32)  # headroom so that slightly older packets stay positive
+        d = (ts - ref) & 0xFFFFFFFF
+        if d >= 1 << 31:
+            d -= 1 << 32
+        return ref + d
+
+    def _want(self) -> int:
+        """Frames to keep buffered: the target depth, but with packets longer than one frame
+        at least one packet time + one frame."""
+        if self._packet_slots <= 1:
+            return self.stats.target_depth
+        return max(self.stats.target_depth, self._packet_slots + 1)
 
     def _grow(self, *, stretch: bool = False) -> None:
         if self.adaptive and self.stats.target_depth < self.max_depth:
@@ -137,38 +193,83 @@ class JitterBuffer:
         self._quiet_ticks = 0
 
     def put(self, packet: RtpPacket) -> bool:
-        """Offer a received packet; returns True if it was buffered."""
+        """Offer a received packet; returns True if it added audio to the buffer."""
         if self._ssrc is not None and packet.ssrc != self._ssrc:
             self.reset()
             self.stats.resyncs += 1
-        ext = self._unwrap(packet.sequence)
-        ref = self._next if self._next is not None else self._highest
-        if ref is not None and abs(ext - ref) > self.resync_threshold:
-            self.reset()
-            self.stats.resyncs += 1
-            ext = self._unwrap(packet.sequence)
-        if self._next is not None and ext < self._next:
-            self.stats.late += 1
-            self._grow(stretch=True)
+        pcm = self._decode(packet.payload)
+        n = len(pcm)
+        if n == 0:
             return False
-        if ext in self._frames:
+        spf = self.samples_per_frame
+        ext = self._unwrap_ts(packet.timestamp)
+        if self._base is not None:
+            position = (ext - self._base) // spf
+            ref = self._next if self._next is not None else self._highest
+            if ref is not None and abs(position - ref) > self.resync_threshold:
+                self.reset()
+                self.stats.resyncs += 1
+                ext = self._unwrap_ts(packet.timestamp)
+        if self._base is None:
+            self._base = ext
+        start = ext - self._base  # sample position in the stream
+        end = start + n
+        if self._next is not None:
+            playout = self._next * spf
+            if end <= playout:
+                self.stats.late += 1
+                self._grow(stretch=True)
+                return False
+            if start < playout:  # partly late: keep the part still to be played
+                pcm = pcm[playout - start :]
+                start = playout
+        added = 0
+        first = start // spf
+        last = (end - 1) // spf
+        frames = self._frames
+        if first == last and len(pcm) == spf and first not in frames:  # fast path: one aligned frame
+            frames[first] = _Slot(pcm, packet.sequence, None, spf)
+            added = spf
+            first = last + 1
+        for s in range(first, last + 1):
+            s0 = s * spf
+            a = max(start, s0)
+            b = min(end, s0 + spf)
+            chunk = pcm[a - start : b - start]
+            slot = frames.get(s)
+            if slot is None:
+                if b - a == spf:  # the common case: a whole frame
+                    frames[s] = _Slot(chunk, packet.sequence, None, spf)
+                    added += spf
+                    continue
+                slot = _Slot(np.zeros(spf, dtype=np.int16), packet.sequence, np.zeros(spf, dtype=np.bool_), 0)
+                frames[s] = slot
+            mask = slot.mask
+            if mask is None:  # already full
+                continue
+            free = ~mask[a - s0 : b - s0]
+            new = int(np.count_nonzero(free))
+            if new == 0:
+                continue
+            if a == s0:
+                slot.sequence = packet.sequence  # the packet with the frame's first sample
+            slot.pcm[a - s0 : b - s0][free] = chunk[free]
+            mask[a - s0 : b - s0] |= free
+            slot.filled += new
+            added += new
+            if slot.filled == spf:
+                slot.mask = None
+        if added == 0:
             self.stats.duplicates += 1
             return False
         self._ssrc = packet.ssrc
-        self._frames[ext] = packet
-        if self._highest is None or ext > self._highest:
-            self._highest = ext
+        self._ts_ref = ext if self._ts_ref is None else max(self._ts_ref, ext)
+        if self._highest is None or last > self._highest:
+            self._highest = last
+        self._packet_slots = -(-n // spf)
         self.stats.received += 1
-        self.stats.depth = len(self._frames)
+        self.stats.depth = len(frames)
         return True
-
-    def _fit(self, pcm: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
-        n = self.samples_per_frame
-        if len(pcm) == n:
-            return pcm
-        if len(pcm) > n:
-            return pcm[:n]
-        return np.concatenate([pcm, np.zeros(n - len(pcm), dtype=np.int16)])
 
     def _conceal(self) -> PlayoutFrame:
         self._conceal_run += 1
@@ -187,36 +288,55 @@ class JitterBuffer:
         self.stats.depth = len(self._frames)
         return frame
 
+    def _underrun(self) -> PlayoutFrame:
+        self.stats.underruns += 1
+        self._empty_run += 1
+        self._grow()
+        if self._empty_run >= self.rebuffer_after:
+            self._next = None
+        return self._conceal()
+
     def _get(self) -> PlayoutFrame:
+        frames = self._frames
         if self._next is None:
-            if len(self._frames) < self.stats.target_depth:
+            if len(frames) < self._want():
                 return PlayoutFrame(self._silence, "silence")
-            self._next = min(self._frames)
+            self._next = min(frames)
             self._empty_run = 0
-        if not self._frames:
-            self.stats.underruns += 1
-            self._empty_run += 1
-            self._grow()
-            if self._empty_run >= self.rebuffer_after:
-                self._next = None
-            return self._conceal()
+        if not frames:
+            return self._underrun()
+        head = frames.get(self._next)
+        if head is None and self._empty_run > 0:
+            # audio again after an underrun: resume at the earliest buffered frame
+            self._next = min(frames)
+            head = frames[self._next]
+        if (
+            head is not None
+            and head.mask is not None
+            and self._highest == self._next
+            and self._empty_run < min(_PARTIAL_WAIT, self.rebuffer_after - 1)
+        ):
+            return self._underrun()  # the rest of this frame is probably in the next packet
         self._empty_run = 0
         if self._stretch:
             self._stretch -= 1
             self.stats.stretched += 1
             return self._conceal()
-        packet = self._frames.pop(self._next, None)
-        seq = self._next
+        slot = frames.pop(self._next, None)
+        index = self._next
         self._next += 1
-        if packet is None:
+        if slot is None:
             self.stats.lost += 1
             return self._conceal()
-        pcm = self._fit(self._decode(packet.payload))
+        pcm = slot.pcm
         self._last_pcm = pcm
         self._conceal_run = 0
         self.stats.played += 1
         self._trim()
-        return PlayoutFrame(pcm, "audio", seq & 0xFFFF, packet.timestamp)
+        assert self._base is not None
+        return PlayoutFrame(
+            pcm, "audio", slot.sequence & 0xFFFF, (self._base + index * self.samples_per_frame) & 0xFFFFFFFF
+        )
 
     def _drop_oldest(self) -> None:
         assert self._next is not None
@@ -226,7 +346,7 @@ class JitterBuffer:
         self.stats.overflow_dropped += 1
 
     def _trim(self) -> None:
-        while len(self._frames) > self.max_depth:
+        while len(self._frames) > max(self.max_depth, self._packet_slots + 1):
             self._drop_oldest()
         if not self.adaptive:
             return
@@ -235,5 +355,5 @@ class JitterBuffer:
             self._quiet_ticks = 0
             if self.stats.target_depth > self.min_depth:
                 self.stats.target_depth -= 1
-            if len(self._frames) > self.stats.target_depth:
+            if len(self._frames) > self._want():
                 self._drop_oldest()

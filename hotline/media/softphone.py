@@ -7,6 +7,8 @@ and keeps every received packet with its arrival time so that callers can
 check sequence numbers, timestamps, SSRC, timing and the decoded audio.
 
 The send clock uses absolute ``loop.time()`` deadlines like the engine.
+``ptime_ms`` (default 20) sets the packet time it sends with (10, 30, 60 ms ...),
+to exercise a receiver with the packet sizes real phones use.
 """
 
 from __future__ import annotations
@@ -59,16 +61,22 @@ class SoftPhone:
         dtmf_payload_type: int,
         ssrc: int | None = None,
         keep_packets: bool = True,
+        ptime_ms: int = 20,
     ) -> None:
+        if ptime_ms <= 0:
+            raise ValueError("ptime_ms must be positive")
         self._transport = transport
+        self.ptime_ms = ptime_ms
+        self.samples_per_packet = ptime_ms * 8
         self.address = address
         self.codec = codec
         self.dtmf_payload_type = dtmf_payload_type
         rng = random.Random()
+        spp = self.samples_per_packet
         self.sender = (
-            RtpSender.with_random_start(codec, rng)
+            RtpSender.with_random_start(codec, rng, samples_per_packet=spp)
             if ssrc is None
-            else RtpSender(codec, ssrc=ssrc, initial_sequence=rng.getrandbits(16))
+            else RtpSender(codec, ssrc=ssrc, initial_sequence=rng.getrandbits(16), samples_per_packet=spp)
         )
         self.remote: tuple[str, int] | None = None
         self.dtmf = Rfc4733Transmitter(dtmf_payload_type)
@@ -92,6 +100,7 @@ class SoftPhone:
         codec: G711Codec = PCMU,
         dtmf_payload_type: int = 101,
         keep_packets: bool = True,
+        ptime_ms: int = 20,
     ) -> SoftPhone:
         loop = asyncio.get_running_loop()
         transport, proto = await loop.create_datagram_endpoint(_Protocol, local_addr=(host, port))
@@ -102,6 +111,7 @@ class SoftPhone:
             codec=codec,
             dtmf_payload_type=dtmf_payload_type,
             keep_packets=keep_packets,
+            ptime_ms=ptime_ms,
         )
         proto.phone = phone
         return phone
@@ -163,8 +173,9 @@ class SoftPhone:
             if not self._loop_source:
                 return None
             self._source_pos = 0
-        frame = src[self._source_pos : self._source_pos + FRAME]
-        self._source_pos += FRAME
+        n = self.samples_per_packet
+        frame = src[self._source_pos : self._source_pos + n]
+        self._source_pos += n
         return frame
 
     def send_raw(self, data: bytes, to: tuple[str, int] | None = None) -> None:
@@ -173,7 +184,7 @@ class SoftPhone:
             self._transport.sendto(data, target)
 
     def tick(self) -> None:
-        """Send what belongs to one 20 ms tick (audio or DTMF event packets)."""
+        """Send what belongs to one tick of ``ptime_ms`` (audio or DTMF event packets)."""
         if self.remote is None:
             return
         events = self.dtmf.tick(self.sender)
@@ -187,7 +198,7 @@ class SoftPhone:
         self.sent += 1
 
     def start(self, remote: tuple[str, int]) -> None:
-        """Start sending to ``remote`` every 20 ms."""
+        """Start sending to ``remote`` every ``ptime_ms``."""
         self.remote = remote
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -197,7 +208,7 @@ class SoftPhone:
         deadline = loop.time()
         while True:
             self.tick()
-            deadline += 0.02
+            deadline += self.ptime_ms / 1000
             now = loop.time()
             if now - deadline > 0.2:  # badly late: do not burst, start over
                 deadline = now

@@ -85,10 +85,12 @@ def test_too_late_packet_is_dropped() -> None:
 
 def test_sequence_wraparound() -> None:
     jb = JitterBuffer(decode, depth=3)
-    seqs = [65533, 65535, 65534, 0, 2, 1, 3, 4, 5]
+    # extended numbers: pkt() masks the sequence to 16 bits, the timestamp keeps counting
+    # (re-framing is by RTP timestamp, so the timestamps must be continuous as on the wire)
+    seqs = [65533, 65535, 65534, 65536, 65538, 65537, 65539, 65540, 65541]
     played = []
     for s in seqs:
-        jb.put(pkt(s))
+        jb.put(pkt(s, value=s & 0xFFFF))
         f = jb.get()
         if f.kind == "audio":
             played.append(f.sequence)
