@@ -137,6 +137,7 @@ class Call:
     recording_path: str = ""
     ended: bool = False
     caller_gone: bool = False  # the caller cancelled or hung up before the callee answered
+    source_ip: str = ""  # holds one of the source's concurrent-dialog slots until the call ends
     end_cause: str = ""
     ended_by: str = ""
     moh: dict[EndpointId, PlaybackId] = field(default_factory=dict)
@@ -310,11 +311,15 @@ class CallManager:
         if tenant_id is None:
             inc.respond(404, "Unknown Domain")
             return
+        if not self.sip.protection.concurrency.acquire(inc.peer.host):
+            inc.respond(503, "Too Many Calls From This Source", headers=[("Retry-After", "5")])
+            return
         caller = normalize_number(caller_user, self.settings.national_prefix, self.settings.country_code)
         dialed = normalize_number(
             dialed_user or "", self.settings.national_prefix, self.settings.country_code
         )
         call = Call(id=new_call_id(), tenant_id=tenant_id, direction="internal" if creds else "inbound")
+        call.source_ip = inc.peer.host
         leg = InboundLeg(call=call, role="caller", peer=inc.peer, incoming=inc)
         if creds is not None:
             leg.extension_id = creds.extension_id
@@ -874,6 +879,8 @@ class CallManager:
             sip_code=sip_code,
             recording_path=call.recording_path or None,
         )
+        if call.source_ip:
+            self.sip.protection.concurrency.release(call.source_ip)
         self._calls.pop(call.id, None)  # last: no active call means everything is released
         log.info("call %s: ended %s by %s", call.id, cause, ended_by)
         current = asyncio.current_task()

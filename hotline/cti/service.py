@@ -69,6 +69,14 @@ class Telephony:
             await self.sip.stop()
             await self.media.close()
 
+    def stats(self) -> dict[str, Any]:
+        """Counters for metrics: SIP server, calls, media clock."""
+        return {
+            "sip": self.sip.stats(),
+            "calls": {"active": self.calls.active_calls, "endpoints": self.calls.endpoints_in_use},
+            "media_clock": self.media.clock_stats(),
+        }
+
     def health(self) -> dict[str, dict[str, Any]]:
         udp = self.sip.udp_address
         stats = self.sip.stats()

@@ -48,6 +48,8 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
                 raise RuntimeError(
                     f"cannot start SIP on {settings.sip.host}:{settings.sip.port}: {exc.strerror or exc}"
                 ) from exc
+        if telephony is not None:
+            metrics.add_telephony(telephony.stats)
         app.state.hotline = AppState(settings=settings, db=factory, metrics=metrics, telephony=telephony)
         log.info(
             "hotline %s ready on %s (database %s)",

@@ -34,3 +34,8 @@ async def test_echo_call_from_sipp(telephony_client: AsyncClient, tmp_path: Path
     assert leg["codec"] == "PCMA"
     assert call["data"]["dtmf"] == [{"leg": "caller", "digit": "1", "source": "rfc4733"}]
     assert tele.calls.active_calls == 0
+    metrics = (await telephony_client.get("/metrics")).text
+    assert "hotline_calls_active 0.0" in metrics and "hotline_sip_messages_received_total" in metrics
+    assert 'hotline_sip_responses_sent_total{status="200"}' in metrics
+    health = (await telephony_client.get("/api/v1/health")).json()["components"]
+    assert health["sip"]["status"] == "ok" and health["media"]["active_calls"] == 0
