@@ -51,7 +51,9 @@ def _mount_engines() -> None:
     from hotline.sim.cli import simulate
     from hotline.wfm.cli import app as wfm_app
 
-    app.command("simulate", help="Simulate a contact center day on the real ACD engine (scenario TOML).")(simulate)
+    app.command("simulate", help="Simulate a contact center day on the real ACD engine (scenario TOML).")(
+        simulate
+    )
 
     app.add_typer(wfm_app, name="wfm", help="Staffing mathematics: Erlang B, C and A.")
     bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks of the engines (print JSON with --json).")
@@ -172,6 +174,9 @@ def serve(
         sip_port=sip_port,
     )
     logs.configure(settings.log.level, settings.log.json_format)
+    problem = ports_in_use(settings)
+    if problem:
+        fail(problem, 2)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if demo:
         from hotline.seed import seed_demo
@@ -195,6 +200,30 @@ def serve(
     server.run()
     if not server.started:
         fail(f"could not start the HTTP server on {settings.http.host}:{settings.http.port}", 2)
+
+
+def ports_in_use(settings: Settings) -> str | None:
+    """Say which configured port another process holds (checked before anything starts)."""
+    import socket
+
+    wanted = [("HTTP", socket.SOCK_STREAM, settings.http.host, settings.http.port, "--http-port")]
+    if settings.sip.enabled:
+        wanted += [
+            ("SIP (UDP)", socket.SOCK_DGRAM, settings.sip.host, settings.sip.port, "--sip-port"),
+            ("SIP (TCP)", socket.SOCK_STREAM, settings.sip.host, settings.sip.port, "--sip-port"),
+        ]
+    for what, kind, host, port, flag in wanted:
+        if port == 0:
+            continue
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, kind) as sock:
+            if kind == socket.SOCK_STREAM:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                return f"{what} port {host}:{port} is not available ({exc.strerror}); stop the other program or choose another with {flag}"
+    return None
 
 
 def print_banner(settings: Settings, info: Any) -> None:
