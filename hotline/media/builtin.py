@@ -63,6 +63,11 @@ Recording
     received from the caller leg, right = audio received from the agent leg.
     Mono (no agent): caller received + what the caller hears.  A recording ends with
     ``record_stop`` or when all its legs are closed (a closed leg's channel is silence).
+    With a :class:`~hotline.media.diskwatch.DiskWatch` attached (``disk_watch=`` or
+    :meth:`BuiltinMediaEngine.set_disk_watch`), ``record_start`` raises
+    :class:`~hotline.media.engine.RecordingRefused` while the recordings disk is
+    ``critical``: the call continues unrecorded (the call layer should log/flag the call);
+    running recordings are not stopped.  The application starts and stops the watch.
 
 Wiring by the call layer (SDP text is the SIP layer's business)::
 
@@ -97,6 +102,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from hotline.media.diskwatch import DiskWatch
 from hotline.media.dtmf import InbandDtmfDetector, Rfc4733Receiver
 from hotline.media.dtmfsend import Rfc4733Transmitter
 from hotline.media.engine import (
@@ -126,6 +132,7 @@ from hotline.media.engine import (
     RecordingFailed,
     RecordingId,
     RecordingInfo,
+    RecordingRefused,
     RemoteLatched,
     UnknownEndpoint,
     UnsupportedOperation,
@@ -436,8 +443,15 @@ class BuiltinMediaEngine(MediaEngine):
     The clock starts with the first endpoint (or :meth:`start`) and stops in :meth:`close`.
     """
 
-    def __init__(self, config: BuiltinConfig | None = None, *, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        config: BuiltinConfig | None = None,
+        *,
+        seed: int | None = None,
+        disk_watch: DiskWatch | None = None,
+    ) -> None:
         self.config = config or BuiltinConfig()
+        self.disk_watch = disk_watch
         self._rng = random.Random(seed)
         self._legs: dict[EndpointId, _Leg] = {}
         self._order: list[_Leg] = []  # legs in tick order
@@ -1045,6 +1059,10 @@ class BuiltinMediaEngine(MediaEngine):
             ep.echo = None
 
     # -- recording -----------------------------------------------------------------------------------------
+    def set_disk_watch(self, watch: DiskWatch | None) -> None:
+        """Refuse new recordings while ``watch`` says the recordings disk is critical (None: never)."""
+        self.disk_watch = watch
+
     async def record_start(
         self,
         path: Path,
@@ -1056,6 +1074,12 @@ class BuiltinMediaEngine(MediaEngine):
         self._leg(caller)
         if agent is not None:
             self._leg(agent)
+        watch = self.disk_watch
+        if watch is not None and not watch.recording_allowed:
+            free = f", {watch.usage.free // (1 << 20)} MiB free" if watch.usage is not None else ""
+            raise RecordingRefused(
+                f"recording to {path} refused: recordings disk {watch.path} is critical{free}"
+            )
         try:
             writer = StreamingWavWriter(
                 path,

@@ -73,6 +73,7 @@ __all__ = [
     "RecordingFailed",
     "RecordingId",
     "RecordingInfo",
+    "RecordingRefused",
     "RemoteLatched",
     "Supervision",
     "UnknownEndpoint",
@@ -106,6 +107,11 @@ class UnsupportedOperation(MediaEngineError):
 
 class CodecNegotiationError(MediaEngineError):
     """No common codec with the remote offer/answer."""
+
+
+class RecordingRefused(MediaEngineError):
+    """A new recording was refused (e.g. the recordings disk is critically full: see
+    :mod:`hotline.media.diskwatch`).  The call itself is unaffected and continues unrecorded."""
 
 
 class Capability(enum.Enum):
