@@ -6,14 +6,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import false, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.auth.passwords import check_password_policy, hash_password
 from hotline.auth.policy import DEFAULT_SCOPE, Grant, Principal, Role, Scope, parse_role, parse_scope
 from hotline.errors import Conflict, Invalid, NotFound
+from hotline.store.lookup import get_in_tenant
 from hotline.store.models import RoleGrant, Unit, User
-from hotline.store.types import valid_id
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
@@ -49,15 +49,7 @@ def check_username(username: str) -> str:
 
 
 async def get_user(s: AsyncSession, tenant_id: int, key: int | str) -> User:
-    q = select(User).where(User.tenant_id == tenant_id)
-    if isinstance(key, int):
-        q = q.where(User.id == key) if valid_id(key) else q.where(false())
-    else:
-        q = q.where(User.username == key)
-    user = await s.scalar(q)
-    if user is None:
-        raise NotFound(f"no user {key!r}", field="user")
-    return user
+    return await get_in_tenant(s, User, tenant_id, key, User.username, "user")
 
 
 async def _resolve_grants(

@@ -6,13 +6,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import false, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.errors import Conflict, Invalid, NotFound
 from hotline.org.calendar import BusinessCalendar, CalendarError
+from hotline.store.lookup import get_in_tenant
 from hotline.store.models import Calendar, Tenant, Unit
-from hotline.store.types import valid_id
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 UNIT_KINDS = ("center", "province", "city", "county", "station", "branch", "department", "team", "unit")
@@ -143,15 +143,7 @@ async def update_calendar(
 
 
 async def get_calendar(s: AsyncSession, tenant_id: int, key: int | str) -> Calendar:
-    q = select(Calendar).where(Calendar.tenant_id == tenant_id)
-    if isinstance(key, int):
-        q = q.where(Calendar.id == key) if valid_id(key) else q.where(false())
-    else:
-        q = q.where(Calendar.name == key)
-    cal = await s.scalar(q)
-    if cal is None:
-        raise NotFound(f"no calendar {key!r}", field="calendar")
-    return cal
+    return await get_in_tenant(s, Calendar, tenant_id, key, Calendar.name, "calendar")
 
 
 async def list_calendars(s: AsyncSession, tenant_id: int) -> Sequence[Calendar]:
@@ -164,15 +156,7 @@ async def list_calendars(s: AsyncSession, tenant_id: int) -> Sequence[Calendar]:
 
 
 async def get_unit(s: AsyncSession, tenant_id: int, key: int | str) -> Unit:
-    q = select(Unit).where(Unit.tenant_id == tenant_id)
-    if isinstance(key, int):
-        q = q.where(Unit.id == key) if valid_id(key) else q.where(false())
-    else:
-        q = q.where(Unit.code == key)
-    unit = await s.scalar(q)
-    if unit is None:
-        raise NotFound(f"no unit {key!r}", field="unit")
-    return unit
+    return await get_in_tenant(s, Unit, tenant_id, key, Unit.code, "unit")
 
 
 async def add_unit(

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline.errors import Conflict, Invalid, NotFound
 from hotline.sip.digest import compute_ha1
+from hotline.store.lookup import get_in_tenant
 from hotline.store.models import Extension, Tenant, Unit
-from hotline.store.types import valid_id
 
 NUMBER_RE = re.compile(r"^[0-9]{2,16}$")
 
@@ -109,17 +109,7 @@ async def set_extension_password(s: AsyncSession, tenant: Tenant, ext: Extension
 
 
 async def get_extension(s: AsyncSession, tenant_id: int, key: int | str) -> Extension:
-    q = select(Extension).where(Extension.tenant_id == tenant_id)
-    if isinstance(key, int):
-        if not valid_id(key):
-            raise NotFound(f"no extension {key}", field="extension")
-        q = q.where(Extension.id == key)
-    else:
-        q = q.where(Extension.number == key)
-    ext = await s.scalar(q)
-    if ext is None:
-        raise NotFound(f"no extension {key!r}", field="extension")
-    return ext
+    return await get_in_tenant(s, Extension, tenant_id, key, Extension.number, "extension")
 
 
 async def list_extensions(s: AsyncSession, tenant_id: int) -> Sequence[Extension]:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from hotline.auth.policy import Perm, Resource, data_scope
 from hotline.cti import cdr
 from hotline.errors import Invalid
+from hotline.store.lookup import unit_path
 from hotline.store.models import Call, Unit
 from hotline.web.api.org import scope_filter
 from hotline.web.api.schemas import MAX_ID, MAX_OFFSET, Page
@@ -113,7 +114,7 @@ async def list_calls(
 async def get_call(call_id: str, ctx: CtxDep) -> CallOut:
     async with ctx.db() as s:
         call = await cdr.get_call(s, ctx.tenant_id, call_id)
-        path = await s.scalar(select(Unit.path).where(Unit.id == call.unit_id)) if call.unit_id else None
+        path = await unit_path(s, call.unit_id)
         await ctx.authorize(
             Perm.CALL_READ, Resource("call", call.tenant_id, path or "/", call.agent_id, call.id)
         )

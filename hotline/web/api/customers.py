@@ -12,6 +12,7 @@ from hotline.auth.policy import Perm, Resource, data_scope
 from hotline.crm import customers as crm
 from hotline.org import service as org
 from hotline.store.db import transaction
+from hotline.store.lookup import unit_path
 from hotline.store.models import Customer, Unit
 from hotline.web.api.org import scope_filter
 from hotline.web.api.schemas import MAX_OFFSET, Page, Strict
@@ -62,7 +63,7 @@ def customer_out(c: Customer) -> CustomerOut:
 
 
 async def customer_resource(s: AsyncSession, c: Customer) -> Resource:
-    path = await s.scalar(select(Unit.path).where(Unit.id == c.unit_id))
+    path = await unit_path(s, c.unit_id)
     return Resource("customer", c.tenant_id, path or "", c.dedicated_agent_id, str(c.id))
 
 

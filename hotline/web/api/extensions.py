@@ -13,6 +13,7 @@ from hotline.auth.users import get_user
 from hotline.org import service as org
 from hotline.sip import extensions as ext_service
 from hotline.store.db import transaction
+from hotline.store.lookup import unit_path
 from hotline.store.models import Extension, Tenant, Unit
 from hotline.web.api.org import scope_filter
 from hotline.web.api.schemas import MAX_OFFSET, Page, Strict
@@ -52,7 +53,7 @@ class ExtensionOut(BaseModel):
 
 
 async def _resource(s: AsyncSession, e: Extension) -> Resource:
-    path = await s.scalar(select(Unit.path).where(Unit.id == e.unit_id))
+    path = await unit_path(s, e.unit_id)
     return Resource("extension", e.tenant_id, path or "", e.user_id, str(e.id))
 
 

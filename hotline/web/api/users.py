@@ -27,6 +27,7 @@ from hotline.auth.users import GrantSpec, add_user, get_user, set_grants, set_pa
 from hotline.errors import Forbidden, Invalid
 from hotline.org import service as org
 from hotline.store.db import transaction
+from hotline.store.lookup import unit_path
 from hotline.store.models import Unit, User
 from hotline.web.api.auth import user_out
 from hotline.web.api.org import scope_filter
@@ -59,7 +60,7 @@ class PasswordReset(Strict):
 
 
 async def user_resource(s: AsyncSession, user: User) -> Resource:
-    path = await s.scalar(select(Unit.path).where(Unit.id == user.unit_id))
+    path = await unit_path(s, user.unit_id)
     return Resource("user", user.tenant_id, path or "", user.id, str(user.id))
 
 
