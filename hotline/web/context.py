@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -14,9 +15,9 @@ from hotline.auth.policy import Perm, Principal, Resource, allows, can_at_all
 from hotline.auth.users import principal_for
 from hotline.config import Settings
 from hotline.cti.service import Telephony
-from hotline.errors import Forbidden, Unauthorized
+from hotline.errors import Forbidden, HotlineError, Unauthorized
 from hotline.store.db import transaction
-from hotline.store.models import AuthSession
+from hotline.store.models import AuthSession, User
 from hotline.web.metrics import Metrics
 
 SESSION_COOKIE = "hotline_session"
@@ -80,6 +81,38 @@ class Ctx:
             )
         what = f"{resource_type} {resource_id}".strip()
         raise Forbidden(f"permission {perm} is not granted on {what}")
+
+
+async def sign_in(
+    request: Request, state: AppState, *, tenant: str | None, username: str, password: str, kind: str
+) -> sessions.Issued:
+    """Check the password (counting and auditing failures) and open an API or browser session."""
+    ip = client_ip(request)
+    try:
+        user_id = await sessions.authenticate(
+            state.db,
+            tenant=tenant,
+            username=username,
+            password=password,
+            ip=ip,
+            security=state.settings.security,
+        )
+    except HotlineError:
+        state.metrics.logins.labels("fail").inc()
+        raise
+    state.metrics.logins.labels("ok").inc()
+    sec = state.settings.security
+    hours = sec.token_hours if kind == "api" else sec.session_hours
+    async with transaction(state.db) as s:
+        user = await s.get_one(User, user_id)
+        return await sessions.issue(
+            s,
+            user,
+            kind=kind,
+            lifetime=timedelta(hours=hours),
+            ip=ip,
+            user_agent=request.headers.get("user-agent", ""),
+        )
 
 
 async def authenticated(request: Request) -> Ctx:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -15,7 +15,7 @@ from hotline.errors import Invalid, Unauthorized
 from hotline.store.db import transaction
 from hotline.store.models import AuthSession, User
 from hotline.web.api.schemas import GrantOut, Strict, UserOut
-from hotline.web.context import CtxDep, StateDep, client_ip
+from hotline.web.context import CtxDep, StateDep, sign_in
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -59,30 +59,9 @@ def user_out(user: User) -> UserOut:
     responses={401: {"description": "Wrong user name or password"}, 423: {"description": "Account locked"}},
 )
 async def token(body: TokenIn, request: Request, state: StateDep) -> TokenOut:
-    ip = client_ip(request)
-    try:
-        user_id = await sessions.authenticate(
-            state.db,
-            tenant=body.tenant,
-            username=body.username,
-            password=body.password,
-            ip=ip,
-            security=state.settings.security,
-        )
-    except Exception:
-        state.metrics.logins.labels("fail").inc()
-        raise
-    state.metrics.logins.labels("ok").inc()
-    async with transaction(state.db) as s:
-        user = await s.get_one(User, user_id)
-        issued = await sessions.issue(
-            s,
-            user,
-            kind="api",
-            lifetime=timedelta(hours=state.settings.security.token_hours),
-            ip=ip,
-            user_agent=request.headers.get("user-agent", ""),
-        )
+    issued = await sign_in(
+        request, state, tenant=body.tenant, username=body.username, password=body.password, kind="api"
+    )
     return TokenOut(access_token=issued.token, expires_at=issued.expires_at)
 
 

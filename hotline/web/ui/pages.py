@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,8 @@ from fastapi.templating import Jinja2Templates
 from hotline.auth import sessions
 from hotline.errors import HotlineError
 from hotline.store.db import transaction
-from hotline.store.models import Unit, User
-from hotline.web.context import SESSION_COOKIE, StateDep, app_state, client_ip
+from hotline.store.models import Unit
+from hotline.web.context import SESSION_COOKIE, StateDep, app_state, sign_in
 from hotline.web.ui.i18n import LANGS, pick_lang, translator
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -58,30 +57,17 @@ async def login(
     t = translator(pick_lang(request))
     if not cookie or not hmac.compare_digest(cookie, csrf_token):
         return _login_form(request, 403, error=t["bad_form"], username=username, tenant=tenant)
-    ip = client_ip(request)
     try:
-        user_id = await sessions.authenticate(
-            state.db,
+        issued = await sign_in(
+            request,
+            state,
             tenant=tenant.strip() or None,
             username=username.strip(),
             password=password,
-            ip=ip,
-            security=state.settings.security,
+            kind="browser",
         )
     except HotlineError as exc:
-        state.metrics.logins.labels("fail").inc()
         return _login_form(request, exc.status, error=exc.detail, username=username, tenant=tenant)
-    state.metrics.logins.labels("ok").inc()
-    async with transaction(state.db) as s:
-        user = await s.get_one(User, user_id)
-        issued = await sessions.issue(
-            s,
-            user,
-            kind="browser",
-            lifetime=timedelta(hours=state.settings.security.session_hours),
-            ip=ip,
-            user_agent=request.headers.get("user-agent", ""),
-        )
     resp = RedirectResponse("/", status_code=303)
     resp.set_cookie(
         SESSION_COOKIE,
