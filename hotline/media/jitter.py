@@ -32,9 +32,11 @@ Behaviour:
 * an empty buffer is an *underrun*: the frame is concealed the same way but
   the playout point does not advance (the stream may just be late, or the
   sender paused); after ``rebuffer_after`` empty ticks the buffer goes back
-  to pre-buffering; when audio arrives again after an underrun, playout
-  resumes at the earliest buffered slot (a sender that paused and then jumped
-  its timestamp, e.g. silence suppression, adds no delay);
+  to pre-buffering;
+* a timestamp gap without a sequence gap (the packet after the last one
+  played is buffered, but later than the playout point: the sender paused and
+  jumped its timestamp, e.g. silence suppression) is skipped, not concealed,
+  so it adds no delay; sequence numbers serve only this check;
 * with packets longer than one frame, pre-buffering (and the adaptive shrink)
   keeps at least one packet time plus one frame buffered, so 60 ms packets do not underrun with a 60 ms depth;
 * a jump of more than ``resync_threshold`` frames of timestamp, or an SSRC
@@ -95,13 +97,14 @@ _PARTIAL_WAIT = 2  # empty ticks before a partly filled last slot is played anyw
 class _Slot:
     """One 20 ms playout frame being assembled; ``mask`` is None when the slot is full."""
 
-    __slots__ = ("filled", "mask", "pcm", "sequence")
+    __slots__ = ("end_sequence", "filled", "mask", "pcm", "sequence")
 
     def __init__(
         self, pcm: npt.NDArray[np.int16], sequence: int, mask: npt.NDArray[np.bool_] | None, filled: int
     ) -> None:
         self.pcm = pcm
-        self.sequence = sequence
+        self.sequence = sequence  # the packet with the frame's first sample
+        self.end_sequence = sequence  # the packet with the frame's last sample
         self.mask = mask
         self.filled = filled
 
@@ -142,6 +145,7 @@ class JitterBuffer:
         self._highest: int | None = None  # highest slot ever filled (since the last reset)
         self._next: int | None = None  # slot to play next
         self._packet_slots = 1  # slots spanned by the latest packet (packet time in frames)
+        self._played_seq: int | None = None  # packet with the last sample played
         self._last_pcm: npt.NDArray[np.int16] | None = None
         self._conceal_run = 0
         self._empty_run = 0
@@ -164,6 +168,7 @@ class JitterBuffer:
         self._base = None
         self._highest = None
         self._next = None
+        self._played_seq = None
         self._conceal_run = 0
         self._empty_run = 0
         self._stretch = 0
@@ -252,7 +257,9 @@ class JitterBuffer:
             if new == 0:
                 continue
             if a == s0:
-                slot.sequence = packet.sequence  # the packet with the frame's first sample
+                slot.sequence = packet.sequence
+            if b == s0 + spf:
+                slot.end_sequence = packet.sequence
             slot.pcm[a - s0 : b - s0][free] = chunk[free]
             mask[a - s0 : b - s0] |= free
             slot.filled += new
@@ -306,10 +313,13 @@ class JitterBuffer:
         if not frames:
             return self._underrun()
         head = frames.get(self._next)
-        if head is None and self._empty_run > 0:
-            # audio again after an underrun: resume at the earliest buffered frame
-            self._next = min(frames)
-            head = frames[self._next]
+        if head is None and self._played_seq is not None:
+            first = min(frames)
+            if frames[first].sequence == (self._played_seq + 1) & 0xFFFF:
+                # no packet is missing, the timestamp jumped (the sender paused: silence
+                # suppression): play on without concealing the gap
+                self._next = first
+                head = frames[first]
         if (
             head is not None
             and head.mask is not None
@@ -330,6 +340,7 @@ class JitterBuffer:
             return self._conceal()
         pcm = slot.pcm
         self._last_pcm = pcm
+        self._played_seq = slot.end_sequence
         self._conceal_run = 0
         self.stats.played += 1
         self._trim()

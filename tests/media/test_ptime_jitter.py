@@ -152,7 +152,8 @@ def test_partial_last_frame_is_played_after_waiting() -> None:
 
 
 def test_resume_after_pause_with_timestamp_jump_adds_no_delay() -> None:
-    """Silence suppression: the sender stops, then continues with a later timestamp."""
+    """Silence suppression: the sender stops, then continues with the next sequence number
+    and a later timestamp -- the gap is skipped, not concealed as loss."""
     pcm = signal(160 * 40)
     jb = JitterBuffer(raw_decode, depth=2, rebuffer_after=10)
     pkts = packetize(pcm, [160] * 40)
@@ -160,11 +161,43 @@ def test_resume_after_pause_with_timestamp_jump_adds_no_delay() -> None:
         jb.put(p)
     drain(jb, 4)
     assert [f.kind for f in drain(jb, 3)] == ["concealed"] * 3  # pause: underruns
-    for p in pkts[10:14]:  # 6 frames of timestamp skipped
+    resumed = [RtpPacket(0, 104 + i, p.timestamp, 9, p.payload) for i, p in enumerate(pkts[10:14])]
+    for p in resumed:  # 6 frames of timestamp skipped, no sequence number skipped
         jb.put(p)
     f = jb.get()
-    assert f.kind == "audio" and f.timestamp == pkts[10].timestamp
+    assert f.kind == "audio" and f.timestamp == pkts[10].timestamp and f.sequence == 104
     assert jb.stats.lost == 0
+
+
+def test_timestamp_jump_without_underrun_and_30ms() -> None:
+    """The same with 30 ms packets and no underrun (the gap is already buffered)."""
+    pcm = signal(240 * 20)
+    pkts = packetize(pcm, [240] * 20)
+    jumped = pkts[:5] + [RtpPacket(0, p.sequence - 6, p.timestamp, 9, p.payload) for p in pkts[11:]]
+    jb = JitterBuffer(raw_decode, depth=2, max_depth=40)
+    for p in jumped:
+        jb.put(p)
+    frames = drain(jb, 8 + 14)  # frames 0-7, then 16-29
+    assert jb.stats.lost == 0 and jb.stats.underruns == 0
+    played = audio(frames)
+    assert len(played) == 22 * 160
+    # 5 packets = 7.5 frames: the last frame before the gap has a silent tail; packet 11
+    # starts mid-frame (sample 2640), so its first frame starts with 80 samples of silence
+    assert np.array_equal(played[:1200], pcm[:1200]) and not np.any(played[1200:1280])
+    rest = played[1280:]
+    assert not np.any(rest[:80]) and np.array_equal(rest[80:], pcm[2640:])
+
+
+def test_missing_packet_is_still_lost_not_skipped() -> None:
+    """A sequence gap means loss: concealed, and the playout point keeps its timing."""
+    pcm = signal(160 * 20)
+    pkts = packetize(pcm, [160] * 20)
+    del pkts[6]
+    jb = JitterBuffer(raw_decode, depth=2, max_depth=40)
+    for p in pkts:
+        jb.put(p)
+    kinds = [f.kind for f in drain(jb, 20)]
+    assert kinds[6] == "concealed" and kinds.count("audio") == 19 and jb.stats.lost == 1
 
 
 def test_real_g711_30ms_with_jitter_and_loss() -> None:
