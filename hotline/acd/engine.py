@@ -95,6 +95,7 @@ _P_AVAILABLE = "available"
 _P_NOT_READY = "not_ready"
 _P_OUTBOUND = "outbound"
 _VOICE = frozenset({Media.CALL, Media.CALLBACK, Media.OUTBOUND})
+_NO_MEDIA: frozenset[Media] = frozenset()
 
 
 class _Agent:
@@ -104,10 +105,12 @@ class _Agent:
         "cache",
         "capacity",
         "cfg",
+        "ecache",
         "elig",
         "gen",
         "held",
         "id",
+        "idle_elig",
         "idle_since",
         "levels",
         "logged_in",
@@ -149,7 +152,7 @@ class _Agent:
         self.tasks_handled = 0
         self.talk_time = 0.0
         self.state = AgentState.LOGGED_OUT
-        self.elig: frozenset[Media] = frozenset()
+        self.elig: frozenset[Media] = _NO_MEDIA
         self.gen = 0  # bumped whenever a selection key may change: older heap entries are stale
         self.sig: tuple[Any, ...] | None = None  # (elig, idle_since, tasks, talk) of the live entries
         self.rr: dict[str, int] = {}  # queue -> round-robin clock of the last offer from it
@@ -165,6 +168,11 @@ class _Agent:
         self.voice_max = cfg.voice_max
         self.cache: dict[int, bool] = {}
         self.scache: dict[tuple[int, int], tuple[float, int, int]] = {}
+        # eligibility with no offer / task (depends on capacity and voice_max only)
+        idle = [m for m, c in self.capacity.items() if c > 0 and (self.voice_max > 0 or m not in _VOICE)]
+        self.idle_elig: frozenset[Media] = frozenset(idle) if idle else _NO_MEDIA
+        # interned eligibility sets by media tuple (so unchanged eligibility is an identity)
+        self.ecache: dict[tuple[Media, ...], frozenset[Media]] = {}
 
 
 class _Task:
@@ -490,7 +498,7 @@ class Engine:
         self._begin(now)
         a = self._agent(cfg.id)
         self._validate_agent_cfg(cfg)
-        self._set_elig(a, frozenset())
+        self._set_elig(a, _NO_MEDIA)
         for qid in a.queues:
             q = self._queues[qid]
             q.members.discard(a.id)
@@ -527,11 +535,22 @@ class Engine:
     # ================================================================ time
 
     def _begin(self, now: float) -> None:
-        if not isinstance(now, int | float) or isinstance(now, bool) or math.isnan(now) or math.isinf(now):
+        cls = now.__class__
+        # fast path: a finite plain float / int skips the full check
+        if ((cls is not float and cls is not int) or now - now != 0) and (
+            not isinstance(now, int | float) or isinstance(now, bool) or math.isnan(now) or math.isinf(now)
+        ):
             raise InvalidValueError("now", now, "must be a finite number of seconds")
         if now < self._now:
             raise ClockError(now, self._now)
-        self._advance(now)
+        heap = self._theap
+        if heap and heap[0][0] <= now:
+            self._advance(now)
+            return
+        # no timer due (the head may be a cancelled one, popped later): just move the clock
+        self._now = float(now)
+        if self._pending_tasks or self._pending_agents:
+            self._settle()
 
     def _advance(self, now: float) -> None:
         heap = self._theap
@@ -979,7 +998,8 @@ class Engine:
         return out
 
     def _finish(self) -> list[Decision]:
-        self._settle()
+        if self._pending_tasks or self._pending_agents:
+            self._settle()
         out = self._decisions
         self._decisions = []
         return out
@@ -1266,6 +1286,40 @@ class Engine:
         return AgentState.AVAILABLE
 
     def _eligible(self, a: _Agent) -> frozenset[Media]:
+        """Media the agent can be offered now (interned per agent: unchanged is identical)."""
+        if not a.logged_in or a.presence != _P_AVAILABLE or a.wrapups or self._now < a.pause_until:
+            return _NO_MEDIA
+        offers, active = a.offers, a.active
+        if not offers and not active:
+            return a.idle_elig if a.max_total is None or a.max_total > 0 else _NO_MEDIA
+        total = len(offers) + len(active)
+        if a.max_total is not None and total >= a.max_total:
+            return _NO_MEDIA
+        voice_used = 0
+        used: dict[Media, int] = {}
+        for x in offers.values():
+            used[x] = used.get(x, 0) + 1
+            if x in _VOICE:
+                voice_used += 1
+        for x in active.values():
+            used[x] = used.get(x, 0) + 1
+            if x in _VOICE:
+                voice_used += 1
+        voice_full = voice_used >= a.voice_max
+        out = tuple(
+            m
+            for m, c in a.capacity.items()
+            if c > 0 and not (voice_full and m in _VOICE) and used.get(m, 0) < c
+        )
+        if not out:
+            return _NO_MEDIA
+        fs = a.ecache.get(out)
+        if fs is None:
+            fs = a.ecache[out] = frozenset(out)
+        return fs
+
+    def _eligible_reference(self, a: _Agent) -> frozenset[Media]:
+        """Straightforward (uncached) eligibility; :meth:`check_invariants` compares against it."""
         if not a.logged_in or a.presence != _P_AVAILABLE or a.wrapups or self._now < a.pause_until:
             return frozenset()
         offers, active = a.offers, a.active
@@ -1289,7 +1343,21 @@ class Engine:
         return frozenset(out)
 
     def _refresh(self, a: _Agent, force_event: bool = False) -> None:
-        new = self._derive(a)
+        # inlined _derive (hot path; check_invariants compares with _derive)
+        if not a.logged_in:
+            new = AgentState.LOGGED_OUT
+        elif a.active:
+            new = AgentState.HOLD if len(a.held) == len(a.active) else AgentState.BUSY
+        elif a.offers:
+            new = AgentState.RESERVED
+        elif a.wrapups:
+            new = AgentState.WRAP_UP
+        elif a.presence == _P_NOT_READY:
+            new = AgentState.NOT_READY
+        elif a.presence == _P_OUTBOUND:
+            new = AgentState.OUTBOUND
+        else:
+            new = AgentState.AVAILABLE
         old = a.state
         if new is not old or (force_event and new is AgentState.NOT_READY):
             if new is not old:
@@ -1303,7 +1371,7 @@ class Engine:
             reason = a.reason if new is AgentState.NOT_READY else None
             self._events.append(AgentStateChanged(self._now, a.id, old, new, reason, a.queues))
         elig = self._eligible(a)
-        if elig != a.elig:
+        if elig is not a.elig and elig != a.elig:
             gained = bool(elig - a.elig)
             self._set_elig(a, elig)
             if gained:
@@ -1744,7 +1812,7 @@ class Engine:
         """Assert internal consistency (for tests and debugging; O(agents + tasks))."""
         for a in self._agents.values():
             assert a.state is self._derive(a), (a.id, a.state)
-            assert a.elig == self._eligible(a), (a.id, a.elig)
+            assert a.elig == self._eligible(a) == self._eligible_reference(a), (a.id, a.elig)
             for m in Media:
                 used = sum(1 for x in a.offers.values() if x is m) + sum(
                     1 for x in a.active.values() if x is m
