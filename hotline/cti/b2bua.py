@@ -43,6 +43,7 @@ from hotline.media.engine import (
     RecordingId,
 )
 from hotline.media.tones import BEEP, ToneSegment
+from hotline.media.tts import TtsRenderer
 from hotline.sip.dialog import Dialog, DialogError
 from hotline.sip.digest import AuthStatus, DigestServer, parse_credentials
 from hotline.sip.errors import SipParseError
@@ -86,6 +87,9 @@ class CallSettings:
     #: INVITEs whose From names an extension must authenticate (407) — stops toll fraud
     authenticate_extensions: bool = True
     music_on_hold: Path | None = None
+    #: text-to-speech for announcements (None: tones only)
+    tts: TtsRenderer | None = None
+    record_test_prompt: str = "请在提示音后说话。"
 
 
 # -- legs -------------------------------------------------------------------------------------
@@ -536,6 +540,9 @@ class CallManager:
         await self._call_answered(call, None)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(leg.acked.wait(), 5)
+        prompt = await self._tts(self.settings.record_test_prompt)
+        if prompt is not None:
+            await self._play_and_wait(ep.id, PlayFile(prompt))
         await self._play_and_wait(ep.id, PlayTone(BEEP))
         path = self._recording_path(call, suffix="-test")
         rec = await self.media.record_start(path, ep.id)
@@ -549,6 +556,17 @@ class CallManager:
         await self._play_and_wait(ep.id, PlayFile(info.path))
         if not leg.ended:
             await self.hangup(call, cause="normal", ended_by="system")
+
+    async def _tts(self, text: str) -> Path | None:
+        """A rendered prompt, or None (no TTS, or it failed: the caller hears tones instead)."""
+        tts = self.settings.tts
+        if tts is None or not text or not tts.available():
+            return None
+        try:
+            return await tts.render(text)
+        except MediaEngineError as exc:
+            log.warning("TTS failed for %r: %s", text[:40], exc)
+            return None
 
     async def _play_and_wait(self, endpoint: EndpointId, source: PlaySource, limit: float = 60.0) -> str:
         loop = asyncio.get_running_loop()

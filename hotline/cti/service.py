@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hotline.config import Settings
 from hotline.cti.b2bua import CallManager, CallSettings
 from hotline.media.builtin import BuiltinConfig, BuiltinMediaEngine
+from hotline.media.diskwatch import DiskWatch
+from hotline.media.tts import TtsRenderer
 from hotline.sip.server import SipServer
 from hotline.sip.server import SipSettings as SipServerSettings
 
@@ -32,6 +34,14 @@ class Telephony:
                 media_timeout_s=m.media_timeout or None,
             )
         )
+        data_dir = settings.data_dir.resolve()
+        recordings = data_dir / "recordings"
+        recordings.mkdir(parents=True, exist_ok=True)
+        #: free space of the recordings disk; when critical, new recordings are refused (calls go on)
+        self.disk = DiskWatch(recordings)
+        self.media.set_disk_watch(self.disk)
+        #: espeak-ng prompts, rendered once and cached under DATA/prompts/tts
+        self.tts = TtsRenderer(data_dir / "prompts" / "tts")
         self.sip = SipServer(
             settings.sip.host,
             settings.sip.port,
@@ -51,6 +61,7 @@ class Telephony:
                 country_code=settings.sip.country_code,
                 ring_timeout=settings.sip.ring_timeout,
                 record_calls=m.record_calls,
+                tts=self.tts,
             ),
         )
 
@@ -58,6 +69,7 @@ class Telephony:
         if self.settings.media.port_min >= self.settings.media.port_max:
             raise ValueError("media.port_min must be below media.port_max")
         self.calls.install()
+        self.disk.start()
         await self.sip.start()
         udp = self.sip.udp_address
         log.info("SIP listening on %s (UDP and TCP)", f"{udp[0]}:{udp[1]}" if udp else "?")
@@ -68,6 +80,7 @@ class Telephony:
         finally:
             await self.sip.stop()
             await self.media.close()
+            await self.disk.stop()
 
     def stats(self) -> dict[str, Any]:
         """Counters for metrics: SIP server, calls, media clock."""
@@ -87,4 +100,10 @@ class Telephony:
                 "registered_aors": stats["bindings"],
             },
             "media": {"status": "ok", "engine": "builtin", "active_calls": self.calls.active_calls},
+            "recording_disk": {
+                "status": "down" if self.disk.state == "critical" else "ok",
+                "state": self.disk.state,
+                "free_bytes": self.disk.usage.free if self.disk.usage else None,
+            },
+            "tts": {"status": "ok" if self.tts.available() else "down", "engine": "espeak-ng"},
         }

@@ -134,7 +134,7 @@ async def test_unknown_and_unregistered_numbers(telephony_client: AsyncClient, t
 async def test_record_test_service(telephony_client: AsyncClient, tmp_path: Path) -> None:
     """*44: a beep, 5 s recorded from the caller, played back, then the server hangs up."""
     tele = telephony(telephony_client)
-    pcap = tone_pcap(tmp_path / "tone.pcap", 800.0, 7.0, codec="PCMU")  # as offered in the SDP
+    pcap = tone_pcap(tmp_path / "tone.pcap", 800.0, 20.0, codec="PCMU")  # as offered in the SDP
     body = sippgen.prelude(authenticate=False) + sippgen.answered_then_bye_from_server(1, pcap=str(pcap))
     r = await sipp_call(telephony_client, tmp_path, "star44", body, "013912340001;*44;x", duration=40)
     assert r.returncode == 0, r.explain()  # type: ignore[attr-defined]
@@ -150,4 +150,6 @@ async def test_record_test_service(telephony_client: AsyncClient, tmp_path: Path
     spectrum = np.abs(np.fft.rfft(x))
     assert abs(np.fft.rfftfreq(len(x), 1 / 8000)[int(spectrum.argmax())] - 800) < 10  # the caller's tone
     [leg] = call["legs"]
-    assert leg["packets_sent"] > 250  # beep + playback + silence back to the caller
+    assert leg["packets_sent"] > 250  # prompt, beeps, playback and silence back to the caller
+    # the spoken prompt (espeak-ng, Mandarin) was rendered once into the cache
+    assert list((tele.calls.settings.data_dir / "prompts" / "tts").glob("*.wav"))

@@ -39,3 +39,4 @@ async def test_echo_call_from_sipp(telephony_client: AsyncClient, tmp_path: Path
     assert 'hotline_sip_responses_sent_total{status="200"}' in metrics
     health = (await telephony_client.get("/api/v1/health")).json()["components"]
     assert health["sip"]["status"] == "ok" and health["media"]["active_calls"] == 0
+    assert health["recording_disk"]["state"] in ("ok", "low")
