@@ -196,6 +196,8 @@ def test_serve_refuses_a_taken_port_clearly(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
         port = taken.getsockname()[1]
-        r = runner.invoke(app, ["serve", "--data-dir", str(tmp_path), "--http-port", "0", "--sip-port", str(port)])
+        r = runner.invoke(
+            app, ["serve", "--data-dir", str(tmp_path), "--http-port", "0", "--sip-port", str(port)]
+        )
     assert r.exit_code == 2
     assert f"SIP (UDP) port 127.0.0.1:{port} is not available" in " ".join(r.output.split())
