@@ -96,6 +96,16 @@ _P_NOT_READY = "not_ready"
 _P_OUTBOUND = "outbound"
 _VOICE = frozenset({Media.CALL, Media.CALLBACK, Media.OUTBOUND})
 _NO_MEDIA: frozenset[Media] = frozenset()
+_MEDIA_BY_VALUE: dict[str, Media] = {m.value: m for m in Media}
+
+
+def _as_media(value: Media | str) -> Media:
+    """``Media(value)`` with a dict fast path for plain values (same result, same errors)."""
+    if value.__class__ is str or value.__class__ is Media:
+        m = _MEDIA_BY_VALUE.get(value)
+        if m is not None:
+            return m
+    return Media(value)
 
 
 class _Agent:
@@ -104,6 +114,7 @@ class _Agent:
         "active",
         "cache",
         "capacity",
+        "caps",
         "cfg",
         "ecache",
         "elig",
@@ -115,6 +126,7 @@ class _Agent:
         "levels",
         "logged_in",
         "max_total",
+        "nonvoice_caps",
         "offers",
         "pause_timer",
         "pause_until",
@@ -171,6 +183,9 @@ class _Agent:
         # eligibility with no offer / task (depends on capacity and voice_max only)
         idle = [m for m, c in self.capacity.items() if c > 0 and (self.voice_max > 0 or m not in _VOICE)]
         self.idle_elig: frozenset[Media] = frozenset(idle) if idle else _NO_MEDIA
+        # (media, capacity > 0) in capacity order: all, and the non-voice ones
+        self.caps: tuple[tuple[Media, int], ...] = tuple((m, c) for m, c in self.capacity.items() if c > 0)
+        self.nonvoice_caps = tuple((m, c) for m, c in self.caps if m not in _VOICE)
         # interned eligibility sets by media tuple (so unchanged eligibility is an identity)
         self.ecache: dict[tuple[Media, ...], frozenset[Media]] = {}
 
@@ -206,7 +221,7 @@ class _Task:
     def __init__(self, spec: TaskSpec, seq: int, now: float) -> None:
         self.id = spec.id
         self.seq = seq
-        self.media = Media(spec.media)
+        self.media = _as_media(spec.media)
         self.priority = spec.priority
         self.data: dict[str, object] = dict(spec.data)
         self.queue = spec.queue
@@ -862,7 +877,7 @@ class Engine:
         if spec.queue not in self._queues:
             raise UnknownQueueError(spec.queue)
         try:
-            Media(spec.media)
+            _as_media(spec.media)
         except ValueError:
             raise InvalidValueError("media", spec.media, f"task {spec.id!r}: unknown media") from None
         if (
@@ -873,7 +888,9 @@ class Engine:
             raise InvalidValueError("priority", spec.priority, f"task {spec.id!r}: must be an int 0-100")
         if spec.queued_since is not None:
             check_non_negative(f"queued_since of task {spec.id!r}", spec.queued_since)
-        check_non_negative(f"target_timeout of task {spec.id!r}", spec.target_timeout)
+        tt = spec.target_timeout
+        if tt.__class__ is not float or not tt >= 0.0:  # fast path for a plain non-negative float
+            check_non_negative(f"target_timeout of task {spec.id!r}", tt)
         req = None if spec.requirements is None else self._parse_req(spec.requirements)
         if spec.target_agent is not None and spec.target_agent not in self._agents:
             raise UnknownAgentError(spec.target_agent)
@@ -1019,32 +1036,33 @@ class Engine:
         if cfg.calendar is not None and not cfg.calendar.is_open(self._now):
             self._exit(task, "closed", cfg.closed_action, in_queue=False)
             return
-        ctx = _Ctx(self, task, q)
-        for i, rule in enumerate(cfg.rules):
-            cond = q.rule_conds.get(i)
-            if isinstance(rule, RouteRule):
-                if cond is not None and cond.evaluate(ctx) and hops < _MAX_ROUTE_HOPS:
-                    target = self._queues[rule.queue]
-                    self._events.append(TaskOverflowed(self._now, task.id, q.id, target.id, "route", 0.0))
-                    self._decisions.append(Overflow(self._now, task.id, q.id, target.id, "route"))
-                    self._enter_queue(task, target, hops + 1)
-                    return
-            elif isinstance(rule, PriorityRule):
-                if cond is not None and cond.evaluate(ctx):
-                    p = rule.set_to if rule.set_to is not None else task.priority
-                    task.priority = max(0, min(100, p + rule.add))
-            elif isinstance(rule, DedicatedAgentRule | StickyAgentRule) and task.target is None:
-                aid = task.data.get(rule.data_key)
-                agent = self._agents.get(aid) if isinstance(aid, str) else None
-                dedicated = isinstance(rule, DedicatedAgentRule)
-                if (
-                    agent is not None
-                    and (dedicated or agent.logged_in)
-                    and (cond is None or cond.evaluate(ctx))
-                ):
-                    task.target = agent.id  # activated below, once queued
-                    task.target_kind = "dedicated" if dedicated else "sticky"
-                    task.target_until = self._now + rule.timeout
+        if cfg.rules:
+            ctx = _Ctx(self, task, q)
+            for i, rule in enumerate(cfg.rules):
+                cond = q.rule_conds.get(i)
+                if isinstance(rule, RouteRule):
+                    if cond is not None and cond.evaluate(ctx) and hops < _MAX_ROUTE_HOPS:
+                        target = self._queues[rule.queue]
+                        self._events.append(TaskOverflowed(self._now, task.id, q.id, target.id, "route", 0.0))
+                        self._decisions.append(Overflow(self._now, task.id, q.id, target.id, "route"))
+                        self._enter_queue(task, target, hops + 1)
+                        return
+                elif isinstance(rule, PriorityRule):
+                    if cond is not None and cond.evaluate(ctx):
+                        p = rule.set_to if rule.set_to is not None else task.priority
+                        task.priority = max(0, min(100, p + rule.add))
+                elif isinstance(rule, DedicatedAgentRule | StickyAgentRule) and task.target is None:
+                    aid = task.data.get(rule.data_key)
+                    agent = self._agents.get(aid) if isinstance(aid, str) else None
+                    dedicated = isinstance(rule, DedicatedAgentRule)
+                    if (
+                        agent is not None
+                        and (dedicated or agent.logged_in)
+                        and (cond is None or cond.evaluate(ctx))
+                    ):
+                        task.target = agent.id  # activated below, once queued
+                        task.target_kind = "dedicated" if dedicated else "sticky"
+                        task.target_until = self._now + rule.timeout
         if not cfg.join_when_empty and q.logged_in == 0:
             self._cancel_pending_target(task)
             self._exit(task, "no_agents", cfg.empty_action, in_queue=False)
@@ -1296,21 +1314,24 @@ class Engine:
         if a.max_total is not None and total >= a.max_total:
             return _NO_MEDIA
         voice_used = 0
-        used: dict[Media, int] = {}
         for x in offers.values():
-            used[x] = used.get(x, 0) + 1
             if x in _VOICE:
                 voice_used += 1
         for x in active.values():
-            used[x] = used.get(x, 0) + 1
             if x in _VOICE:
                 voice_used += 1
-        voice_full = voice_used >= a.voice_max
-        out = tuple(
-            m
-            for m, c in a.capacity.items()
-            if c > 0 and not (voice_full and m in _VOICE) and used.get(m, 0) < c
-        )
+        if voice_used >= a.voice_max:
+            caps = a.nonvoice_caps
+            if not caps:  # e.g. a voice-only agent on a call
+                return _NO_MEDIA
+        else:
+            caps = a.caps
+        used: dict[Media, int] = {}
+        for x in offers.values():
+            used[x] = used.get(x, 0) + 1
+        for x in active.values():
+            used[x] = used.get(x, 0) + 1
+        out = tuple(m for m, c in caps if used.get(m, 0) < c)
         if not out:
             return _NO_MEDIA
         fs = a.ecache.get(out)
@@ -1479,6 +1500,27 @@ class Engine:
 
     def _set_elig(self, a: _Agent, elig: frozenset[Media]) -> None:
         old = a.elig
+        if old is elig:
+            return
+        elig_q = self._elig_q
+        if not old:  # common cases: becoming eligible / not eligible at all
+            for m in elig:
+                for qid in a.queues:
+                    key = (qid, m)
+                    s = elig_q.get(key)
+                    if s is None:
+                        s = elig_q[key] = set()
+                    s.add(a.id)
+            a.elig = elig
+            return
+        if not elig:
+            for m in old:
+                for qid in a.queues:
+                    s = elig_q.get((qid, m))
+                    if s is not None:
+                        s.discard(a.id)
+            a.elig = elig
+            return
         for m in old - elig:
             for qid in a.queues:
                 s = self._elig_q.get((qid, m))
