@@ -118,6 +118,7 @@ class _Agent:
         "cfg",
         "ecache",
         "elig",
+        "esets",
         "gen",
         "held",
         "id",
@@ -186,6 +187,8 @@ class _Agent:
         # (media, capacity > 0) in capacity order: all, and the non-voice ones
         self.caps: tuple[tuple[Media, int], ...] = tuple((m, c) for m, c in self.capacity.items() if c > 0)
         self.nonvoice_caps = tuple((m, c) for m, c in self.caps if m not in _VOICE)
+        # media -> the engine's (queue, media) eligibility sets of this agent's queues
+        self.esets: dict[Media, tuple[set[str], ...]] = {}
         # interned eligibility sets by media tuple (so unchanged eligibility is an identity)
         self.ecache: dict[tuple[Media, ...], frozenset[Media]] = {}
 
@@ -1498,41 +1501,37 @@ class Engine:
             heapq.heappush(heap, e)
         return chosen
 
+    def _elig_sets(self, a: _Agent, m: Media) -> tuple[set[str], ...]:
+        """The ``_elig_q`` sets of ``(queue, m)`` for the agent's queues (cached until reconfigured)."""
+        sets = a.esets.get(m)
+        if sets is None:
+            elig_q = self._elig_q
+            found = []
+            for qid in a.queues:
+                key = (qid, m)
+                s = elig_q.get(key)
+                if s is None:
+                    s = elig_q[key] = set()
+                found.append(s)
+            sets = a.esets[m] = tuple(found)
+        return sets
+
     def _set_elig(self, a: _Agent, elig: frozenset[Media]) -> None:
+        # _elig_q sets are never removed, so cached references stay valid; an agent is in
+        # them only for media in a.elig, which was added through _elig_sets after the last
+        # configure() (update_agent empties a.elig before reconfiguring)
         old = a.elig
         if old is elig:
             return
-        elig_q = self._elig_q
-        if not old:  # common cases: becoming eligible / not eligible at all
-            for m in elig:
-                for qid in a.queues:
-                    key = (qid, m)
-                    s = elig_q.get(key)
-                    if s is None:
-                        s = elig_q[key] = set()
-                    s.add(a.id)
-            a.elig = elig
-            return
-        if not elig:
-            for m in old:
-                for qid in a.queues:
-                    s = elig_q.get((qid, m))
-                    if s is not None:
-                        s.discard(a.id)
-            a.elig = elig
-            return
-        for m in old - elig:
-            for qid in a.queues:
-                s = self._elig_q.get((qid, m))
-                if s is not None:
-                    s.discard(a.id)
-        for m in elig - old:
-            for qid in a.queues:
-                key = (qid, m)
-                s = self._elig_q.get(key)
-                if s is None:
-                    s = self._elig_q[key] = set()
-                s.add(a.id)
+        aid = a.id
+        if old:
+            for m in old if not elig else old - elig:
+                for s in self._elig_sets(a, m):
+                    s.discard(aid)
+        if elig:
+            for m in elig if not old else elig - old:
+                for s in self._elig_sets(a, m):
+                    s.add(aid)
         a.elig = elig
 
     # ================================================================ matching
