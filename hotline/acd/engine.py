@@ -132,6 +132,7 @@ class _Agent:
         "pause_timer",
         "pause_until",
         "presence",
+        "qcounts",
         "queues",
         "reason",
         "resume",
@@ -187,6 +188,8 @@ class _Agent:
         # (media, capacity > 0) in capacity order: all, and the non-voice ones
         self.caps: tuple[tuple[Media, int], ...] = tuple((m, c) for m, c in self.capacity.items() if c > 0)
         self.nonvoice_caps = tuple((m, c) for m, c in self.caps if m not in _VOICE)
+        # the state counters of this agent's queues (set by the engine on first use)
+        self.qcounts: tuple[dict[AgentState, int], ...] | None = None
         # media -> the engine's (queue, media) eligibility sets of this agent's queues
         self.esets: dict[Media, tuple[set[str], ...]] = {}
         # interned eligibility sets by media tuple (so unchanged eligibility is an identity)
@@ -1385,8 +1388,10 @@ class Engine:
         old = a.state
         if new is not old or (force_event and new is AgentState.NOT_READY):
             if new is not old:
-                for qid in a.queues:
-                    counts = self._queues[qid].counts
+                qcounts = a.qcounts
+                if qcounts is None:
+                    qcounts = a.qcounts = tuple(self._queues[qid].counts for qid in a.queues)
+                for counts in qcounts:
                     counts[old] -= 1
                     counts[new] += 1
                 a.state = new

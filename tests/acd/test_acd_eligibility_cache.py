@@ -129,3 +129,19 @@ def test_invalid_now_is_still_rejected_with_fast_clock_path() -> None:
             eng.tick(bad)  # type: ignore[arg-type]
     eng.tick(1)  # plain int still accepted
     assert eng.now == 1.0 and isinstance(eng.now, float)
+
+
+def test_queue_state_counts_follow_the_agent_after_a_queue_change() -> None:
+    eng = Engine(skills=["s"], queues=[QueueConfig("q", pause_after_task=0), QueueConfig("r")])
+    eng.add_agent(AgentConfig("a", skills={"s": 1}, queues=("q",)))
+    eng.login("a", 0.0, ready=True)
+    assert eng.queue_metric("q", "available") == 1
+    eng.update_agent(AgentConfig("a", skills={"s": 1}, queues=("r",)), 1.0)
+    eng.set_not_ready("a", 2.0, "break")
+    assert (eng.queue_metric("q", "available"), eng.queue_metric("q", "not_ready")) == (0, 0)
+    assert (eng.queue_metric("r", "available"), eng.queue_metric("r", "not_ready")) == (0, 1)
+    eng.set_ready("a", 3.0)
+    assert eng.queue_metric("r", "available") == 1 and eng.queue_metric("q", "available") == 0
+    assert _offered(eng.new_task(TaskSpec("t", queue="r"), 4.0)) == ["t"]
+    assert eng.queue_metric("r", "busy") == 1 and eng.queue_metric("q", "busy") == 0
+    eng.check_invariants()
