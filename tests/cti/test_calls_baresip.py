@@ -62,3 +62,24 @@ async def test_two_registered_phones_hear_each_other(
     (left_hz, left_rms), (right_hz, right_rms) = channel_tone(rec)
     assert abs(left_hz - 440) < 20 and left_rms > 1000, "caller (left) channel"
     assert abs(right_hz - 1000) < 20 and right_rms > 1000, "callee (right) channel"
+
+
+async def test_echo_service_returns_the_callers_audio(
+    telephony_client: AsyncClient, tmp_path: Path, need_baresip: None
+) -> None:
+    """*43 from a registered phone: it hears its own tone back (checked in what the phone heard)."""
+    tele = telephony_client.app.state.hotline.telephony  # type: ignore[attr-defined]
+    port = tele.sip.udp_address[1]
+    a = phone(tmp_path, "1001", 600.0, port)
+    try:
+        await asyncio.to_thread(a.start)
+        await wait_for(lambda: tele.sip.lookup(1, "1001"), 10, "registration")
+        assert (await asyncio.to_thread(a.command, "dial", f"sip:*43@127.0.0.1:{port}"))["ok"]
+        await wait_for(lambda: bool(a.heard_files()), 10, "the echo service to answer")
+        await asyncio.sleep(3)
+        await asyncio.to_thread(a.command, "hangup")
+        await wait_for(lambda: tele.calls.active_calls == 0, 10, "the call to end")
+    finally:
+        await asyncio.to_thread(a.stop)
+    freq, rms = baresip.dominant_frequency(a.heard_files()[-1], skip_seconds=1.0)
+    assert abs(freq - 600) < 20 and rms > 1000, ("1001 should hear its own 600 Hz tone", freq, rms)
