@@ -447,7 +447,7 @@ def hold_step(server: Server, work: Path, n: int, hold_s: float, setup_rate: int
         result["all_calls_up_after_s"] = _r(time.monotonic() - t0, 2) if peak >= n else None
         result["active_calls_seen"] = peak
         time.sleep(2.0)  # settle
-        window_end = t0 + ramp_s + hold_s - 3.0
+        window_end = t0 + hold_s - 1.0  # the first call was placed at t0: it hangs up at ~t0 + hold
         server.state()  # reset the engine's clock statistics
         cpu0, w0, wall0 = _proc_cpu(server.pid), time.monotonic(), time.time()
         with CpuSampler(server.pid) as cpu:
