@@ -234,6 +234,11 @@ class CallManager:
             self._unsubscribe()
 
     def _spawn(self, call: Call, coro: Awaitable[Any]) -> None:
+        if call.ended:  # a task for a call that already ended would only hold it in memory
+            if asyncio.iscoroutine(coro):
+                coro.close()
+            return
+
         async def run() -> None:
             try:
                 await coro
@@ -850,6 +855,9 @@ class CallManager:
         self._spawn(leg.call, self.sip.send_request(bye, leg.peer))
 
     async def _close_leg(self, leg: Leg, *, reason: str, sip_code: int | None = None) -> None:
+        if leg.ok_retx is not None:  # the call is over: stop resending our 200 OK
+            self.sip.run_actions(leg.ok_retx.ack_received(self.sip.now))
+            leg.ok_retx = None
         stats: EndpointStats | None = None
         if leg.endpoint is not None:
             self._by_endpoint.pop(leg.endpoint.id, None)
@@ -1215,7 +1223,9 @@ class _RetxWatch:
 
     def timer_fired(self, name: str, now: float) -> list[Any]:
         actions = self.retx.timer_fired(name, now)
-        if any(isinstance(a, TransactionTimeout) for a in actions) and not self.leg.acked.is_set():
+        if any(isinstance(a, TransactionTimeout) for a in actions) and not (
+            self.leg.acked.is_set() or self.call.ended
+        ):
             log.warning("call %s: no ACK for our 200 OK; hanging up", self.call.id)
             self.manager._spawn(self.call, self.manager.hangup(self.call, cause="failed", ended_by="system"))
         return actions

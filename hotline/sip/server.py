@@ -486,20 +486,28 @@ class SipServer:
         c.received += 1
         try:
             now = self.now
-            admitted = self.protection.admit(peer.host, now)
-            if not admitted and self.settings.protection.rate_limit_action == "drop":
-                c.dropped["rate_limited"] += 1
-                return
             try:
                 msg = parse_message(data, stream=stream, max_size=self.settings.max_message_size)
             except SipParseError as err:
-                self._parse_error(err, peer)
+                # garbage spends the source's budget too, and over it is dropped unanswered
+                if self.protection.admit(peer.host, now):
+                    self._parse_error(err, peer)
+                else:
+                    c.dropped["rate_limited"] += 1
                 return
             if isinstance(msg, Response):
                 c.responses_received[msg.status] += 1
                 self.run_actions(self.transactions.receive(msg, now, reliable=peer.reliable, source=peer))
                 return
             c.requests[msg.method] += 1
+            # Only new out-of-dialog requests spend the per-source budget: ACK, CANCEL and
+            # in-dialog requests (To-tag) belong to exchanges already admitted, and dropping
+            # them would only cause retransmissions and hung calls.
+            new_request = msg.method not in ("ACK", "CANCEL") and not msg.to_tag
+            admitted = not new_request or self.protection.admit(peer.host, now)
+            if not admitted and self.settings.protection.rate_limit_action == "drop":
+                c.dropped["rate_limited"] += 1
+                return
             try:
                 stamp_via(msg, peer.host, peer.port)
             except SipParseError:
@@ -507,10 +515,9 @@ class SipServer:
                 return
             if not admitted:  # rate_limit_action == "503"
                 c.dropped["rate_limited"] += 1
-                if msg.method != "ACK":
-                    resp = make_response(msg, 503, "Service Unavailable")
-                    resp.headers.add("Retry-After", str(self.protection.retry_after(peer.host)))
-                    self._transmit(resp, peer, to_source=True)
+                resp = make_response(msg, 503, "Service Unavailable")
+                resp.headers.add("Retry-After", str(self.protection.retry_after(peer.host)))
+                self._transmit(resp, peer, to_source=True)
                 return
             self.run_actions(self.transactions.receive(msg, now, reliable=peer.reliable, source=peer))
         except Exception:

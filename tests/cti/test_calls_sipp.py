@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from httpx import AsyncClient
@@ -34,6 +35,8 @@ async def test_echo_call_from_sipp(telephony_client: AsyncClient, tmp_path: Path
     assert leg["codec"] == "PCMA"
     assert call["data"]["dtmf"] == [{"leg": "caller", "digit": "1", "source": "rfc4733"}]
     assert tele.calls.active_calls == 0
+    lingering = [t for t in asyncio.all_tasks() if "_limit_duration" in repr(t.get_coro())]
+    assert not lingering, "a finished call left its tasks behind"
     metrics = (await telephony_client.get("/metrics")).text
     assert "hotline_calls_active 0.0" in metrics and "hotline_sip_messages_received_total" in metrics
     assert 'hotline_sip_responses_sent_total{status="200"}' in metrics

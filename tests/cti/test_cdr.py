@@ -101,3 +101,22 @@ async def test_calls_api(app_client: AsyncClient) -> None:
     assert (await app_client.get(f"/api/v1/calls/{ids[0]}", headers=sup)).status_code == 403
     viewer = await token_for(app_client, "sun.li")
     assert (await app_client.get("/api/v1/calls", headers=viewer)).status_code == 403
+
+
+async def test_nothing_is_spawned_for_an_ended_call() -> None:
+    """A call ended while its setup was still awaiting (e.g. BYE during the CDR write) must not
+    get new tasks: they would hold it in memory (found by the call benchmark)."""
+    import asyncio
+
+    from hotline.cti.b2bua import Call, CallManager
+
+    manager = CallManager.__new__(CallManager)
+    call = Call(id="c1", tenant_id=1, direction="inbound")
+    call.ended = True
+
+    async def forever() -> None:
+        await asyncio.sleep(3600)
+
+    coro = forever()
+    manager._spawn(call, coro)
+    assert not call.tasks and coro.cr_frame is None  # closed, never scheduled
