@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hotline.sip.digest import AuthStatus, DigestServer, parse_credentials
+from hotline.sip.digest import AuthResult, AuthStatus, DigestServer, parse_credentials
 from hotline.sip.errors import SipParseError
 from hotline.sip.extensions import SipCredentials, find_credentials, tenant_for_domain
 from hotline.sip.message import Request, Response, make_response
@@ -427,11 +427,26 @@ class Registrar:
             return None
         return creds.ha1(algorithm)
 
+    # -- digest, shared by REGISTER and the call layer's INVITE authentication -----------
+    def challenge_headers(
+        self, realm: str, *, proxy: bool = False, stale: bool = False
+    ) -> list[tuple[str, str]]:
+        """(WWW|Proxy)-Authenticate headers for ``realm``, one per configured algorithm."""
+        self.counters.challenges += 1
+        return self._digest_for(realm).challenge_headers(self._wall(), proxy=proxy, stale=stale)
+
+    def verify(self, value: str, method: str, creds: SipCredentials | None, realm: str) -> AuthResult:
+        """Check an (Proxy-)Authorization value against ``creds`` (None: unknown user)."""
+        self._verifying = creds
+        try:
+            return self._digest_for(realm).verify(value, method, self._wall())
+        finally:
+            self._verifying = None
+
     # -- REGISTER -------------------------------------------------------------------
     def _challenge(self, request: Request, realm: str, *, stale: bool = False) -> Response:
-        self.counters.challenges += 1
         resp = make_response(request, 401)
-        for name, value in self._digest_for(realm).challenge_headers(self._wall(), stale=stale):
+        for name, value in self.challenge_headers(realm, stale=stale):
             resp.headers.add(name, value)
         return resp
 
@@ -482,12 +497,7 @@ class Registrar:
             uri_ok = _same_uri(parsed_creds.uri, request)
         except SipParseError:
             auth_user, uri_ok = None, False
-        digest = self._digest_for(realm)
-        self._verifying = creds
-        try:
-            result = digest.verify(mine, "REGISTER", self._wall())
-        finally:
-            self._verifying = None
+        result = self.verify(mine, "REGISTER", creds, realm)
         if result.ok and not uri_ok:  # digest uri must name the Request-URI (RFC 7616 §3.4.6)
             result = replace(result, status=AuthStatus.MALFORMED)
         if result.status is AuthStatus.STALE:
