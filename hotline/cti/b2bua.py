@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,10 +44,10 @@ from hotline.media.engine import (
 from hotline.media.tones import BEEP, ToneSegment
 from hotline.media.tts import TtsRenderer
 from hotline.sip.dialog import Dialog, DialogError
-from hotline.sip.digest import AuthStatus, DigestServer, parse_credentials
+from hotline.sip.digest import AuthStatus, parse_credentials
 from hotline.sip.errors import SipParseError
 from hotline.sip.extensions import SipCredentials, find_credentials, tenant_for_domain
-from hotline.sip.headers import NameAddr
+from hotline.sip.headers import NameAddr, parse_name_addr
 from hotline.sip.helpers import generate_call_id, generate_tag, normalize_number
 from hotline.sip.message import Request, Response, make_request
 from hotline.sip.sdp import SdpParseError, is_hold, parse_sdp
@@ -191,9 +190,6 @@ class CallManager:
         self._by_endpoint: dict[EndpointId, Leg] = {}
         self._playbacks: dict[PlaybackId, asyncio.Future[str]] = {}
         self._calls: dict[str, Call] = {}
-        self._digest_secret = secrets.token_bytes(32)
-        self._digests: dict[str, DigestServer] = {}
-        self._verifying: SipCredentials | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
     @classmethod
@@ -300,8 +296,6 @@ class CallManager:
         pai = req.headers.get("P-Asserted-Identity")
         if pai:
             with contextlib.suppress(SipParseError):
-                from hotline.sip.headers import parse_name_addr
-
                 pai_uri = parse_name_addr(pai).uri
                 caller_user = pai_uri.user or caller_user
         dialed_user = to_uri.user if isinstance(to_uri, SipURI) else (getattr(to_uri, "user", None) or "")
@@ -396,50 +390,29 @@ class CallManager:
 
     # -- authentication -------------------------------------------------------------------------
 
-    def _digest(self, realm: str) -> DigestServer:
-        ds = self._digests.get(realm)
-        if ds is None:
-            ds = DigestServer(
-                realm, self._digest_secret, self._ha1, algorithms=self.sip.settings.digest_algorithms
-            )
-            self._digests[realm] = ds
-        return ds
-
-    def _ha1(self, username: str, realm: str, algorithm: str) -> str | None:
-        c = self._verifying
-        if c is None or c.number != username or c.realm != realm:
-            return None
-        return c.ha1(algorithm)
-
     async def _authenticate(self, inc: IncomingRequest, creds: SipCredentials) -> SipCredentials | None:
-        """Digest-authenticate an INVITE from an extension (407 challenge; lockout as for REGISTER)."""
-        import time
-
+        """Digest-authenticate an INVITE from an extension: the registrar's digest and lockout,
+        with a 407 challenge. The digest-uri need not equal the Request-URI (SIPp and some
+        phones sign another form of it); the response still covers the uri it names."""
         req = inc.request
         now = self.sip.now
         ip = inc.peer.host
         protection = self.sip.protection
+        registrar = self.sip.registrar
         if protection.locked(ip, creds.number, now) > 0:
             inc.respond(403, "Forbidden")
             return None
-        digest = self._digest(creds.realm)
         values = req.headers.get_all("Proxy-Authorization")
         mine = next((v for v in values if _realm_of(v) == creds.realm), None)
 
         def challenge(stale: bool = False) -> None:
-            headers = digest.challenge_headers(time.time(), proxy=True, stale=stale)
+            headers = registrar.challenge_headers(creds.realm, proxy=True, stale=stale)
             inc.respond(407, "Proxy Authentication Required", headers=headers)
 
         if mine is None:
             challenge()
             return None
-        self._verifying = creds
-        try:
-            # The digest-uri is not required to equal the Request-URI (SIPp and some phones sign
-            # another form of it); the response still covers the uri it names.
-            result = digest.verify(mine, "INVITE", time.time())
-        finally:
-            self._verifying = None
+        result = registrar.verify(mine, "INVITE", creds, creds.realm)
         if result.status in (AuthStatus.STALE, AuthStatus.BAD_NONCE):
             challenge(stale=result.status is AuthStatus.STALE)
             return None
@@ -1028,8 +1001,6 @@ class CallManager:
             )
             return
         try:
-            from hotline.sip.headers import parse_name_addr
-
             target_uri = parse_name_addr(refer_to).uri
         except SipParseError:
             inc.respond(400, "Malformed Refer-To")
