@@ -46,7 +46,7 @@ from hotline.media.tts import TtsRenderer
 from hotline.sip.dialog import Dialog, DialogError
 from hotline.sip.digest import AuthStatus, parse_credentials
 from hotline.sip.errors import SipParseError
-from hotline.sip.extensions import SipCredentials, find_credentials, tenant_for_domain
+from hotline.sip.extensions import SipCredentials, tenant_for_domain
 from hotline.sip.headers import NameAddr, parse_name_addr
 from hotline.sip.helpers import generate_call_id, generate_tag, normalize_number
 from hotline.sip.message import Request, Response, make_request
@@ -197,7 +197,7 @@ class CallManager:
         cls, sip: SipServer, media: MediaEngine, factory: Any, settings: CallSettings
     ) -> CallManager:
         async def creds(domain: str, number: str) -> SipCredentials | None:
-            return await find_credentials(factory, domain, number)
+            return await sip.registrar.credentials(domain, number, sip.now)  # cached, as for REGISTER
 
         async def tenant(domain: str) -> int | None:
             async with factory() as s:

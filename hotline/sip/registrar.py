@@ -381,7 +381,8 @@ class Registrar:
         self.counters = RegistrarCounters()
 
     # -- lookups ------------------------------------------------------------------
-    async def _get_credentials(self, domain: str, number: str, now: float) -> SipCredentials | None:
+    async def credentials(self, domain: str, number: str, now: float) -> SipCredentials | None:
+        """An extension's credentials, cached for ``cache_ttl`` (REGISTER and INVITE use this)."""
         key = (domain.lower(), number)
         hit = self._creds_cache.get(key)
         if hit is not None and hit[0] > now:
@@ -476,7 +477,7 @@ class Registrar:
         if self.protection.locked(ip, user, now) > 0:
             return self._forbidden(request)
         auth_values = request.headers.get_all("Authorization")
-        creds = await self._get_credentials(domain, user, now)
+        creds = await self.credentials(domain, user, now)
         realm = creds.realm if creds is not None else await self._get_realm(domain, now)
         mine = None
         for value in auth_values:
