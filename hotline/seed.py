@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +18,7 @@ from hotline.sip.extensions import add_extension
 from hotline.store.models import Tenant, Unit
 
 DEMO_TENANT = "demo"
+DEMO_FLOWS = Path(__file__).parent / "ivr" / "flows"
 DEMO_SIP_PASSWORD = "Sip-Demo-2026"  # noqa: S105 - demo phones' SIP password, printed by `make demo`
 DEMO_PASSWORD = "Hotline-2026"  # noqa: S105 - printed by `make demo`; change it on any real installation
 
@@ -152,4 +155,103 @@ async def seed_demo(s: AsyncSession) -> DemoInfo:
             display_name=name,
             user_id=user_ids[owner],
         )
+    await seed_contact_center(s, tenant.id, units["js.nj"].id, user_ids, cals)
     return DemoInfo(DEMO_TENANT, True, users, exts)
+
+
+# queue name, display name, settings (see hotline.cti.queues.QueueSettings)
+QUEUES: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        "general",
+        "综合服务 General",
+        {
+            "wrap_up": 10,
+            "ring_timeout": 15,
+            "greeting": "正在为您转接人工服务，请稍候。",
+            "callback_offer_after": 90,
+            "max_wait": 600,
+            "priority_rules": [{"when": "data.vip == true", "set_to": 50}],
+        },
+    ),
+    (
+        "fault",
+        "故障报修 Fault repair",
+        {"wrap_up": 15, "ring_timeout": 15, "requirements": "fault>=2", "overflow": [{"target": "general", "after": 60}]},
+    ),
+    ("billing", "电费业务 Billing", {"wrap_up": 10, "ring_timeout": 15, "requirements": "billing>=2"}),
+    ("complaint", "投诉 Complaints", {"wrap_up": 30, "ring_timeout": 15, "requirements": "complaint>=3"}),
+    ("consult", "业务咨询 Consultation", {"wrap_up": 10, "ring_timeout": 15}),
+    (
+        "english",
+        "English service",
+        {"wrap_up": 10, "ring_timeout": 15, "requirements": "english>=1", "language": "en",
+         "greeting": "Please hold, an agent will be with you shortly."},
+    ),
+]
+# username, agent number, skills, queues
+AGENTS = [
+    ("li.na", "8001", {"billing": 5, "fault": 3, "complaint": 4, "english": 2},
+     ["general", "fault", "billing", "complaint", "consult", "english"]),
+    ("zhang.wei", "8002", {"billing": 3, "fault": 5}, ["general", "fault", "billing", "consult"]),
+    ("wang.fang", "8003", {"complaint": 5, "english": 3}, ["complaint", "english", "general"]),
+]
+CODES = [
+    ("disposition", "resolved", "已解决", "Resolved"),
+    ("disposition", "info_given", "咨询已解答", "Information given"),
+    ("disposition", "work_order", "已建工单", "Work order created"),
+    ("disposition", "transferred", "已转接", "Transferred"),
+    ("disposition", "callback_needed", "需回访", "Callback needed"),
+    ("disposition", "nuisance", "骚扰电话", "Nuisance call"),
+    ("not_ready", "break", "小休", "Break"),
+    ("not_ready", "lunch", "用餐", "Lunch"),
+    ("not_ready", "meeting", "会议", "Meeting"),
+    ("not_ready", "training", "培训", "Training"),
+    ("not_ready", "after_call_work", "话后处理", "After-call work"),
+]
+# number, flow, calendar, after-hours flow, description
+NUMBERS = [
+    ("95598", "95598-zh", None, "", "95598 供电服务热线 (zh-CN)"),
+    ("955981", "95598-en", None, "", "95598 English line"),
+    ("95598100", "95598-zh", "office", "after-hours-zh", "Office-hours line with an after-hours flow"),
+]
+
+
+async def seed_contact_center(
+    s: AsyncSession, tenant_id: int, unit_id: int, user_ids: dict[str, int], cals: dict[str, Any]
+) -> None:
+    """Queues, agents, codes, the demo IVR flows and the number plan of the demo tenant."""
+    from hotline.ivr.loader import parse_flow
+    from hotline.store.models import AgentProfile, IvrFlow, NumberRoute, QueueDef, ServiceCode
+
+    for name, display, settings in QUEUES:
+        s.add(QueueDef(tenant_id=tenant_id, unit_id=unit_id, name=name, display_name=display, settings=settings))
+    for username, number, skills, queues in AGENTS:
+        s.add(
+            AgentProfile(
+                tenant_id=tenant_id,
+                user_id=user_ids[username],
+                agent_no=number,
+                skills=skills,
+                queues=queues,
+                auto_ready=True,
+            )
+        )
+    for kind, code, zh, en in CODES:
+        s.add(ServiceCode(tenant_id=tenant_id, kind=kind, code=code, label_zh=zh, label_en=en, active=True))
+    for path in sorted(DEMO_FLOWS.glob("*.yaml")):
+        source = path.read_text(encoding="utf-8")
+        flow = parse_flow(source, source=path.name)
+        s.add(IvrFlow(tenant_id=tenant_id, name=flow.name, version=1, source=source, active=True))
+    for number, flow_name, cal, after, desc in NUMBERS:
+        s.add(
+            NumberRoute(
+                tenant_id=tenant_id,
+                number=number,
+                flow=flow_name,
+                calendar_id=cals[cal].id if cal else None,
+                after_hours_flow=after,
+                holiday_flow=after,
+                description=desc,
+            )
+        )
+    await s.flush()

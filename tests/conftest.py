@@ -156,6 +156,7 @@ async def _client(settings: Settings, *, seed: bool) -> AsyncIterator[AsyncClien
 
             async with transaction(app.state.hotline.db) as s:
                 await seed_demo(s)
+            await app.state.hotline.center.acd.load()  # the ACD learns the new tenant's queues
         transport = ASGITransport(app=app, client=("203.0.113.7", 40000))
         async with AsyncClient(transport=transport, base_url="http://testserver") as client:
             client.app = app  # type: ignore[attr-defined]

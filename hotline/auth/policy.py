@@ -50,19 +50,46 @@ class Perm(StrEnum):
     EXTENSION_READ = "extension.read"
     EXTENSION_WRITE = "extension.write"
     CALL_READ = "call.read"
+    IVR_READ = "ivr.read"
+    IVR_WRITE = "ivr.write"
+    QUEUE_READ = "queue.read"
+    QUEUE_WRITE = "queue.write"
+    AGENT_READ = "agent.read"
+    AGENT_CONTROL = "agent.control"
 
 
 P = Perm
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.ADMIN: frozenset(Perm),
-    Role.SUPERVISOR: frozenset({P.UNIT_READ, P.USER_READ, P.CUSTOMER_READ, P.EXTENSION_READ, P.CALL_READ}),
-    Role.AGENT: frozenset(
-        {P.UNIT_READ, P.USER_READ, P.CUSTOMER_READ, P.CUSTOMER_WRITE, P.EXTENSION_READ, P.CALL_READ}
+    Role.SUPERVISOR: frozenset(
+        {
+            P.UNIT_READ,
+            P.USER_READ,
+            P.CUSTOMER_READ,
+            P.EXTENSION_READ,
+            P.CALL_READ,
+            P.IVR_READ,
+            P.QUEUE_READ,
+            P.AGENT_READ,
+            P.AGENT_CONTROL,
+        }
     ),
-    Role.QA: frozenset({P.UNIT_READ, P.USER_READ, P.CUSTOMER_READ, P.CALL_READ}),
+    Role.AGENT: frozenset(
+        {
+            P.UNIT_READ,
+            P.USER_READ,
+            P.CUSTOMER_READ,
+            P.CUSTOMER_WRITE,
+            P.EXTENSION_READ,
+            P.CALL_READ,
+            P.QUEUE_READ,
+            P.AGENT_READ,
+        }
+    ),
+    Role.QA: frozenset({P.UNIT_READ, P.USER_READ, P.CUSTOMER_READ, P.CALL_READ, P.QUEUE_READ, P.AGENT_READ}),
     Role.KNOWLEDGE_EDITOR: frozenset({P.UNIT_READ}),
     Role.HANDLER: frozenset({P.UNIT_READ, P.CUSTOMER_READ}),
-    Role.VIEWER: frozenset({P.UNIT_READ, P.USER_READ}),
+    Role.VIEWER: frozenset({P.UNIT_READ, P.USER_READ, P.QUEUE_READ, P.AGENT_READ}),
 }
 
 #: Scope given when a grant does not name one.

@@ -146,6 +146,13 @@ class Call:
     moh: dict[EndpointId, PlaybackId] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     data: dict[str, Any] = field(default_factory=dict)
+    caller_number: str = ""  # normalised calling number
+    #: the service-number path's state (:class:`hotline.cti.inbound.ServiceState`), if any
+    service: Any = None
+    #: who gets the caller's DTMF (the IVR, the queue) besides the CDR
+    digit_sink: Callable[[str], None] | None = None
+    hold_started: float | None = None
+    hold_total: float = 0.0
 
     def other(self, leg: Leg) -> Leg | None:
         """The answered leg bridged with ``leg`` (two-party calls)."""
@@ -191,6 +198,8 @@ class CallManager:
         self._playbacks: dict[PlaybackId, asyncio.Future[str]] = {}
         self._calls: dict[str, Call] = {}
         self._unsubscribe: Callable[[], None] | None = None
+        #: the service-number call path (IVR, queues, agents); installed by the telephony service
+        self.services: Any = None
 
     @classmethod
     def from_database(
@@ -323,6 +332,7 @@ class CallManager:
         )
         call = Call(id=new_call_id(), tenant_id=tenant_id, direction="internal" if creds else "inbound")
         call.source_ip = inc.peer.host
+        call.caller_number = caller
         leg = InboundLeg(call=call, role="caller", peer=inc.peer, incoming=inc)
         if creds is not None:
             leg.extension_id = creds.extension_id
@@ -360,7 +370,12 @@ class CallManager:
                 echo=self.settings.echo_number,
                 record_test=self.settings.record_test_number,
             )
-            if route.kind == "echo":
+            choice = None
+            if self.services is not None and dialed_user:
+                choice = await self.services.match(tenant_id, dialed_user)
+            if choice is not None:
+                self._spawn(call, self.services.start(call, leg, offer, choice))
+            elif route.kind == "echo":
                 await self._run_echo(call, leg, offer)
             elif route.kind == "record_test":
                 self._spawn(call, self._run_record_test(call, leg, offer))
@@ -680,6 +695,8 @@ class CallManager:
         number: str,
         caller_id: str,
         provisional: Callable[[Response], None],
+        *,
+        extra_headers: list[tuple[str, str]] | None = None,
     ) -> int:
         assert leg.endpoint is not None
         contact = self._contact(leg.peer)
@@ -701,12 +718,12 @@ class CallManager:
             contact=contact,
             body=leg.sdp.build(leg.endpoint),
             content_type="application/sdp",
-            extra_headers=[("X-Hotline-Call-Id", call.id), ("Allow", ALLOW)],
+            extra_headers=[("X-Hotline-Call-Id", call.id), ("Allow", ALLOW), *(extra_headers or [])],
         )
         leg.invite = req
         leg.cdr_leg = await self.cdr.leg_started(
             call.id,
-            role="callee",
+            role=leg.role,
             started_at=utcnow(),
             sip_call_id=req.call_id,
             remote_uri=leg.contact_uri,
@@ -738,7 +755,7 @@ class CallManager:
         with contextlib.suppress(Exception):
             await self.sip.send_request(make_cancel(leg.invite), leg.peer)
 
-    async def _connect(self, call: Call, a: Leg, b: Leg) -> None:
+    async def _connect(self, call: Call, a: Leg, b: Leg, *, agent_id: int | None = None) -> None:
         assert a.endpoint is not None and b.endpoint is not None
         await self.media.bridge(a.endpoint.id, b.endpoint.id)
         if self.settings.record_calls:
@@ -754,8 +771,9 @@ class CallManager:
             await self.cdr.leg_answered(
                 b.cdr_leg, now, codec=b.endpoint.codec.encoding if b.endpoint.codec else ""
             )
-        await self._call_answered(call, None)
-        self._spawn(call, self._limit_duration(call))
+        await self._call_answered(call, agent_id)
+        if call.service is None:  # service calls are limited from the moment the IVR answers
+            self._spawn(call, self._limit_duration(call))
 
     async def _call_answered(self, call: Call, agent_id: int | None) -> None:
         await self.cdr.call_answered(call.id, utcnow(), agent_id=agent_id)
@@ -862,6 +880,14 @@ class CallManager:
         for key, pending in list(self._by_invite.items()):
             if pending.call is call:
                 del self._by_invite[key]
+        if call.hold_started is not None:
+            call.hold_total += asyncio.get_running_loop().time() - call.hold_started
+            call.hold_started = None
+        if call.service is not None and self.services is not None:
+            try:
+                await self.services.call_ending(call, cause, ended_by)
+            except Exception:
+                log.exception("call %s: service call path failed at the end of the call", call.id)
         if call.recording is not None:
             with contextlib.suppress(MediaEngineError):
                 await self.media.record_stop(call.recording)
@@ -940,6 +966,14 @@ class CallManager:
             return
         leg.held = hold
         call = leg.call
+        now = asyncio.get_running_loop().time()
+        if hold and call.hold_started is None:
+            call.hold_started = now
+        elif not hold and call.hold_started is not None:
+            call.hold_total += now - call.hold_started
+            call.hold_started = None
+        if self.services is not None and call.service is not None:
+            self.services.on_hold(call, hold)
         other = call.other(leg)
         if other is None or other.endpoint is None or leg.endpoint is None:
             return
@@ -987,6 +1021,8 @@ class CallManager:
         call = leg.call
         call.data.setdefault("dtmf", []).append({"leg": leg.role, "digit": digit, "source": source})
         log.info("call %s: DTMF %s from %s (%s)", call.id, digit, leg.role, source)
+        if call.digit_sink is not None and leg is call.caller:
+            call.digit_sink(digit)
 
     # -- blind transfer (REFER) -------------------------------------------------------------------
 

@@ -176,6 +176,26 @@ class CdrStore:
         async with transaction(self._db) as s:
             (await s.get_one(Call, call_id)).recording_path = path[:500]
 
+    #: columns the call path may set with :meth:`update`
+    UPDATABLE = frozenset(
+        {
+            "flow", "flow_version", "ivr_path", "queue", "queue_entered_at", "queue_left_at",
+            "queue_position", "offers", "wait_seconds", "talk_seconds", "hold_seconds",
+            "wrap_up_seconds", "disposition", "disposition_notes", "abandon_point", "agent_id",
+            "unit_id",
+        }
+    )
+
+    async def update(self, call_id: str, **fields: Any) -> None:
+        """Set CDR columns of the inbound call path (see :attr:`UPDATABLE`)."""
+        unknown = set(fields) - self.UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable CDR fields: {', '.join(sorted(unknown))}")
+        async with transaction(self._db) as s:
+            call = await s.get_one(Call, call_id)
+            for name, value in fields.items():
+                setattr(call, name, value)
+
     async def merge_data(self, call_id: str, data: dict[str, Any]) -> None:
         """Add call-associated data (a new dict is assigned so the JSON column is rewritten)."""
         async with transaction(self._db) as s:

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline.config import Settings
 from hotline.cti.b2bua import CallManager, CallSettings
+from hotline.cti.center import ContactCenter
+from hotline.cti.inbound import ServiceCalls
 from hotline.media.builtin import BuiltinConfig, BuiltinMediaEngine
 from hotline.media.diskwatch import DiskWatch
 from hotline.media.tts import TtsRenderer
@@ -21,9 +23,15 @@ log = logging.getLogger("hotline.cti")
 class Telephony:
     """Owns the running telephony parts; ``start()`` binds sockets, ``stop()`` hangs up and closes."""
 
-    def __init__(self, settings: Settings, factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        factory: async_sessionmaker[AsyncSession],
+        center: ContactCenter | None = None,
+    ) -> None:
         self.settings = settings
         self.factory = factory
+        self.center = center if center is not None else ContactCenter(factory)
         m = settings.media
         self.media = BuiltinMediaEngine(
             BuiltinConfig(
@@ -64,11 +72,21 @@ class Telephony:
                 tts=self.tts,
             ),
         )
+        #: the service-number path: number plan → IVR → queue → agent phones
+        self.services = ServiceCalls(
+            self.calls,
+            self.center.acd,
+            self.center.flows,
+            self.center.actions,
+            self.center.events,
+            callback_trunk=settings.sip.callback_trunk or None,
+        )
 
     async def start(self) -> None:
         if self.settings.media.port_min >= self.settings.media.port_max:
             raise ValueError("media.port_min must be below media.port_max")
         self.calls.install()
+        self.services.install()
         self.disk.start()
         await self.sip.start()
         udp = self.sip.udp_address

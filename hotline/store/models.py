@@ -248,6 +248,25 @@ class Call(Base):
     recording_path: Mapped[str] = mapped_column(String(500), default="")
     #: call-associated data (随路数据): IVR inputs, verification result, queue, …
     data: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    #: the IVR flow and version the call ran, and its path: [{"node", "flow", "at", "digits", "result"}]
+    flow: Mapped[str] = mapped_column(String(64), default="")
+    flow_version: Mapped[int | None] = mapped_column(Integer)
+    ivr_path: Mapped[list[Any]] = mapped_column(JsonDoc, default=list)
+    #: the last queue the call waited in; times it entered (first queue) and left the ACD
+    queue: Mapped[str] = mapped_column(String(64), default="")
+    queue_entered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    queue_left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    queue_position: Mapped[int | None] = mapped_column(Integer)  # 1 = first in line on entry
+    #: agents offered the call, in order: [{"agent", "at", "outcome"}] (answered, rona, busy, …)
+    offers: Mapped[list[Any]] = mapped_column(JsonDoc, default=list)
+    wait_seconds: Mapped[float | None] = mapped_column(Float)
+    talk_seconds: Mapped[float | None] = mapped_column(Float)
+    hold_seconds: Mapped[float | None] = mapped_column(Float)
+    wrap_up_seconds: Mapped[float | None] = mapped_column(Float)
+    disposition: Mapped[str] = mapped_column(String(64), default="")
+    disposition_notes: Mapped[str] = mapped_column(Text, default="")
+    #: where an unanswered caller gave up: ivr | queue | ringing ("" when answered or not abandoned)
+    abandon_point: Mapped[str] = mapped_column(String(16), default="")
 
     legs: Mapped[list[CallLeg]] = relationship(
         back_populates="call", cascade="all, delete-orphan", lazy="selectin", order_by="CallLeg.id"
@@ -278,3 +297,134 @@ class CallLeg(Base):
     jitter_ms: Mapped[float] = mapped_column(Float, default=0.0)
 
     call: Mapped[Call] = relationship(back_populates="legs")
+
+
+class IvrFlow(Base):
+    """One version of an IVR flow (YAML source). At most one version of a name is active."""
+
+    __tablename__ = "ivr_flows"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", "version", name="uq_ivr_flows_version"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class NumberRoute(Base):
+    """Number plan: a dialed service number (DNIS) → IVR flow, with calendar variants."""
+
+    __tablename__ = "number_routes"
+    __table_args__ = (UniqueConstraint("tenant_id", "number", name="uq_number_routes_number"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    number: Mapped[str] = mapped_column(String(64))
+    flow: Mapped[str] = mapped_column(String(64))
+    calendar_id: Mapped[int | None] = mapped_column(ForeignKey("calendars.id"))
+    after_hours_flow: Mapped[str] = mapped_column(String(64), default="")
+    holiday_flow: Mapped[str] = mapped_column(String(64), default="")
+    description: Mapped[str] = mapped_column(String(200), default="")
+
+
+class QueueDef(Base):
+    """A call queue: ACD policy and caller experience (see :class:`hotline.cti.queues.QueueSettings`)."""
+
+    __tablename__ = "queues"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_queues_name"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    settings: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AgentProfile(Base):
+    """A user who takes calls: résumé (skill → level) and the queues served."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    agent_no: Mapped[str] = mapped_column(String(32), default="")
+    skills: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    queues: Mapped[list[Any]] = mapped_column(JsonDoc, default=list)
+    #: back to available after wrap-up by itself (True) or only when the agent says so
+    auto_ready: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ServiceCode(Base):
+    """Disposition codes (wrap-up) and not-ready reasons, per tenant."""
+
+    __tablename__ = "service_codes"
+    __table_args__ = (UniqueConstraint("tenant_id", "kind", "code", name="uq_service_codes_code"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # disposition | not_ready
+    code: Mapped[str] = mapped_column(String(64))
+    label_zh: Mapped[str] = mapped_column(String(200), default="")
+    label_en: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class QueueEvent(Base):
+    """Append-only queue and agent event log (like Asterisk's queue_log); reports recompute from it."""
+
+    __tablename__ = "queue_events"
+    __table_args__ = (
+        Index("ix_queue_events_tenant_at", "tenant_id", "at"),
+        Index("ix_queue_events_call", "call_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    call_id: Mapped[str] = mapped_column(String(40), default="")
+    queue: Mapped[str] = mapped_column(String(64), default="")
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    event: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+
+
+class Voicemail(Base):
+    """A message left by a caller (a task for the back office: new → done)."""
+
+    __tablename__ = "voicemails"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    call_id: Mapped[str] = mapped_column(String(40), index=True)
+    box: Mapped[str] = mapped_column(String(64), default="general")
+    caller: Mapped[str] = mapped_column(String(64), default="")
+    path: Mapped[str] = mapped_column(String(500))
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[str] = mapped_column(String(16), default="new")  # new | done
+    handled_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CallbackRequest(Base):
+    """A caller asked to be called back; it keeps the caller's place in line (``queued_since``)."""
+
+    __tablename__ = "callbacks"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    call_id: Mapped[str] = mapped_column(String(40), index=True)
+    number: Mapped[str] = mapped_column(String(64))
+    queue: Mapped[str] = mapped_column(String(64))
+    queued_since: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | offered | done | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -12,11 +12,12 @@ from fastapi.staticfiles import StaticFiles
 
 from hotline import __version__
 from hotline.config import Settings
+from hotline.cti.center import ContactCenter
 from hotline.cti.service import Telephony
 from hotline.store import migrate
 from hotline.store.db import create_engine, session_factory
 from hotline.web import problems
-from hotline.web.api import auth, calls, customers, extensions, org, system, users
+from hotline.web.api import agents, auth, calls, customers, extensions, ivr, org, system, users
 from hotline.web.context import AppState
 from hotline.web.metrics import Metrics, MetricsMiddleware
 from hotline.web.ui import pages
@@ -39,18 +40,23 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         if run_migrations:
             await migrate.upgrade(engine)
         factory = session_factory(engine)
-        telephony = Telephony(settings, factory) if settings.sip.enabled else None
+        center = ContactCenter(factory)
+        await center.start()
+        telephony = Telephony(settings, factory, center) if settings.sip.enabled else None
         if telephony is not None:
             try:
                 await telephony.start()
             except OSError as exc:
+                await center.stop()
                 await engine.dispose()
                 raise RuntimeError(
                     f"cannot start SIP on {settings.sip.host}:{settings.sip.port}: {exc.strerror or exc}"
                 ) from exc
         if telephony is not None:
             metrics.add_telephony(telephony.stats)
-        app.state.hotline = AppState(settings=settings, db=factory, metrics=metrics, telephony=telephony)
+        app.state.hotline = AppState(
+            settings=settings, db=factory, metrics=metrics, telephony=telephony, center=center
+        )
         log.info(
             "hotline %s ready on %s (database %s)",
             __version__,
@@ -62,6 +68,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         finally:
             if telephony is not None:
                 await telephony.stop()
+            await center.stop()
             await engine.dispose()
             log.info("hotline stopped")
 
@@ -83,6 +90,8 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         customers.router,
         extensions.router,
         calls.router,
+        ivr.router,
+        agents.router,
         pages.router,
     )
     for router in routers:

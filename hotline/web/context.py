@@ -14,6 +14,7 @@ from hotline.auth import sessions
 from hotline.auth.policy import Perm, Principal, Resource, allows, can_at_all
 from hotline.auth.users import principal_for
 from hotline.config import Settings
+from hotline.cti.center import ContactCenter
 from hotline.cti.service import Telephony
 from hotline.errors import Forbidden, HotlineError, Unauthorized
 from hotline.store.db import transaction
@@ -32,6 +33,8 @@ class AppState:
     metrics: Metrics
     #: the running telephony service (None when SIP is disabled)
     telephony: Telephony | None = None
+    #: ACD, agent sessions, IVR flows, the queue event log (always running)
+    center: ContactCenter | None = None
 
 
 def app_state(request: Request) -> AppState:

@@ -38,7 +38,9 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(HotlineError)
     async def _domain(_request: Request, exc: HotlineError) -> JSONResponse:
-        errors = [{"field": exc.field, "reason": exc.detail}] if exc.field else None
+        errors = getattr(exc, "errors", None) or (
+            [{"field": exc.field, "reason": exc.detail}] if exc.field else None
+        )
         return problem(exc.status, exc.title, exc.detail, errors=errors)
 
     @app.exception_handler(RequestValidationError)

@@ -1,0 +1,129 @@
+"""The queue event log: append-only facts about queues, agents and calls (like Asterisk's queue_log).
+
+Writers call :meth:`EventLog.append` (synchronous, never blocks the call path); a background task
+writes the buffer in one transaction every ``interval`` seconds. :meth:`flush` writes now (tests,
+shutdown). Every report can be recomputed from this table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hotline.store.db import transaction
+from hotline.store.models import QueueEvent
+from hotline.store.types import utcnow
+
+log = logging.getLogger("hotline.cti.events")
+
+
+@dataclass
+class LoggedEvent:
+    tenant_id: int
+    event: str
+    at: datetime = field(default_factory=utcnow)
+    call_id: str = ""
+    queue: str = ""
+    agent_id: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class EventLog:
+    def __init__(self, factory: async_sessionmaker[AsyncSession], *, interval: float = 0.2) -> None:
+        self._db = factory
+        self._buffer: list[LoggedEvent] = []
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self.written = 0
+        self.failures = 0
+
+    def append(
+        self,
+        tenant_id: int,
+        event: str,
+        *,
+        call_id: str = "",
+        queue: str = "",
+        agent_id: int | None = None,
+        at: datetime | None = None,
+        **data: Any,
+    ) -> None:
+        self._buffer.append(
+            LoggedEvent(tenant_id, event, at or utcnow(), call_id, queue, agent_id, _jsonable(data))
+        )
+        if len(self._buffer) >= 500:
+            self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # the database is down: keep the events and try again
+                self.failures += 1
+                log.exception("queue event log: write failed; %d events kept", len(self._buffer))
+                await asyncio.sleep(1.0)
+
+    async def flush(self) -> None:
+        async with self._lock:
+            batch, self._buffer = self._buffer, []
+            if not batch:
+                return
+            try:
+                async with transaction(self._db) as s:
+                    await s.execute(
+                        insert(QueueEvent),
+                        [
+                            {
+                                "tenant_id": e.tenant_id,
+                                "at": e.at,
+                                "call_id": e.call_id[:40],
+                                "queue": e.queue[:64],
+                                "agent_id": e.agent_id,
+                                "event": e.event[:32],
+                                "data": e.data,
+                            }
+                            for e in batch
+                        ],
+                    )
+            except BaseException:
+                self._buffer[:0] = batch  # nothing lost: retried on the next flush
+                raise
+            self.written += len(batch)
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if v is None or isinstance(v, str | int | float | bool):
+            out[k] = v
+        elif isinstance(v, list | tuple):
+            out[k] = [x if isinstance(x, str | int | float | bool) or x is None else str(x) for x in v]
+        elif isinstance(v, dict):
+            out[k] = _jsonable(v)
+        else:
+            out[k] = str(v)
+    return out
