@@ -22,7 +22,7 @@ from hotline.org import service as org
 from hotline.sip.extensions import add_extension
 from hotline.store import migrate
 from hotline.store.db import create_engine, session_factory, transaction
-from hotline.store.models import Call
+from hotline.store.models import AgentProfile, Call, QueueDef
 from tests.conftest import _client, make_settings, token_for
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "access.md"
@@ -110,6 +110,8 @@ def matrix_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 k = Call(id=f"call-{loc}", tenant_id=t.id, unit_id=units[loc].id, direction="inbound")
                 s.add(k)
                 WORLD.calls[f"k{loc}"] = k.id
+                s.add(QueueDef(tenant_id=t.id, unit_id=units[loc].id, name=f"q{loc.lower()}", settings={}))
+                s.add(AgentProfile(tenant_id=t.id, user_id=u.id, skills={}, queues=[f"q{loc.lower()}"]))
             s.add(Call(id="call-unrouted", tenant_id=t.id, direction="inbound"))
             WORLD.calls["unrouted"] = "call-unrouted"
             for role, scope in itertools.product(ROLES, SCOPES):
@@ -118,6 +120,7 @@ def matrix_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     s, t.id, name, unit=a, password=PW, grants=[GrantSpec(Role(role), Scope(scope))]
                 )
                 WORLD.users[name] = u.id
+                s.add(AgentProfile(tenant_id=t.id, user_id=u.id, skills={}, queues=[]))
                 c = await add_customer(
                     s,
                     t.id,
@@ -296,6 +299,37 @@ async def test_role_scope(client: AsyncClient, role: str, scope: str) -> None:
 
     r = await client.get("/api/v1/audit", headers=h)
     check(bad, "GET audit", r.status_code, "audit.read" in PERMS[role])
+
+    # queues (the queue's unit), IVR flows (tenant-wide), agents (the agent's unit; owner: themself)
+    for loc in ("A", "A1", "B"):
+        r = await client.get(f"/api/v1/queues/q{loc.lower()}", headers=h)
+        check(bad, f"GET queue {loc}", r.status_code, expect(role, scope, "queue.read", loc))
+        r = await client.put(
+            f"/api/v1/queues/q{loc.lower()}", json={"unit": u[loc], "settings": {"wrap_up": 5}}, headers=h
+        )
+        check(bad, f"PUT queue {loc}", r.status_code, expect(role, scope, "queue.write", loc))
+    r = await client.get("/api/v1/queues", headers=h)
+    if "queue.read" not in PERMS[role]:
+        check(bad, "GET queues", r.status_code, False)
+    else:
+        seen = {q["name"] for q in r.json()}
+        want = {f"q{loc.lower()}" for loc in ("A", "A1", "B") if covered(scope, loc, False)}
+        if seen != want:
+            bad.append(f"GET queues: saw {sorted(seen)}, documented {sorted(want)}")
+    r = await client.get("/api/v1/ivr/flows", headers=h)
+    check(bad, "GET flows", r.status_code, "ivr.read" in PERMS[role])
+    flow = f"name: f-{role}-{scope}\nlanguage: en\nstart: bye\nnodes:\n  bye: {{type: hangup}}\n".replace("_", "-")
+    flow += "fallback_queue: qa\n"
+    r = await client.put(f"/api/v1/ivr/flows/f-{role}-{scope}".replace("_", "-"), json={"source": flow}, headers=h)
+    check(bad, "PUT flow", r.status_code, "ivr.write" in PERMS[role] and scope == "tenant")
+    for name, (loc, owned) in user_targets.items():
+        uid = WORLD.users[name]
+        r = await client.get(f"/api/v1/agents/{uid}", headers=h)
+        check(bad, f"GET agent {name}", r.status_code, expect(role, scope, "agent.read", loc, owned))
+        # controlling an agent: agent.control, or the agent themself; logged out, so 409 when allowed
+        r = await client.post(f"/api/v1/agents/{uid}/ready", headers=h)
+        allowed = owned or expect(role, scope, "agent.control", loc, owned)
+        check(bad, f"POST agent {name} ready", r.status_code, allowed, 409)
 
     r = await client.post("/api/v1/calendars", json={"name": f"cal-{me}"}, headers=h)
     check(bad, "POST calendar", r.status_code, "unit.write" in PERMS[role] and scope == "tenant", 201)

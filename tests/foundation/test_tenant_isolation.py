@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from httpx import AsyncClient
+from sqlalchemy import select
 
 from hotline.auth.policy import Role, Scope
 from hotline.auth.users import GrantSpec, add_user
@@ -18,7 +19,7 @@ from hotline.crm.customers import add_customer
 from hotline.org import service as org
 from hotline.sip.extensions import add_extension
 from hotline.store.db import transaction
-from hotline.store.models import Call
+from hotline.store.models import Call, IvrFlow, NumberRoute, QueueDef, Voicemail
 from tests.conftest import token_for
 
 PW = "Other-tenant-1"
@@ -33,7 +34,33 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/customers/{customer_id}"): {"name": "hijacked"},
     ("PATCH", "/api/v1/extensions/{extension_id}"): {"display_name": "hijacked"},
     ("POST", "/api/v1/extensions/{extension_id}/password"): {"password": "Hijack-pass-1"},
+    # name-keyed upserts: tenant A may own a record of the same name; these bodies are refused
+    # (an invalid flow, a flow A does not have, a unit of B) so nothing is created in A either
+    ("PUT", "/api/v1/ivr/flows/{name}"): {"source": "name: bname\nnodes: {}"},
+    ("POST", "/api/v1/ivr/flows/{name}/validate"): {"source": "name: bname\nnodes: {}"},
+    ("POST", "/api/v1/ivr/flows/{name}/versions/{version}/activate"): {},
+    ("PUT", "/api/v1/ivr/numbers/{number}"): {"flow": "bname"},
+    ("PUT", "/api/v1/queues/{name}"): {"unit": "__B_UNIT__", "settings": {}},
+    ("POST", "/api/v1/agents/{user_id}/login"): {"extension": "1001"},
+    ("POST", "/api/v1/agents/{user_id}/logout"): {},
+    ("POST", "/api/v1/agents/{user_id}/ready"): {},
+    ("POST", "/api/v1/agents/{user_id}/not-ready"): {"reason": "break"},
+    ("POST", "/api/v1/agents/{user_id}/wrap-up"): {"disposition": "resolved"},
+    ("PUT", "/api/v1/agents/{user_id}/profile"): {"skills": {}, "queues": []},
+    ("PATCH", "/api/v1/voicemails/{voicemail_id}"): {"status": "done"},
 }
+#: answers other than 404 that still reveal nothing of tenant B
+EXPECTED: dict[tuple[str, str], int] = {
+    ("PUT", "/api/v1/ivr/flows/{name}"): 422,  # the invalid flow is refused before any lookup
+    ("POST", "/api/v1/ivr/flows/{name}/validate"): 200,  # validates the text sent; reads nothing of B
+    ("PUT", "/api/v1/ivr/numbers/{number}"): 422,  # "no active flow 'bname'" — in tenant A
+}
+FLOW_B = """name: bname
+language: en
+start: bye
+nodes:
+  bye: {type: hangup}
+"""
 
 
 async def _tenant_b(client: AsyncClient) -> dict[str, int]:
@@ -62,7 +89,18 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
                 id="b-call-1", tenant_id=t.id, unit_id=branch.id, direction="inbound", caller="+8613900000099"
             )
         )
+        s.add(IvrFlow(tenant_id=t.id, name="bname", version=1, source=FLOW_B, active=True))
+        s.add(QueueDef(tenant_id=t.id, unit_id=branch.id, name="bname", display_name="B queue", settings={}))
+        s.add(NumberRoute(tenant_id=t.id, number="96666", flow="bname"))
+        vm = Voicemail(tenant_id=t.id, call_id="b-call-1", box="bname", path="voicemail/x.wav", seconds=1.0)
+        s.add(vm)
+        await s.flush()
         return {
+            "tenant_id": t.id,
+            "name": "bname",
+            "version": 1,
+            "number": "96666",
+            "voicemail_id": vm.id,
             "unit_id": branch.id,
             "root": root.id,
             "cal_id": cal.id,
@@ -94,8 +132,10 @@ async def test_no_api_reaches_another_tenant(app_client: AsyncClient) -> None:
             body = BODIES.get((method, path))
             if method in ("POST", "PUT", "PATCH"):
                 assert body is not None, f"{method} {path}: add a valid body to BODIES"
+                body = {k: (b["unit_id"] if v == "__B_UNIT__" else v) for k, v in body.items()}
             r = await app_client.request(method, url, headers=h, json=body)
-            assert r.status_code == 404, f"{method} {url} answered {r.status_code}: {r.text}"
+            want = EXPECTED.get((method, path), 404)
+            assert r.status_code == want, f"{method} {url} answered {r.status_code}: {r.text}"
             checked += 1
     assert checked >= 10
 
@@ -139,8 +179,28 @@ async def test_no_api_reaches_another_tenant(app_client: AsyncClient) -> None:
     entries = (await app_client.get("/api/v1/audit", params={"limit": 1000}, headers=h)).json()
     assert all(e["actor"] != "b.agent" for e in entries)
     assert (await app_client.get("/api/v1/tenant", headers=h)).json()["slug"] == "demo"
+    queues = (await app_client.get("/api/v1/queues", headers=h)).json()
+    assert "bname" not in {q["name"] for q in queues} and queues
+    flows = (await app_client.get("/api/v1/ivr/flows", headers=h)).json()
+    assert "bname" not in {f["name"] for f in flows} and flows
+    numbers = (await app_client.get("/api/v1/ivr/numbers", headers=h)).json()
+    assert "96666" not in {n["number"] for n in numbers}
+    vms = (await app_client.get("/api/v1/voicemails", headers=h)).json()
+    assert b["voicemail_id"] not in {v["id"] for v in vms}
+    agents = (await app_client.get("/api/v1/agents", headers=h)).json()
+    assert b["user_id"] not in {a["user_id"] for a in agents} and agents
+    events = (await app_client.get("/api/v1/queue-events", headers=h)).json()
+    assert all(e["call_id"] != "b-call-1" for e in events)
 
     # and tenant B's data is untouched
+    bt = b["tenant_id"]
+    async with app_client.app.state.hotline.db() as s:  # type: ignore[attr-defined]
+        assert (await s.scalar(select(IvrFlow.source).where(IvrFlow.tenant_id == bt))) == FLOW_B
+        q = await s.scalar(select(QueueDef).where(QueueDef.tenant_id == bt))
+        assert q is not None and q.display_name == "B queue"
+        assert (await s.scalar(select(Voicemail.status).where(Voicemail.tenant_id == bt))) == "new"
+        a_names = set(await s.scalars(select(QueueDef.name).where(QueueDef.tenant_id != bt)))
+        assert "bname" not in a_names
     r = await app_client.get(f"/api/v1/customers/{b['customer_id']}", headers=bh)
     assert r.json()["name"] == "Bank customer"
 

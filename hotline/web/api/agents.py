@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from hotline import audit
 from hotline.acd.errors import AcdError
+from hotline.acd.model import AgentState
 from hotline.auth.policy import TENANT_PATH, Perm, Resource, allows
 from hotline.auth.users import get_user
 from hotline.cti.acdservice import AgentSession
@@ -164,6 +165,12 @@ async def wrap_up(user_id: int, body: WrapUpIn, ctx: CtxDep) -> AgentStatus:
     call_id = body.call_id or session.wrap_call or session.current_call
     if call_id is None:
         raise Conflict("the agent has no call to wrap up", field="call_id")
+    acd = center_of(ctx).acd
+    in_wrap_up = (
+        session.extension is not None
+        and call_id == session.wrap_call
+        and acd.agent_state(session) is AgentState.WRAP_UP
+    )
     async with transaction(ctx.db) as s:
         call = await s.scalar(select(Call).where(Call.tenant_id == ctx.tenant_id, Call.id == call_id))
         if call is None:
@@ -172,21 +179,22 @@ async def wrap_up(user_id: int, body: WrapUpIn, ctx: CtxDep) -> AgentStatus:
             raise Conflict(f"call {call_id} was not answered by this agent", field="call_id")
         call.disposition = body.disposition
         call.disposition_notes = body.notes
+        if in_wrap_up:
+            call.wrap_up_seconds = round(acd.now() - session.state_since, 3)
         audit.record(
             s, "agent.wrap_up", principal=ctx.principal, resource_type="call", resource_id=call_id,
             detail={"disposition": body.disposition},
         )
-    acd = center_of(ctx).acd
     acd.events.append(
         ctx.tenant_id, "disposition", call_id=call_id, agent_id=user_id, disposition=body.disposition
     )
     if call_id == session.wrap_call and session.current_call is None:
-        session.wrap_call = None
         ready_after = session.auto_ready if body.ready is None else body.ready
         try:
-            acd.end_wrap_up(session, ready=ready_after)
+            acd.end_wrap_up(session, ready=ready_after)  # records the wrap-up time on the call
         except Conflict:
             pass  # logged out meanwhile: the disposition is stored all the same
+        session.wrap_call = None
     return _status(ctx, session)
 
 

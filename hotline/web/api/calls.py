@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
@@ -57,6 +58,21 @@ class CallOut(BaseModel):
     sip_code: int | None
     recording_path: str
     data: dict[str, object]
+    flow: str = ""
+    flow_version: int | None = None
+    ivr_path: list[Any] = []
+    queue: str = ""
+    queue_entered_at: datetime | None = None
+    queue_left_at: datetime | None = None
+    queue_position: int | None = None
+    offers: list[Any] = []
+    wait_seconds: float | None = None
+    talk_seconds: float | None = None
+    hold_seconds: float | None = None
+    wrap_up_seconds: float | None = None
+    disposition: str = ""
+    disposition_notes: str = ""
+    abandon_point: str = ""
     legs: list[LegOut]
 
 
@@ -79,6 +95,21 @@ def call_out(c: Call) -> CallOut:
         sip_code=c.sip_code,
         recording_path=c.recording_path,
         data=c.data,
+        flow=c.flow,
+        flow_version=c.flow_version,
+        ivr_path=c.ivr_path,
+        queue=c.queue,
+        queue_entered_at=c.queue_entered_at,
+        queue_left_at=c.queue_left_at,
+        queue_position=c.queue_position,
+        offers=c.offers,
+        wait_seconds=c.wait_seconds,
+        talk_seconds=c.talk_seconds,
+        hold_seconds=c.hold_seconds,
+        wrap_up_seconds=c.wrap_up_seconds,
+        disposition=c.disposition,
+        disposition_notes=c.disposition_notes,
+        abandon_point=c.abandon_point,
         legs=[LegOut.model_validate(leg, from_attributes=True) for leg in c.legs],
     )
 
