@@ -48,6 +48,7 @@ for _name, _sub in (
 
 def _mount_engines() -> None:
     from hotline.acd.cli import app as acd_bench_app
+    from hotline.ivr.cli import ivr_app
     from hotline.sim.cli import simulate
     from hotline.wfm.cli import app as wfm_app
 
@@ -56,6 +57,7 @@ def _mount_engines() -> None:
     )
 
     app.add_typer(wfm_app, name="wfm", help="Staffing mathematics: Erlang B, C and A.")
+    app.add_typer(ivr_app, name="ivr", help="IVR flows: validate, simulate, demo flows.")
     bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks of the engines (print JSON with --json).")
     bench_app.add_typer(acd_bench_app, name="acd")
     app.add_typer(bench_app, name="bench")

@@ -176,7 +176,12 @@ QUEUES: list[tuple[str, str, dict[str, Any]]] = [
     (
         "fault",
         "故障报修 Fault repair",
-        {"wrap_up": 15, "ring_timeout": 15, "requirements": "fault>=2", "overflow": [{"target": "general", "after": 60}]},
+        {
+            "wrap_up": 15,
+            "ring_timeout": 15,
+            "requirements": "fault>=2",
+            "overflow": [{"target": "general", "after": 60}],
+        },
     ),
     ("billing", "电费业务 Billing", {"wrap_up": 10, "ring_timeout": 15, "requirements": "billing>=2"}),
     ("complaint", "投诉 Complaints", {"wrap_up": 30, "ring_timeout": 15, "requirements": "complaint>=3"}),
@@ -184,14 +189,23 @@ QUEUES: list[tuple[str, str, dict[str, Any]]] = [
     (
         "english",
         "English service",
-        {"wrap_up": 10, "ring_timeout": 15, "requirements": "english>=1", "language": "en",
-         "greeting": "Please hold, an agent will be with you shortly."},
+        {
+            "wrap_up": 10,
+            "ring_timeout": 15,
+            "requirements": "english>=1",
+            "language": "en",
+            "greeting": "Please hold, an agent will be with you shortly.",
+        },
     ),
 ]
 # username, agent number, skills, queues
 AGENTS = [
-    ("li.na", "8001", {"billing": 5, "fault": 3, "complaint": 4, "english": 2},
-     ["general", "fault", "billing", "complaint", "consult", "english"]),
+    (
+        "li.na",
+        "8001",
+        {"billing": 5, "fault": 3, "complaint": 4, "english": 2},
+        ["general", "fault", "billing", "complaint", "consult", "english"],
+    ),
     ("zhang.wei", "8002", {"billing": 3, "fault": 5}, ["general", "fault", "billing", "consult"]),
     ("wang.fang", "8003", {"complaint": 5, "english": 3}, ["complaint", "english", "general"]),
 ]
@@ -224,7 +238,9 @@ async def seed_contact_center(
     from hotline.store.models import AgentProfile, IvrFlow, NumberRoute, QueueDef, ServiceCode
 
     for name, display, settings in QUEUES:
-        s.add(QueueDef(tenant_id=tenant_id, unit_id=unit_id, name=name, display_name=display, settings=settings))
+        s.add(
+            QueueDef(tenant_id=tenant_id, unit_id=unit_id, name=name, display_name=display, settings=settings)
+        )
     for username, number, skills, queues in AGENTS:
         s.add(
             AgentProfile(

@@ -138,6 +138,7 @@ class AcdService:
         self.agent_listener: Callable[[AgentSession, AgentState, AgentState, float], None] | None = None
         self._wake = asyncio.Event()
         self._pending_reload: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.Task[None] | None = None
 
     # -- time -------------------------------------------------------------------------------------
@@ -345,7 +346,9 @@ class AcdService:
     def _after(self, acd: TenantAcd, decisions: list[Decision]) -> None:
         if acd.tenant_id in self._pending_reload and not acd.engine.live_task_ids:
             self._pending_reload.discard(acd.tenant_id)
-            asyncio.ensure_future(self._reload_later(acd.tenant_id))
+            task = asyncio.ensure_future(self._reload_later(acd.tenant_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         events = acd.engine.pop_events()
         acd.stats.consume(events)
         for e in events:
@@ -448,10 +451,12 @@ class AcdService:
                     f"already logged in at extension {session.extension}; log out first", field="extension"
                 )
             return  # idempotent
+        if acd.engine.agent_state(session.agent_id) is not AgentState.LOGGED_OUT:
+            raise Conflict("agent is already logged in", field="state")
+        self.events.append(session.tenant_id, "agent_login", agent_id=session.user_id, extension=extension)
         self._engine_call(session, lambda e, now: e.login(session.agent_id, now, ready=ready))
         session.extension = extension
         session.logged_in_at = datetime.now(UTC)
-        self.events.append(session.tenant_id, "agent_login", agent_id=session.user_id, extension=extension)
 
     def logout(self, session: AgentSession) -> None:
         if session.extension is None:
@@ -532,9 +537,7 @@ class AcdService:
         if info is None:
             raise NotFound(f"no queue {queue!r}", field="queue")
         snap = acd.stats.snapshot(queue, self.now())
-        out: dict[str, Any] = {
-            k: getattr(snap, k) for k in snap.__slots__ if k != "queue_id"
-        }
+        out: dict[str, Any] = {k: getattr(snap, k) for k in snap.__slots__ if k != "queue_id"}
         if out["expected_wait"] == float("inf"):
             out["expected_wait"] = None
         out["name"] = queue

@@ -153,6 +153,8 @@ class Call:
     digit_sink: Callable[[str], None] | None = None
     hold_started: float | None = None
     hold_total: float = 0.0
+    #: set when the caller cancels or the call ends: ringing legs are cancelled at once
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
 
     def other(self, leg: Leg) -> Leg | None:
         """The answered leg bridged with ``leg`` (two-party calls)."""
@@ -648,20 +650,30 @@ class CallManager:
                 if on_ringing is not None:
                     on_ringing()
 
-        tasks = {
+        tasks: dict[asyncio.Future[Any], OutboundLeg] = {
             asyncio.ensure_future(self._invite(call, leg, number, caller_id, provisional)): leg
             for leg in legs
         }
         winner: OutboundLeg | None = None
         statuses: list[int] = []
         deadline = asyncio.get_running_loop().time() + self.settings.ring_timeout
-        pending = set(tasks)
+        pending: set[asyncio.Future[Any]] = set(tasks)
         cancelled = False
+        gone = asyncio.ensure_future(call.gone.wait())
         while pending:
             timeout = max(0.0, deadline - asyncio.get_running_loop().time())
-            done, pending = await asyncio.wait(
-                pending, timeout=None if cancelled else timeout, return_when=asyncio.FIRST_COMPLETED
+            waiting = pending if cancelled or gone.done() else {*pending, gone}
+            done, _ = await asyncio.wait(
+                waiting, timeout=None if cancelled else timeout, return_when=asyncio.FIRST_COMPLETED
             )
+            done.discard(gone)
+            pending -= done
+            if call.caller_gone and not cancelled:  # the caller cancelled while the phones ring
+                cancelled = True
+                for t in pending:
+                    await self._cancel_leg(tasks[t])
+                if not done:
+                    continue
             if not done and not cancelled:
                 cancelled = True  # ring timeout: cancel everyone still ringing
                 statuses.append(408)
@@ -681,6 +693,7 @@ class CallManager:
                 cancelled = True
                 for t in pending:
                     await self._cancel_leg(tasks[t])
+        gone.cancel()
         for leg in legs:
             if leg is not winner:
                 await self._close_leg(leg, reason="not answered")
@@ -745,6 +758,9 @@ class CallManager:
             if answer is None:
                 await self._bye_leg(leg)
                 return 488
+            if leg.endpoint is None or call.ended:  # answered after the call was given up
+                await self._bye_leg(leg)
+                return 487
             await self.media.update_endpoint(leg.endpoint.id, answer)
             leg.answered = True
         return resp.status
@@ -797,6 +813,7 @@ class CallManager:
             return
         call = leg.call
         call.caller_gone = True
+        call.gone.set()
         if leg.incoming is not None:
             leg.incoming.respond(487, "Request Terminated", to_tag=leg.local_tag)
         leg.ended = True
@@ -877,6 +894,7 @@ class CallManager:
         if call.ended:
             return
         call.ended = True
+        call.gone.set()
         for key, pending in list(self._by_invite.items()):
             if pending.call is call:
                 del self._by_invite[key]

@@ -179,9 +179,22 @@ class CdrStore:
     #: columns the call path may set with :meth:`update`
     UPDATABLE = frozenset(
         {
-            "flow", "flow_version", "ivr_path", "queue", "queue_entered_at", "queue_left_at",
-            "queue_position", "offers", "wait_seconds", "talk_seconds", "hold_seconds",
-            "wrap_up_seconds", "disposition", "disposition_notes", "abandon_point", "agent_id",
+            "flow",
+            "flow_version",
+            "ivr_path",
+            "queue",
+            "queue_entered_at",
+            "queue_left_at",
+            "queue_position",
+            "offers",
+            "wait_seconds",
+            "talk_seconds",
+            "hold_seconds",
+            "wrap_up_seconds",
+            "disposition",
+            "disposition_notes",
+            "abandon_point",
+            "agent_id",
             "unit_id",
         }
     )

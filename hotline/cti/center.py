@@ -12,7 +12,9 @@ from hotline.ivr.actions import ActionRegistry, default_registry
 
 
 class ContactCenter:
-    def __init__(self, factory: async_sessionmaker[AsyncSession], *, actions: ActionRegistry | None = None) -> None:
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], *, actions: ActionRegistry | None = None
+    ) -> None:
         self.factory = factory
         self.events = EventLog(factory)
         self.acd = AcdService(factory, self.events)

@@ -142,6 +142,20 @@ class ServiceCalls:
         self.states: dict[str, ServiceState] = {}
         #: agent phone INVITE sent → monotonic time (benchmarks: last digit → agent ringing)
         self.offer_latency: list[float] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _background(self, coro: Any) -> None:
+        """Run work that belongs to no call (kept referenced until done; failures logged)."""
+
+        async def run() -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("background task failed")
+
+        task = asyncio.ensure_future(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def install(self) -> None:
         self.m.services = self
@@ -663,7 +677,9 @@ class ServiceCalls:
                         and (not math.isfinite(ewt) or ewt > cfg.callback_offer_after)
                     ):
                         st.callback_offered = True
-                        texts.append(CALLBACK_OFFER.get(lang, CALLBACK_OFFER["zh-CN"]).format(key=cfg.callback_key))
+                        texts.append(
+                            CALLBACK_OFFER.get(lang, CALLBACK_OFFER["zh-CN"]).format(key=cfg.callback_key)
+                        )
             if now >= next_periodic and cfg.periodic_message:
                 next_periodic = now + cfg.periodic_every
                 texts.append(cfg.periodic_message)
@@ -705,13 +721,15 @@ class ServiceCalls:
             st.exit_reason = reason
             with contextlib.suppress(AcdError):
                 self.acd.apply(st.tenant_id, lambda e, now: e.abandon(st.call.id, now))
-            self.events.append(st.tenant_id, "exit_with_key", call_id=st.call.id, queue=st.queue, reason=reason)
+            self.events.append(
+                st.tenant_id, "exit_with_key", call_id=st.call.id, queue=st.queue, reason=reason
+            )
 
     # -- ACD decisions ---------------------------------------------------------------------------
 
     def on_offer(self, tenant_id: int, offer: Offer) -> None:
         if offer.task_id.startswith("cb"):
-            asyncio.ensure_future(self._ring_callback(tenant_id, offer))
+            self._background(self._ring_callback(tenant_id, offer))
             return
         st = self.states.get(offer.task_id)
         session = self.acd.tenants[tenant_id].agents.get(int(offer.agent_id))
@@ -763,7 +781,12 @@ class ServiceCalls:
         tenant_id = st.tenant_id
         agent_id = offer.agent_id
         st.offers.append(
-            {"agent": session.user_id, "at": utcnow().isoformat(), "queue": offer.queue_id, "outcome": "ringing"}
+            {
+                "agent": session.user_id,
+                "at": utcnow().isoformat(),
+                "queue": offer.queue_id,
+                "outcome": "ringing",
+            }
         )
         contacts = self.m.sip.lookup(tenant_id, session.extension or "")
         targets = [(c.uri, self.m.sip.peer_for(c)) for c in contacts]
@@ -829,15 +852,21 @@ class ServiceCalls:
     def _phone_failed(self, st: ServiceState, session: AgentSession, offer: Offer, reason: str) -> None:
         """The agent's phone refused or cannot be reached: requeue the call, agent not ready."""
         self.events.append(
-            st.tenant_id, "phone_failed", call_id=st.call.id, queue=offer.queue_id,
-            agent_id=session.user_id, reason=reason,
+            st.tenant_id,
+            "phone_failed",
+            call_id=st.call.id,
+            queue=offer.queue_id,
+            agent_id=session.user_id,
+            reason=reason,
         )
         with contextlib.suppress(AcdError):
             self.acd.apply(st.tenant_id, lambda e, now: e.reject(offer.agent_id, offer.task_id, now))
         with contextlib.suppress(AcdError):
             self.acd.apply(st.tenant_id, lambda e, now: e.set_not_ready(offer.agent_id, now, reason))
 
-    async def _connected(self, st: ServiceState, session: AgentSession, leg: OutboundLeg, queue_name: str) -> None:
+    async def _connected(
+        self, st: ServiceState, session: AgentSession, leg: OutboundLeg, queue_name: str
+    ) -> None:
         call = st.call
         st.phase = "connected"
         st.in_acd = False
@@ -852,7 +881,9 @@ class ServiceCalls:
             tts = self.m.settings.tts
             if tts is not None and tts.available():
                 with contextlib.suppress(MediaEngineError, TimeoutError):
-                    path = await asyncio.wait_for(tts.render(queue_name, VOICES.get(info.settings.language)), 3)
+                    path = await asyncio.wait_for(
+                        tts.render(queue_name, VOICES.get(info.settings.language)), 3
+                    )
                     await self._play(leg.endpoint.id, PlayFile(path), limit=5)
         if call.ended or leg.ended:
             return
@@ -862,7 +893,11 @@ class ServiceCalls:
                 await self.m.media.stop_play(st.caller.endpoint.id)
         await self.m._connect(call, st.caller, leg, agent_id=session.user_id)
         self.events.append(
-            st.tenant_id, "bridged", call_id=call.id, queue=st.queue, agent_id=session.user_id,
+            st.tenant_id,
+            "bridged",
+            call_id=call.id,
+            queue=st.queue,
+            agent_id=session.user_id,
             recording=call.recording_path,
         )
 
@@ -921,8 +956,13 @@ class ServiceCalls:
         call.data.update({k: v for k, v in st.variables.items() if _scalar(v)})
         await self.m.cdr.update(call.id, **fields)
         self.events.append(
-            st.tenant_id, "call_end", call_id=call.id, queue=st.queue,
-            agent_id=st.agent.user_id if st.agent else None, cause=cause, ended_by=ended_by,
+            st.tenant_id,
+            "call_end",
+            call_id=call.id,
+            queue=st.queue,
+            agent_id=st.agent.user_id if st.agent else None,
+            cause=cause,
+            ended_by=ended_by,
             abandon_point=abandon_point,
         )
 
@@ -937,10 +977,12 @@ class ServiceCalls:
             else:
                 self.acd.apply(st.tenant_id, lambda e, n: e.unhold(agent_id, call.id, n))
 
-    def _agent_state_changed(self, session: AgentSession, old: AgentState, new: AgentState, seconds: float) -> None:
+    def _agent_state_changed(
+        self, session: AgentSession, old: AgentState, new: AgentState, seconds: float
+    ) -> None:
         if old is AgentState.WRAP_UP and new is not AgentState.WRAP_UP and session.wrap_call:
             call_id = session.wrap_call
-            asyncio.ensure_future(self.m.cdr.update(call_id, wrap_up_seconds=round(seconds, 3)))
+            self._background(self.m.cdr.update(call_id, wrap_up_seconds=round(seconds, 3)))
 
     # -- transfer out of the IVR -----------------------------------------------------------------
 

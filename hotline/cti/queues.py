@@ -17,11 +17,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hotline.acd import ExitAction, OverflowRule, PriorityRule, QueueConfig, Strategy
-from hotline.acd.requirements import parse_requirement, skill_names
 from hotline.acd.model import BusinessCalendar, Rule
+from hotline.acd.requirements import parse_requirement, skill_names
 
 QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_DESTINATION = re.compile(r"^(disconnect|voicemail(:[a-z0-9._-]{1,64})?|flow:[a-z0-9][a-z0-9._-]{0,63}|queue:[a-z0-9][a-z0-9._-]{0,63})$")
+_DESTINATION = re.compile(
+    r"^(disconnect|voicemail(:[a-z0-9._-]{1,64})?|flow:[a-z0-9][a-z0-9._-]{0,63}|queue:[a-z0-9][a-z0-9._-]{0,63})$"
+)
 DTMF_KEYS = "0123456789*#"
 
 
@@ -34,9 +36,7 @@ class ExitSpec(BaseModel):
     @classmethod
     def _dest(cls, v: str) -> str:
         if not _DESTINATION.match(v):
-            raise ValueError(
-                "destination must be disconnect, voicemail[:box], flow:<name> or queue:<name>"
-            )
+            raise ValueError("destination must be disconnect, voicemail[:box], flow:<name> or queue:<name>")
         return v
 
     def action(self) -> ExitAction:

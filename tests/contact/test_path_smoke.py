@@ -12,7 +12,9 @@ from tests.cti.calltools import phone, wait_for
 from tests.cti.pyua import Ua
 
 
-async def test_caller_reaches_agent(telephony_client: AsyncClient, tmp_path: Path, need_baresip: None) -> None:
+async def test_caller_reaches_agent(
+    telephony_client: AsyncClient, tmp_path: Path, need_baresip: None
+) -> None:
     client = telephony_client
     tele = client.app.state.hotline.telephony  # type: ignore[attr-defined]
     port = tele.sip.udp_address[1]
@@ -24,7 +26,9 @@ async def test_caller_reaches_agent(telephony_client: AsyncClient, tmp_path: Pat
     try:
         await asyncio.to_thread(agent_phone.start)
         await wait_for(lambda: tele.sip.lookup(1, "1001"), 10, "registration")
-        r = await client.post(f"/api/v1/agents/{me}/login", json={"extension": "1001", "ready": True}, headers=h)
+        r = await client.post(
+            f"/api/v1/agents/{me}/login", json={"extension": "1001", "ready": True}, headers=h
+        )
         assert r.status_code == 200, r.text
         assert r.json()["state"] == "available"
         dialog = await caller.call("95598", 40000)

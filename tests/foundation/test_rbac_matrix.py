@@ -318,9 +318,13 @@ async def test_role_scope(client: AsyncClient, role: str, scope: str) -> None:
             bad.append(f"GET queues: saw {sorted(seen)}, documented {sorted(want)}")
     r = await client.get("/api/v1/ivr/flows", headers=h)
     check(bad, "GET flows", r.status_code, "ivr.read" in PERMS[role])
-    flow = f"name: f-{role}-{scope}\nlanguage: en\nstart: bye\nnodes:\n  bye: {{type: hangup}}\n".replace("_", "-")
+    flow = f"name: f-{role}-{scope}\nlanguage: en\nstart: bye\nnodes:\n  bye: {{type: hangup}}\n".replace(
+        "_", "-"
+    )
     flow += "fallback_queue: qa\n"
-    r = await client.put(f"/api/v1/ivr/flows/f-{role}-{scope}".replace("_", "-"), json={"source": flow}, headers=h)
+    r = await client.put(
+        f"/api/v1/ivr/flows/f-{role}-{scope}".replace("_", "-"), json={"source": flow}, headers=h
+    )
     check(bad, "PUT flow", r.status_code, "ivr.write" in PERMS[role] and scope == "tenant")
     for name, (loc, owned) in user_targets.items():
         uid = WORLD.users[name]

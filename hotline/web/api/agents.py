@@ -3,6 +3,7 @@ queues (settings and live status), the queue event log, voicemail and callback r
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -45,7 +46,9 @@ class AgentStatus(BaseModel):
     user_id: int
     username: str
     name: str
-    state: str = Field(description="logged_out, available, reserved (ringing), busy, hold, wrap_up, not_ready")
+    state: str = Field(
+        description="logged_out, available, reserved (ringing), busy, hold, wrap_up, not_ready"
+    )
     reason: str | None
     extension: str | None
     since: str
@@ -182,7 +185,11 @@ async def wrap_up(user_id: int, body: WrapUpIn, ctx: CtxDep) -> AgentStatus:
         if in_wrap_up:
             call.wrap_up_seconds = round(acd.now() - session.state_since, 3)
         audit.record(
-            s, "agent.wrap_up", principal=ctx.principal, resource_type="call", resource_id=call_id,
+            s,
+            "agent.wrap_up",
+            principal=ctx.principal,
+            resource_type="call",
+            resource_id=call_id,
             detail={"disposition": body.disposition},
         )
     acd.events.append(
@@ -190,15 +197,15 @@ async def wrap_up(user_id: int, body: WrapUpIn, ctx: CtxDep) -> AgentStatus:
     )
     if call_id == session.wrap_call and session.current_call is None:
         ready_after = session.auto_ready if body.ready is None else body.ready
-        try:
-            acd.end_wrap_up(session, ready=ready_after)  # records the wrap-up time on the call
-        except Conflict:
-            pass  # logged out meanwhile: the disposition is stored all the same
+        with contextlib.suppress(Conflict):  # logged out meanwhile: the disposition is stored anyway
+            acd.end_wrap_up(session, ready=ready_after)
         session.wrap_call = None
     return _status(ctx, session)
 
 
-@router.put("/agents/{user_id}/profile", response_model=AgentStatus, summary="Set an agent's résumé and queues")
+@router.put(
+    "/agents/{user_id}/profile", response_model=AgentStatus, summary="Set an agent's résumé and queues"
+)
 async def put_profile(user_id: int, body: ProfileIn, ctx: CtxDep) -> AgentStatus:
     acd = center_of(ctx).acd
     async with transaction(ctx.db) as s:
@@ -221,7 +228,11 @@ async def put_profile(user_id: int, body: ProfileIn, ctx: CtxDep) -> AgentStatus
         profile.queues = list(body.queues)
         profile.auto_ready = body.auto_ready
         audit.record(
-            s, "agent.profile", principal=ctx.principal, resource_type="agent", resource_id=user_id,
+            s,
+            "agent.profile",
+            principal=ctx.principal,
+            resource_type="agent",
+            resource_id=user_id,
             detail={"queues": body.queues, "skills": body.skills},
         )
     try:
@@ -248,7 +259,9 @@ async def _code(ctx: Ctx, kind: str, code: str, field: str) -> None:
 
 async def _audit(ctx: Ctx, action: str, user_id: int, detail: dict[str, Any]) -> None:
     async with transaction(ctx.db) as s:
-        audit.record(s, action, principal=ctx.principal, resource_type="agent", resource_id=user_id, detail=detail)
+        audit.record(
+            s, action, principal=ctx.principal, resource_type="agent", resource_id=user_id, detail=detail
+        )
 
 
 # -- codes ----------------------------------------------------------------------------------------
@@ -304,13 +317,17 @@ def _queue_out(ctx: Ctx, q: QueueDef) -> QueueOut:
         status = acd.queue_status(ctx.tenant_id, q.name)
     except NotFound:
         status = None
-    return QueueOut(name=q.name, display_name=q.display_name, unit_id=q.unit_id, settings=q.settings, status=status)
+    return QueueOut(
+        name=q.name, display_name=q.display_name, unit_id=q.unit_id, settings=q.settings, status=status
+    )
 
 
 async def _visible_queues(ctx: Ctx) -> list[QueueDef]:
     async with ctx.db() as s:
         rows = (
-            await s.scalars(select(QueueDef).where(QueueDef.tenant_id == ctx.tenant_id).order_by(QueueDef.name))
+            await s.scalars(
+                select(QueueDef).where(QueueDef.tenant_id == ctx.tenant_id).order_by(QueueDef.name)
+            )
         ).all()
     return [q for q in rows if allows(ctx.principal, Perm.QUEUE_READ, await _queue_resource(ctx, q))]
 
@@ -339,7 +356,8 @@ async def put_queue(name: str, body: QueueIn, ctx: CtxDep) -> QueueOut:
         settings = parse_settings(body.settings)
     except ValidationError as exc:
         errors = [
-            {"field": "settings." + ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()
+            {"field": "settings." + ".".join(str(p) for p in e["loc"]), "reason": e["msg"]}
+            for e in exc.errors()
         ]
         err = Invalid(f"{errors[0]['field']}: {errors[0]['reason']}", field=errors[0]["field"])
         err.errors = errors  # type: ignore[attr-defined]
@@ -351,7 +369,9 @@ async def put_queue(name: str, body: QueueIn, ctx: CtxDep) -> QueueOut:
         await ctx.authorize(Perm.QUEUE_WRITE, Resource("queue", ctx.tenant_id, unit.path, None, name))
         q = await s.scalar(select(QueueDef).where(QueueDef.tenant_id == ctx.tenant_id, QueueDef.name == name))
         if q is not None:
-            await ctx.authorize(Perm.QUEUE_WRITE, Resource("queue", ctx.tenant_id, await unit_path(s, q.unit_id), None, name))
+            await ctx.authorize(
+                Perm.QUEUE_WRITE, Resource("queue", ctx.tenant_id, await unit_path(s, q.unit_id), None, name)
+            )
         else:
             q = QueueDef(tenant_id=ctx.tenant_id, name=name)
             s.add(q)
@@ -404,12 +424,26 @@ async def queue_events(
         q = q.where(QueueEvent.at >= since)
     async with ctx.db() as s:
         rows = (await s.scalars(q.order_by(QueueEvent.id).limit(limit).offset(offset))).all()
+    agents: set[int] = set()
+    if not tenant_wide:
+        async with ctx.db() as s:
+            for session in center_of(ctx).acd.tenant(ctx.tenant_id).agents.values():
+                path = await unit_path(s, session.unit_id)
+                res = Resource("agent", ctx.tenant_id, path, session.user_id, str(session.user_id))
+                if allows(ctx.principal, Perm.AGENT_READ, res):
+                    agents.add(session.user_id)
     return [
         QueueEventOut(
-            id=r.id, at=r.at, event=r.event, call_id=r.call_id, queue=r.queue, agent_id=r.agent_id, data=r.data
+            id=r.id,
+            at=r.at,
+            event=r.event,
+            call_id=r.call_id,
+            queue=r.queue,
+            agent_id=r.agent_id,
+            data=r.data,
         )
         for r in rows
-        if tenant_wide or r.queue in visible
+        if tenant_wide or r.queue in visible or (not r.queue and r.agent_id in agents)
     ]
 
 
@@ -438,14 +472,23 @@ async def _box_allowed(ctx: Ctx, box: str, perm: Perm) -> bool:
 
 def _vm_out(v: Voicemail) -> VoicemailOut:
     return VoicemailOut(
-        id=v.id, call_id=v.call_id, box=v.box, caller=v.caller, path=v.path, seconds=v.seconds,
-        status=v.status, handled_by=v.handled_by, created_at=v.created_at,
+        id=v.id,
+        call_id=v.call_id,
+        box=v.box,
+        caller=v.caller,
+        path=v.path,
+        seconds=v.seconds,
+        status=v.status,
+        handled_by=v.handled_by,
+        created_at=v.created_at,
     )
 
 
 @router.get("/voicemails", response_model=list[VoicemailOut], summary="Messages left by callers")
 async def voicemails(
-    ctx: CtxDep, status: str | None = Query(None, pattern="^(new|done)$"), limit: int = Query(200, ge=1, le=1000)
+    ctx: CtxDep,
+    status: str | None = Query(None, pattern="^(new|done)$"),
+    limit: int = Query(200, ge=1, le=1000),
 ) -> list[VoicemailOut]:
     await ctx.require_any(Perm.QUEUE_READ, "voicemail")
     q = select(Voicemail).where(Voicemail.tenant_id == ctx.tenant_id)
@@ -468,7 +511,9 @@ async def patch_voicemail(voicemail_id: int, body: VoicemailPatch, ctx: CtxDep) 
             await ctx.deny(Perm.QUEUE_WRITE, "voicemail", str(voicemail_id))
         v.status = body.status
         v.handled_by = ctx.principal.user_id if body.status == "done" else None
-        audit.record(s, "voicemail.update", principal=ctx.principal, resource_type="voicemail", resource_id=v.id)
+        audit.record(
+            s, "voicemail.update", principal=ctx.principal, resource_type="voicemail", resource_id=v.id
+        )
         return _vm_out(v)
 
 
@@ -497,8 +542,16 @@ async def callbacks(
         rows = (await s.scalars(q.order_by(CallbackRequest.id.desc()).limit(limit))).all()
     return [
         CallbackOut(
-            id=r.id, call_id=r.call_id, number=r.number, queue=r.queue, queued_since=r.queued_since,
-            status=r.status, attempts=r.attempts, agent_id=r.agent_id, created_at=r.created_at, done_at=r.done_at,
+            id=r.id,
+            call_id=r.call_id,
+            number=r.number,
+            queue=r.queue,
+            queued_since=r.queued_since,
+            status=r.status,
+            attempts=r.attempts,
+            agent_id=r.agent_id,
+            created_at=r.created_at,
+            done_at=r.done_at,
         )
         for r in rows
         if await _box_allowed(ctx, r.queue, Perm.QUEUE_READ)

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from hotline import audit
@@ -42,6 +42,8 @@ nodes:
 
 
 class FlowIn(Strict):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)  # keep the source verbatim
+
     source: str | None = Field(None, description="the flow as YAML (or JSON) text", examples=[EXAMPLE_FLOW])
     flow: dict[str, Any] | None = Field(None, description="the flow as a JSON object (same model)")
 
@@ -143,13 +145,19 @@ async def list_flows(ctx: CtxDep) -> list[FlowOut]:
     async with ctx.db() as s:
         rows = (
             await s.scalars(
-                select(IvrFlow).where(IvrFlow.tenant_id == ctx.tenant_id).order_by(IvrFlow.name, IvrFlow.version)
+                select(IvrFlow)
+                .where(IvrFlow.tenant_id == ctx.tenant_id)
+                .order_by(IvrFlow.name, IvrFlow.version)
             )
         ).all()
     out: dict[str, FlowOut] = {}
     for r in rows:
         f = out.setdefault(r.name, FlowOut(name=r.name, active_version=None))
-        f.versions.append(FlowVersionOut(version=r.version, active=r.active, created_at=r.created_at, created_by=r.created_by))
+        f.versions.append(
+            FlowVersionOut(
+                version=r.version, active=r.active, created_at=r.created_at, created_by=r.created_by
+            )
+        )
         if r.active:
             f.active_version = r.version
     return list(out.values())
@@ -177,7 +185,9 @@ async def get_flow(name: str, ctx: CtxDep, version: int | None = Query(None, ge=
         language=language,
         source=chosen.source if chosen else None,
         versions=[
-            FlowVersionOut(version=r.version, active=r.active, created_at=r.created_at, created_by=r.created_by)
+            FlowVersionOut(
+                version=r.version, active=r.active, created_at=r.created_at, created_by=r.created_by
+            )
             for r in rows
         ],
     )
@@ -195,7 +205,9 @@ async def put_flow(name: str, request: Request, ctx: CtxDep, activate: bool = Qu
     await ctx.authorize(Perm.IVR_WRITE, Resource("ivr_flow", ctx.tenant_id, TENANT_PATH, id=name))
     source = await _read_source(request)
     center = center_of(ctx)
-    row = await center.flows.save(ctx.tenant_id, name, source, user_id=ctx.principal.user_id, activate=activate)
+    row = await center.flows.save(
+        ctx.tenant_id, name, source, user_id=ctx.principal.user_id, activate=activate
+    )
     warnings = [
         {"line": i.line, "column": i.column, "node": i.node, "message": i.message}
         for i in validate_flow(source, known_actions=center.actions.names(), source=name)
@@ -203,7 +215,11 @@ async def put_flow(name: str, request: Request, ctx: CtxDep, activate: bool = Qu
     ]
     async with transaction(ctx.db) as s:
         audit.record(
-            s, "ivr.flow.save", principal=ctx.principal, resource_type="ivr_flow", resource_id=name,
+            s,
+            "ivr.flow.save",
+            principal=ctx.principal,
+            resource_type="ivr_flow",
+            resource_id=name,
             detail={"version": row.version, "active": row.active},
         )
     return FlowSaved(name=name, version=row.version, active=row.active, warnings=warnings)
@@ -219,7 +235,13 @@ async def validate(name: str, request: Request, ctx: CtxDep) -> Validation:
             await center.flows.check(s, ctx.tenant_id, name, source)
     except FlowInvalid as exc:
         issues = [
-            Issue(line=e["line"], column=e["column"], node=e["node"], message=e["reason"], severity=e["severity"])
+            Issue(
+                line=e["line"],
+                column=e["column"],
+                node=e["node"],
+                message=e["reason"],
+                severity=e["severity"],
+            )
             for e in exc.errors
         ]
         return Validation(valid=False, issues=issues)
@@ -235,7 +257,11 @@ async def activate(name: str, version: int, ctx: CtxDep) -> FlowSaved:
     row = await center_of(ctx).flows.activate(ctx.tenant_id, name, version)
     async with transaction(ctx.db) as s:
         audit.record(
-            s, "ivr.flow.activate", principal=ctx.principal, resource_type="ivr_flow", resource_id=name,
+            s,
+            "ivr.flow.activate",
+            principal=ctx.principal,
+            resource_type="ivr_flow",
+            resource_id=name,
             detail={"version": version},
         )
     return FlowSaved(name=name, version=row.version, active=True)
@@ -259,7 +285,9 @@ async def put_number(number: str, body: NumberIn, ctx: CtxDep) -> NumberOut:
     if not number or len(number) > 64 or not all(ch.isdigit() or ch in "+*#" for ch in number):
         raise Invalid("a service number is digits (and + * #), at most 64", field="number")
     async with transaction(ctx.db) as s:
-        names = set(await s.scalars(select(IvrFlow.name).where(IvrFlow.tenant_id == ctx.tenant_id, IvrFlow.active)))
+        names = set(
+            await s.scalars(select(IvrFlow.name).where(IvrFlow.tenant_id == ctx.tenant_id, IvrFlow.active))
+        )
         for fld in ("flow", "after_hours_flow", "holiday_flow"):
             value = getattr(body, fld)
             if value and value not in names:
@@ -280,7 +308,11 @@ async def put_number(number: str, body: NumberIn, ctx: CtxDep) -> NumberOut:
         row.description = body.description[:200]
         await s.flush()
         audit.record(
-            s, "ivr.number.save", principal=ctx.principal, resource_type="number", resource_id=number,
+            s,
+            "ivr.number.save",
+            principal=ctx.principal,
+            resource_type="number",
+            resource_id=number,
             detail={"flow": body.flow},
         )
         return NumberOut(**route_json(row))

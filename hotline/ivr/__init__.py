@@ -1,0 +1,112 @@
+"""The IVR: flow model, loader, validator and the sans-IO interpreter (plus action plugins).
+
+Everything but :mod:`hotline.ivr.actions` (and the CLI) is pure: no I/O, no clock. See
+:mod:`hotline.ivr.interpreter` for how a shell drives a :class:`FlowRun`.
+"""
+
+from __future__ import annotations
+
+from hotline.ivr.actions import (
+    ActionContext,
+    ActionError,
+    ActionPlugin,
+    ActionRegistry,
+    default_registry,
+)
+from hotline.ivr.conditions import Condition, ConditionSyntaxError, parse_condition
+from hotline.ivr.interpreter import (
+    Effect,
+    FilePrompt,
+    Finish,
+    FlowRun,
+    Hangup,
+    Outcome,
+    PathStep,
+    Play,
+    Prompt,
+    Record,
+    RequestCallback,
+    Returned,
+    RunAction,
+    StopPlay,
+    TextPrompt,
+    ToQueue,
+    ToTransfer,
+)
+from hotline.ivr.loader import FlowError, FlowIssue, load_flow_file, parse_flow
+from hotline.ivr.model import (
+    ActionNode,
+    CallbackNode,
+    CollectNode,
+    ConditionNode,
+    Flow,
+    HangupNode,
+    MenuNode,
+    Node,
+    PlayNode,
+    PromptPart,
+    QueueNode,
+    ReturnNode,
+    SetNode,
+    SubflowNode,
+    SwitchNode,
+    TransferNode,
+    VoicemailNode,
+)
+from hotline.ivr.simulate import Transcript, simulate, simulate_async
+from hotline.ivr.validate import BUILTIN_VARIABLES, check_flow, validate_flow
+
+__all__ = [
+    "BUILTIN_VARIABLES",
+    "ActionContext",
+    "ActionError",
+    "ActionNode",
+    "ActionPlugin",
+    "ActionRegistry",
+    "CallbackNode",
+    "CollectNode",
+    "Condition",
+    "ConditionNode",
+    "ConditionSyntaxError",
+    "Effect",
+    "FilePrompt",
+    "Finish",
+    "Flow",
+    "FlowError",
+    "FlowIssue",
+    "FlowRun",
+    "Hangup",
+    "HangupNode",
+    "MenuNode",
+    "Node",
+    "Outcome",
+    "PathStep",
+    "Play",
+    "PlayNode",
+    "Prompt",
+    "PromptPart",
+    "QueueNode",
+    "Record",
+    "RequestCallback",
+    "ReturnNode",
+    "Returned",
+    "RunAction",
+    "SetNode",
+    "StopPlay",
+    "SubflowNode",
+    "SwitchNode",
+    "TextPrompt",
+    "ToQueue",
+    "ToTransfer",
+    "Transcript",
+    "TransferNode",
+    "VoicemailNode",
+    "check_flow",
+    "default_registry",
+    "load_flow_file",
+    "parse_condition",
+    "parse_flow",
+    "simulate",
+    "simulate_async",
+    "validate_flow",
+]
