@@ -48,6 +48,7 @@ for _name, _sub in (
 
 def _mount_engines() -> None:
     from hotline.acd.cli import app as acd_bench_app
+    from hotline.cti.cli import agent_app
     from hotline.ivr.cli import ivr_app
     from hotline.sim.cli import simulate
     from hotline.wfm.cli import app as wfm_app
@@ -58,6 +59,7 @@ def _mount_engines() -> None:
 
     app.add_typer(wfm_app, name="wfm", help="Staffing mathematics: Erlang B, C and A.")
     app.add_typer(ivr_app, name="ivr", help="IVR flows: validate, simulate, demo flows.")
+    app.add_typer(agent_app, name="agent", help="Agents on phones (acts on a running server).")
     bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks of the engines (print JSON with --json).")
     bench_app.add_typer(acd_bench_app, name="acd")
     app.add_typer(bench_app, name="bench")
@@ -248,6 +250,15 @@ def print_banner(settings: Settings, info: Any) -> None:
             out.print(f"    {username:<10} {display:<6} {role}")
         numbers = ", ".join(f"{n} ({owner})" for n, owner in info.extensions)
         out.print(f"  Demo phone extensions {numbers}; SIP password: [bold]{info.sip_password}[/]")
+        if settings.sip.enabled:
+            out.print(
+                "  Service line: dial [bold]95598[/] (zh-CN IVR; 955981 English) — 1 bill, 2 fault, "
+                "3 complaint, 4 consultation, 0 agent"
+            )
+            out.print(
+                f"  Take calls: hotline agent login --server {base} -u li.na -e 1001 --ready "
+                "(agents: li.na, zhang.wei, wang.fang)"
+            )
 
 
 # -- db ---------------------------------------------------------------------------------------
