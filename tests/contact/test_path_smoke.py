@@ -42,6 +42,27 @@ async def test_caller_reaches_agent(
         )
         st = (await client.get(f"/api/v1/agents/{me}", headers=h)).json()
         assert st["state"] == "busy", st
+        # the agent sends the caller into the PIN flow and gets the call back with the result
+        call_id = st["current_call"]
+        pending = asyncio.ensure_future(
+            client.post(f"/api/v1/calls/{call_id}/flow", json={"flow": "verify-pin"}, headers=h)
+        )
+        await asyncio.sleep(1.0)
+        for d in "123456#":
+            r2 = await caller.request(
+                dialog, "INFO", body=f"Signal={d}\r\nDuration=160\r\n".encode(),
+                content_type="application/dtmf-relay",
+            )  # fmt: skip
+            assert r2.status == 200
+        r = await asyncio.wait_for(pending, 30)
+        assert r.status_code == 200, r.text
+        # customer.verify_pin arrives with the CRM issue: until then the PIN cannot be verified
+        assert r.json() == {
+            "call_id": call_id,
+            "flow": "verify-pin",
+            "status": "done",
+            "values": {"verified": False},
+        }
         await asyncio.sleep(1.0)
         await caller.request(dialog, "BYE")
         await wait_for(lambda: tele.calls.active_calls == 0, 10, "the call to end")
@@ -57,6 +78,12 @@ async def test_caller_reaches_agent(
         await asyncio.to_thread(agent_phone.stop)
     admin = await token_for(client, "admin")
     [call] = (await client.get("/api/v1/calls", headers=admin)).json()["items"]
-    print(call)
+    assert call["flow"] == "95598-zh" and call["queue"] == "general" and call["agent_id"] == me
+    assert call["disposition"] == "resolved" and call["wrap_up_seconds"] is not None
+    assert call["data"]["flow_results"] == {"verify-pin": {"verified": False}}
+    assert "123456" not in str(call), "the PIN must not be stored anywhere in the record"
+    # the six PIN digits are masked; the "#" came after the flow had its six digits
+    assert [d["digit"] for d in call["data"]["dtmf"]] == ["0", *"******", "#"]
     ev = (await client.get("/api/v1/queue-events", params={"call_id": call["id"]}, headers=admin)).json()
-    print([e["event"] for e in ev])
+    kinds = [e["event"] for e in ev]
+    assert kinds.index("ivr_send") < kinds.index("ivr_return") < kinds.index("call_end"), kinds

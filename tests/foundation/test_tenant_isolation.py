@@ -48,6 +48,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/agents/{user_id}/wrap-up"): {"disposition": "resolved"},
     ("PUT", "/api/v1/agents/{user_id}/profile"): {"skills": {}, "queues": []},
     ("PATCH", "/api/v1/voicemails/{voicemail_id}"): {"status": "done"},
+    ("POST", "/api/v1/calls/{call_id}/flow"): {"flow": "bname"},
 }
 #: answers other than 404 that still reveal nothing of tenant B
 EXPECTED: dict[tuple[str, str], int] = {

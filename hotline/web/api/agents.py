@@ -3,6 +3,7 @@ queues (settings and live status), the queue event log, voicemail and callback r
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import datetime
 from typing import Any
@@ -556,3 +557,56 @@ async def callbacks(
         for r in rows
         if await _box_allowed(ctx, r.queue, Perm.QUEUE_READ)
     ]
+
+
+# -- sending a caller into a flow -------------------------------------------------------------------
+
+
+class SendToFlowIn(Strict):
+    flow: str = Field(examples=["verify-pin"], description="an active IVR flow ending in a return node")
+    wait: bool = Field(True, description="answer when the flow returns (up to 3 minutes)")
+
+
+class FlowResult(BaseModel):
+    call_id: str
+    flow: str
+    status: str = Field(description="done (values are the flow's result) or running")
+    values: dict[str, Any]
+
+
+@router.post(
+    "/calls/{call_id}/flow",
+    response_model=FlowResult,
+    summary="Send the caller into an IVR flow (e.g. verify-pin) and get the call back with its result",
+    description="The agent hears music on hold, the recording pauses and the caller's digits are "
+    "masked in every record. The flow's returned values are added to the call "
+    "(`data.flow_results`).",
+)
+async def send_to_flow(call_id: str, body: SendToFlowIn, ctx: CtxDep) -> FlowResult:
+    from hotline.cti import agentflow
+
+    tele = ctx.state.telephony
+    call = tele.calls._calls.get(call_id) if tele is not None else None
+    if call is None or call.tenant_id != ctx.tenant_id:
+        raise NotFound(f"no live call {call_id!r}", field="call_id")
+    st = agentflow.check_sendable(call)
+    agent = st.agent
+    assert agent is not None
+    if agent.user_id != ctx.principal.user_id:
+        async with ctx.db() as s:
+            path = await unit_path(s, agent.unit_id)
+        await ctx.authorize(Perm.AGENT_CONTROL, Resource("agent", ctx.tenant_id, path, agent.user_id))
+    snapshot = await center_of(ctx).flows.active(ctx.tenant_id)
+    if body.flow not in snapshot:
+        raise Invalid(f"no active flow {body.flow!r}", field="flow")
+    assert tele is not None
+    fut = agentflow.start(tele.services, call, body.flow)
+    if not body.wait:
+        return FlowResult(call_id=call_id, flow=body.flow, status="running", values={})
+    try:
+        values = await asyncio.wait_for(asyncio.shield(fut), 180)
+    except TimeoutError:
+        return FlowResult(call_id=call_id, flow=body.flow, status="running", values={})
+    except Exception:
+        raise Conflict("the call ended during the flow", field="call_id") from None
+    return FlowResult(call_id=call_id, flow=body.flow, status="done", values=values)
