@@ -120,6 +120,7 @@ class ServiceState:
     connected_at: float | None = None
     exit_reason: str = ""
     recording_stop: asyncio.Event | None = None
+    last_digit_at: float | None = None  # monotonic time of the caller's last DTMF digit
 
 
 class ServiceCalls:
@@ -140,8 +141,8 @@ class ServiceCalls:
         self.events = events
         self.callback_trunk = callback_trunk
         self.states: dict[str, ServiceState] = {}
-        #: agent phone INVITE sent → monotonic time (benchmarks: last digit → agent ringing)
-        self.offer_latency: list[float] = []
+        #: seconds from the caller's last DTMF digit to the agent phone's 180 Ringing (benchmarks)
+        self.digit_to_ringing: list[float] = []
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def _background(self, coro: Any) -> None:
@@ -408,6 +409,7 @@ class ServiceCalls:
         st.inbox.put_nowait(("action_ok", effect.request_id, dict(values)))
 
     def _on_digit(self, st: ServiceState, digit: str) -> None:
+        st.last_digit_at = self.now()
         if st.phase == "ivr":
             st.inbox.put_nowait(("digit", digit))
         elif st.phase == "voicemail":
@@ -562,6 +564,8 @@ class ServiceCalls:
             )
         else:
             await self.m.cdr.update(call.id, queue=info.name)
+        # what the IVR learned is on the record while the call waits and rings (screen pop)
+        await self.m.cdr.merge_data(call.id, {**call.data, **data})
         if not st.queue_result.done():
             st.announcer = asyncio.ensure_future(self._announce(st))
         try:
@@ -810,10 +814,14 @@ class ServiceCalls:
         for key in ("account", "menu_choice"):
             if key in st.variables and _scalar(st.variables[key]):
                 headers.append((f"X-Hotline-{key.replace('_', '-').title()}", str(st.variables[key])[:64]))
-        self.offer_latency.append(self.now())
+        rang = False
 
-        def provisional(_resp: Response) -> None:
-            pass
+        def provisional(resp: Response) -> None:
+            nonlocal rang
+            if resp.status == 180 and not rang:
+                rang = True
+                if st.last_digit_at is not None and len(self.digit_to_ringing) < 1_000_000:
+                    self.digit_to_ringing.append(self.now() - st.last_digit_at)
 
         try:
             status = await self.m._invite(
@@ -843,8 +851,12 @@ class ServiceCalls:
             await self._connected(st, session, leg, info.display_name if info else offer.queue_id)
             return
         await self.m._close_leg(leg, reason="not answered", sip_code=status)
-        if withdrawn:
-            return  # RONA or the caller left: the engine already moved on
+        if withdrawn or call.ended or st.phase != "queue":
+            # RONA or the caller left: the engine already moved on. A caller hanging up while
+            # the phone rings ends the call first (the phone's 487 answers *our* CANCEL, and
+            # call_ending withdraws the offer after the call left self.states, so it is not in
+            # st.withdrawn): that is not the phone's fault -- do not make the agent not ready.
+            return
         outcome = "busy" if status in (486, 600, 603) else "unreachable"
         self._record_offer(st, agent_id, outcome)
         self._phone_failed(st, session, offer, f"phone_{outcome}")

@@ -207,3 +207,38 @@ async def test_agent_profile(app_client: AsyncClient) -> None:
     assert r.status_code == 404
     r = await app_client.put(f"/api/v1/agents/{sun}/profile", json={"queues": ["general"]}, headers=h)
     assert r.status_code == 200 and r.json()["state"] == "logged_out"
+
+
+async def test_flows_agents_and_event_log_on_both_databases(client_on: AsyncClient) -> None:
+    """The same API on SQLite and on a real PostgreSQL server (JSONB, triggers, batching)."""
+    h = await token_for(client_on, "admin")
+    r = await client_on.put("/api/v1/ivr/flows/test-line", json={"source": GOOD}, headers=h)
+    assert r.status_code == 200, r.text
+    r = await client_on.put(
+        "/api/v1/ivr/flows/test-line", json={"source": GOOD.replace("Hello.", "Hi.")}, headers=h
+    )
+    assert r.json()["version"] == 2
+    r = await client_on.post("/api/v1/ivr/flows/test-line/versions/1/activate", headers=h)
+    assert r.status_code == 200
+    got = (await client_on.get("/api/v1/ivr/flows/test-line", headers=h)).json()
+    assert got["active_version"] == 1 and got["source"] == GOOD
+    ha, me = await _me(client_on, "li.na")
+    assert (
+        await client_on.post(
+            f"/api/v1/agents/{me}/login", json={"extension": "1001", "ready": True}, headers=ha
+        )
+    ).status_code == 200
+    assert (await client_on.post(f"/api/v1/agents/{me}/logout", headers=ha)).status_code == 200
+    events = (await client_on.get("/api/v1/queue-events", params={"agent_id": me}, headers=h)).json()
+    assert [e["event"] for e in events][0] == "agent_login" and events[-1]["event"] == "agent_logout"
+    assert events[0]["data"] == {"extension": "1001"}
+    # the event log is append-only: the database itself refuses changes
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    db = client_on.app.state.hotline.db  # type: ignore[attr-defined]
+    for stmt in ("UPDATE queue_events SET event = 'x'", "DELETE FROM queue_events"):
+        async with db() as s:
+            with pytest.raises(DBAPIError, match="append-only"):
+                await s.execute(text(stmt))
