@@ -155,6 +155,8 @@ class Call:
     hold_total: float = 0.0
     #: set when the caller cancels or the call ends: ringing legs are cancelled at once
     gone: asyncio.Event = field(default_factory=asyncio.Event)
+    #: mask the caller's digits in the record (PIN entry in a flow an agent sent the caller to)
+    secure_dtmf: bool = False
 
     def other(self, leg: Leg) -> Leg | None:
         """The answered leg bridged with ``leg`` (two-party calls)."""
@@ -1037,8 +1039,9 @@ class CallManager:
 
     def _digit(self, leg: Leg, digit: str, source: str) -> None:
         call = leg.call
-        call.data.setdefault("dtmf", []).append({"leg": leg.role, "digit": digit, "source": source})
-        log.info("call %s: DTMF %s from %s (%s)", call.id, digit, leg.role, source)
+        shown = "*" if call.secure_dtmf else digit
+        call.data.setdefault("dtmf", []).append({"leg": leg.role, "digit": shown, "source": source})
+        log.info("call %s: DTMF %s from %s (%s)", call.id, shown, leg.role, source)
         if call.digit_sink is not None and leg is call.caller:
             call.digit_sink(digit)
 

@@ -230,7 +230,7 @@ async def test_flows_agents_and_event_log_on_both_databases(client_on: AsyncClie
     ).status_code == 200
     assert (await client_on.post(f"/api/v1/agents/{me}/logout", headers=ha)).status_code == 200
     events = (await client_on.get("/api/v1/queue-events", params={"agent_id": me}, headers=h)).json()
-    assert [e["event"] for e in events][0] == "agent_login" and events[-1]["event"] == "agent_logout"
+    assert events[0]["event"] == "agent_login" and events[-1]["event"] == "agent_logout"
     assert events[0]["data"] == {"extension": "1001"}
     # the event log is append-only: the database itself refuses changes
     import pytest
