@@ -23,6 +23,7 @@ from hotline.errors import Conflict, Invalid, NotFound
 from hotline.org import service as org
 from hotline.store.db import transaction
 from hotline.store.lookup import unit_path
+from hotline.store.types import valid_id
 from hotline.store.models import (
     AgentProfile,
     Call,
@@ -502,6 +503,8 @@ async def voicemails(
 
 @router.patch("/voicemails/{voicemail_id}", response_model=VoicemailOut, summary="Mark a message handled")
 async def patch_voicemail(voicemail_id: int, body: VoicemailPatch, ctx: CtxDep) -> VoicemailOut:
+    if not valid_id(voicemail_id):
+        raise NotFound(f"no voicemail {voicemail_id}", field="voicemail")
     async with transaction(ctx.db) as s:
         v = await s.scalar(
             select(Voicemail).where(Voicemail.tenant_id == ctx.tenant_id, Voicemail.id == voicemail_id)
