@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import yaml
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -164,7 +164,7 @@ async def list_flows(ctx: CtxDep) -> list[FlowOut]:
 
 
 @router.get("/flows/{name}", response_model=FlowOut, summary="One flow: active source and versions")
-async def get_flow(name: str, ctx: CtxDep, version: int | None = Query(None, ge=1)) -> FlowOut:
+async def get_flow(name: str, ctx: CtxDep, version: int | None = Query(None, ge=1, le=2**31 - 1)) -> FlowOut:
     await ctx.require_any(Perm.IVR_READ, "ivr_flow")
     async with ctx.db() as s:
         rows = await center_of(ctx).flows.versions(s, ctx.tenant_id, name)
@@ -252,7 +252,7 @@ async def validate(name: str, request: Request, ctx: CtxDep) -> Validation:
 @router.post(
     "/flows/{name}/versions/{version}/activate", response_model=FlowSaved, summary="Activate a stored version"
 )
-async def activate(name: str, version: int, ctx: CtxDep) -> FlowSaved:
+async def activate(name: str, ctx: CtxDep, version: int = Path(ge=1, le=2**31 - 1)) -> FlowSaved:
     await ctx.authorize(Perm.IVR_WRITE, Resource("ivr_flow", ctx.tenant_id, TENANT_PATH, id=name))
     row = await center_of(ctx).flows.activate(ctx.tenant_id, name, version)
     async with transaction(ctx.db) as s:
