@@ -173,3 +173,52 @@ def demo_flows() -> None:
     """Print the paths of the demo flows shipped with Hotline."""
     for p in demo_flow_paths():
         out.print(str(p), markup=False)
+
+
+@ivr_app.command("push")
+def push(
+    files: Annotated[list[Path], typer.Argument(help="Flow files (YAML) to upload.")],
+    user: Annotated[str, typer.Option("--user", "-u", help="An administrator's username.")],
+    password: Annotated[
+        str, typer.Option("--password", "-p", prompt=True, hide_input=True, help="Password (prompted).")
+    ],
+    server: Annotated[
+        str, typer.Option("--server", help="URL of the running server.")
+    ] = "http://127.0.0.1:8080",
+    tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant slug.")] = None,
+    activate: Annotated[
+        bool, typer.Option("--activate/--no-activate", help="Activate each new version.")
+    ] = True,
+) -> None:
+    """Upload flows to a running server as new versions (validated there; refused flows keep the old one)."""
+    from hotline.apiclient import ApiClient, ApiError
+
+    try:
+        client = ApiClient.login(server, user, password, tenant)
+    except ApiError as exc:
+        _fail(exc.detail, 2 if exc.status == 0 else 1)
+    failed = False
+    for path in files:
+        text = _read(path)
+        try:
+            name = parse_flow(text, source=str(path)).name
+        except FlowError as exc:
+            for issue in exc.issues:
+                _print_issue(issue)
+            failed = True
+            continue
+        try:
+            saved = client.request(
+                "PUT",
+                f"/api/v1/ivr/flows/{name}?activate={'true' if activate else 'false'}",
+                text.encode(),
+                content_type="application/yaml",
+            )
+        except ApiError as exc:
+            failed = True
+            err.print(f"[red]{path}: refused: {exc.detail}[/]", highlight=False)
+            continue
+        state = "active" if saved["active"] else "stored (inactive)"
+        out.print(f"{path}: {name} version {saved['version']} {state}")
+    if failed:
+        raise typer.Exit(1)

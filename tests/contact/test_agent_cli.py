@@ -34,6 +34,20 @@ def test_agent_session_from_the_command_line(tmp_path: Path) -> None:
         assert r.returncode == 0 and "li.na" in r.stdout and "zhang.wei" in r.stdout
         r = agent(srv, "logout")
         assert r.returncode == 0 and "logged_out" in r.stdout
+        # flows go to the running server as new versions
+        from hotline.seed import DEMO_FLOWS
+
+        good = tmp_path / "line.yaml"
+        good.write_text(
+            (DEMO_FLOWS / "95598-en.yaml").read_text(encoding="utf-8").replace("Welcome", "Hello")
+        )
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(good.read_text(encoding="utf-8").replace("queue: english", "queue: nowhere"))
+        push = [*HOTLINE, "ivr", "push", "--server", srv.base, "-u", "admin", "-p", "Hotline-2026"]
+        r = subprocess.run([*push, str(good)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "95598-en version 2 active" in r.stdout, (r.stdout, r.stderr)
+        r = subprocess.run([*push, str(bad)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1 and "refused" in r.stderr and "unknown queue 'nowhere'" in r.stderr
     finally:
         srv.stop()
     r = subprocess.run(
