@@ -120,6 +120,9 @@ class ServiceState:
     connected_at: float | None = None
     exit_reason: str = ""
     recording_stop: asyncio.Event | None = None
+    #: the IVR run in progress and its flow's name (so the end of the call can collect its path)
+    run: FlowRun | None = None
+    run_flow: str = ""
     last_digit_at: float | None = None  # monotonic time of the caller's last DTMF digit
 
 
@@ -239,6 +242,7 @@ class ServiceCalls:
             await self.m.cdr.update(call.id, flow=name, flow_version=version)
         variables = {**self._builtins(st), **st.variables}
         run = FlowRun(flow, flows={n: f for n, (_v, f) in snapshot.items()}, variables=variables)
+        st.run, st.run_flow = run, name
         st.inbox = asyncio.Queue()
         try:
             effects = run.start(self.now())
@@ -924,6 +928,11 @@ class ServiceCalls:
             await st.call_ending(cause, ended_by)
             return
         self.states.pop(call.id, None)
+        if st.run is not None:
+            # A caller hanging up in the IVR (or while leaving a voicemail) ends the call while
+            # the flow still runs: its task is cancelled only after the CDR is written, so take
+            # the path walked so far now (collected once per run), or the CDR's ivr_path is empty.
+            self._collect(st, st.run, st.run_flow)
         prev_phase = st.phase
         st.phase = "ended"
         if st.recording_stop is not None:
