@@ -149,7 +149,7 @@ async def telephony_client(tmp_path: Path, demo_db_template: Path) -> AsyncItera
 
 async def _client(settings: Settings, *, seed: bool) -> AsyncIterator[AsyncClient]:
     app = create_app(settings)
-    async with LifespanManager(app):
+    async with LifespanManager(app, shutdown_timeout=20):
         if seed:
             from hotline.seed import seed_demo
             from hotline.store.db import transaction

@@ -227,6 +227,13 @@ class ServiceCalls:
     async def _run_flow(self, st: ServiceState, name: str, *, first: bool = False) -> Outcome | None:
         call = st.call
         st.phase = "ivr"
+        # a fresh inbox for this run, made before anything is awaited: digits the caller types
+        # meanwhile (or already typed) carry over; stale playback/action results do not
+        old, st.inbox = st.inbox, asyncio.Queue()
+        while not old.empty():
+            msg = old.get_nowait()
+            if msg[0] == "digit":
+                st.inbox.put_nowait(msg)
         try:
             snapshot = await self.flows.active(st.tenant_id)
         except Exception as exc:  # a stored flow that no longer parses, database trouble
@@ -243,7 +250,6 @@ class ServiceCalls:
         variables = {**self._builtins(st), **st.variables}
         run = FlowRun(flow, flows={n: f for n, (_v, f) in snapshot.items()}, variables=variables)
         st.run, st.run_flow = run, name
-        st.inbox = asyncio.Queue()
         try:
             effects = run.start(self.now())
             while True:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +18,16 @@ class GracefulServer(uvicorn.Server):
     uvicorn re-raises the signal after shutting down, so the process dies by the signal, which
     service managers and scripts read as a failure.
     """
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # Everything loaded at start (modules, the app, configuration, caches) lives until exit:
+        # move it out of the collector's sight, so full collections during calls scan only what
+        # calls create (gen-2 pauses of 150-290 ms were measured under call load without this),
+        # and collect the young generation less often.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(10_000, 20, 20)
 
     @contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -513,8 +513,10 @@ Content-Length: [len]
         if hangup_by == "phone":
             ans += f'  <pause milliseconds="{talk_ms}"/>\n'
             ans += _send(
+                # SIPp's [branch] repeats in every out-of-call call of a process: add the Call-ID
+                # so a second call's BYE is not taken for a retransmission of the first one's
                 f"""BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]-[call_id]
 From: {local}
 To: [$remote_from]
 [routes]

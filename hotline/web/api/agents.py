@@ -23,7 +23,6 @@ from hotline.errors import Conflict, Invalid, NotFound
 from hotline.org import service as org
 from hotline.store.db import transaction
 from hotline.store.lookup import unit_path
-from hotline.store.types import valid_id
 from hotline.store.models import (
     AgentProfile,
     Call,
@@ -34,6 +33,7 @@ from hotline.store.models import (
     ServiceCode,
     Voicemail,
 )
+from hotline.store.types import valid_id
 from hotline.web.api.ivr import center_of
 from hotline.web.api.schemas import MAX_OFFSET, Strict
 from hotline.web.context import Ctx, CtxDep
