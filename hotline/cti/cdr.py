@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline.errors import NotFound
@@ -160,13 +160,10 @@ class CdrStore:
         return await self._write(op)  # type: ignore[no-any-return]
 
     async def leg_answered(self, leg_id: int, at: datetime, *, codec: str = "") -> None:
-        async def op(s: AsyncSession) -> Any:
-            leg = await s.get_one(CallLeg, leg_id)
-            leg.answered_at = at
-            if codec:
-                leg.codec = codec
-
-        await self._write(op)
+        values: dict[str, Any] = {"answered_at": at}
+        if codec:
+            values["codec"] = codec
+        await self._set(CallLeg, leg_id, values)
 
     async def leg_ended(
         self,
@@ -177,28 +174,23 @@ class CdrStore:
         sip_code: int | None = None,
         stats: LegMediaStats | None = None,
     ) -> None:
-        async def op(s: AsyncSession) -> Any:
-            leg = await s.get_one(CallLeg, leg_id)
-            leg.ended_at = at
-            leg.end_reason = reason[:64]
-            leg.sip_code = sip_code
-            if stats is not None:
-                leg.codec = stats.codec or leg.codec
-                leg.packets_sent = stats.packets_sent
-                leg.packets_received = stats.packets_received
-                leg.packets_lost = stats.packets_lost
-                leg.jitter_ms = stats.jitter_ms
-
-        await self._write(op)
+        values: dict[str, Any] = {"ended_at": at, "end_reason": reason[:64], "sip_code": sip_code}
+        if stats is not None:
+            if stats.codec:
+                values["codec"] = stats.codec
+            values.update(
+                packets_sent=stats.packets_sent,
+                packets_received=stats.packets_received,
+                packets_lost=stats.packets_lost,
+                jitter_ms=stats.jitter_ms,
+            )
+        await self._set(CallLeg, leg_id, values)
 
     async def call_answered(self, call_id: str, at: datetime, *, agent_id: int | None = None) -> None:
-        async def op(s: AsyncSession) -> Any:
-            call = await s.get_one(Call, call_id)
-            call.answered_at = at
-            if agent_id is not None:
-                call.agent_id = agent_id
-
-        await self._write(op)
+        values: dict[str, Any] = {"answered_at": at}
+        if agent_id is not None:
+            values["agent_id"] = agent_id
+        await self._set(Call, call_id, values)
 
     async def call_ended(
         self,
@@ -213,30 +205,23 @@ class CdrStore:
         if cause not in END_CAUSES:
             raise ValueError(f"unknown end cause {cause!r}; causes are: {', '.join(END_CAUSES)}")
 
-        async def op(s: AsyncSession) -> Any:
-            call = await s.get_one(Call, call_id)
-            call.ended_at = at
-            call.end_cause = cause
-            call.ended_by = ended_by[:16]
-            call.sip_code = sip_code
-            if recording_path is not None:
-                call.recording_path = recording_path[:500]
-
-        await self._write(op)
+        values: dict[str, Any] = {
+            "ended_at": at,
+            "end_cause": cause,
+            "ended_by": ended_by[:16],
+            "sip_code": sip_code,
+        }
+        if recording_path is not None:
+            values["recording_path"] = recording_path[:500]
+        await self._set(Call, call_id, values)
 
     async def move_leg(self, leg_id: int, call_id: str) -> None:
         """A leg continues in another call (attended transfer joins two calls)."""
 
-        async def op(s: AsyncSession) -> Any:
-            (await s.get_one(CallLeg, leg_id)).call_id = call_id
-
-        await self._write(op)
+        await self._set(CallLeg, leg_id, {"call_id": call_id})
 
     async def set_recording(self, call_id: str, path: str) -> None:
-        async def op(s: AsyncSession) -> Any:
-            (await s.get_one(Call, call_id)).recording_path = path[:500]
-
-        await self._write(op)
+        await self._set(Call, call_id, {"recording_path": path[:500]})
 
     #: columns the call path may set with :meth:`update`
     UPDATABLE = frozenset(
@@ -267,19 +252,32 @@ class CdrStore:
         if unknown:
             raise ValueError(f"not updatable CDR fields: {', '.join(sorted(unknown))}")
 
-        async def op(s: AsyncSession) -> Any:
-            call = await s.get_one(Call, call_id)
-            for name, value in fields.items():
-                setattr(call, name, value)
-
-        await self._write(op)
+        await self._set(Call, call_id, fields)
 
     async def merge_data(self, call_id: str, data: dict[str, Any]) -> None:
         """Add call-associated data (a new dict is assigned so the JSON column is rewritten)."""
 
         async def op(s: AsyncSession) -> Any:
-            call = await s.get_one(Call, call_id)
-            call.data = {**call.data, **data}
+            current = await s.scalar(select(Call.data).where(Call.id == call_id))
+            await s.execute(
+                update(Call)
+                .where(Call.id == call_id)
+                .values(data={**(current or {}), **data})
+                .execution_options(synchronize_session=False)
+            )
+
+        await self._write(op)
+
+    async def _set(self, model: type[Call] | type[CallLeg], key: Any, values: dict[str, Any]) -> None:
+        """One UPDATE by primary key (no SELECT, no loading of the call's legs)."""
+
+        async def op(s: AsyncSession) -> Any:
+            await s.execute(
+                update(model)
+                .where(model.id == key)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
 
         await self._write(op)
 

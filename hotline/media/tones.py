@@ -88,6 +88,9 @@ BUSY_US: Final = (ToneSegment((480.0, 620.0), 500), ToneSegment((), 500))
 BUSY_EU: Final = (ToneSegment((425.0,), 500), ToneSegment((), 500))
 
 
+_CYCLES: dict[tuple[object, ...], npt.NDArray[np.int16]] = {}
+
+
 class ToneGenerator:
     """Plays a cadence of :class:`ToneSegment` (optionally looping), frame by frame."""
 
@@ -111,9 +114,36 @@ class ToneGenerator:
         self._offset = 0  # sample offset within the current segment
         self._clock = 0  # samples since start (keeps sine phase continuous across segments)
         self.finished = False
+        # A looping cadence that ends in silence (music on hold, ringback, busy) is the same
+        # samples every cycle: render one cycle once per process and play it from memory.
+        self._cycle: npt.NDArray[np.int16] | None = None
+        self._pos = 0
+        total = sum(n for _, n in self._segments)
+        if loop and not self._segments[-1][0] and total <= 30 * sample_rate:
+            key = (tuple(self._segments), amplitude, sample_rate)
+            cycle = _CYCLES.get(key)
+            if cycle is None:
+                render = ToneGenerator(pattern, loop=False, amplitude=amplitude, sample_rate=sample_rate)
+                cycle = render.read(total)
+                cycle.setflags(write=False)
+                if len(_CYCLES) < 64:
+                    _CYCLES[key] = cycle
+            self._cycle = cycle
+
+    def _read_cycle(self, n: int) -> npt.NDArray[np.int16]:
+        assert self._cycle is not None
+        cycle, pos = self._cycle, self._pos
+        if pos + n <= len(cycle):
+            self._pos = (pos + n) % len(cycle)
+            return cycle[pos : pos + n].copy()
+        idx = (np.arange(n) + pos) % len(cycle)
+        self._pos = (pos + n) % len(cycle)
+        return cycle[idx]
 
     def read(self, n: int = 160) -> npt.NDArray[np.int16]:
         """Next ``n`` samples; after a non-looping pattern ends, returns silence."""
+        if self._cycle is not None:
+            return self._read_cycle(n)
         out = np.zeros(n, dtype=np.float64)
         pos = 0
         while pos < n and not self.finished:

@@ -272,6 +272,7 @@ async def test_after_hours_flow_takes_a_voicemail(
     assert "voicemail" in await c.event_names(call["id"])
 
 
+@pytest.mark.slow
 async def test_two_callers_one_agent_in_order(
     telephony_client: AsyncClient, tmp_path: Path, sipp_peers: SippPeers
 ) -> None:
