@@ -74,9 +74,10 @@ class SipSettings(_Section):
     digest_algorithms: list[DigestAlgorithm] = Field(default_factory=lambda: list(_MD5_ONLY), min_length=1)
     #: Seconds an extension rings before the caller hears "unavailable".
     ring_timeout: float = Field(60.0, gt=0, le=600)
-    #: Where callbacks dial customers: a SIP URI template such as ``sip:{number}@gw.example:5060``
-    #: (empty: the agent hears the number and dials it).
-    callback_trunk: str = ""
+    #: Where calls to outside numbers go (callbacks, IVR transfers): a SIP URI template such as
+    #: ``sip:{number}@gw.example:5060`` (empty: no outside calls; callbacks read the number to
+    #: the agent instead).
+    outbound_trunk: str = ""
 
 
 class MediaSettings(_Section):

@@ -1,7 +1,7 @@
 """Callback tasks: a caller asked to be called back; the ACD offers the request to an agent.
 
 The agent's phone rings first (``X-Hotline-Callback: <number>``); when the agent answers, the
-customer is dialled through the configured trunk (``sip.callback_trunk``, a URI template such
+customer is dialled through the configured trunk (``sip.outbound_trunk``, a URI template such
 as ``sip:{number}@gateway:5060``) and the two are bridged and recorded. Without a trunk the
 agent hears the number read out and dials it themselves (status ``handed_to_agent``).
 The request row records attempts, the agent and the outcome.
@@ -119,7 +119,7 @@ async def run_callback(sc: ServiceCalls, tenant_id: int, offer: Offer) -> None:
         return
     state.accepted = True
     session.current_call = call.id
-    target = _trunk_target(sc.callback_trunk, number)
+    target = trunk_target(sc.outbound_trunk, number)
     if target is None:
         state.outcome = "handed_to_agent"
         text = "请回拨客户电话：" + " ".join(number.lstrip("+"))
@@ -142,7 +142,7 @@ async def run_callback(sc: ServiceCalls, tenant_id: int, offer: Offer) -> None:
     await m._connect(call, agent_leg, customer, agent_id=session.user_id)
 
 
-def _trunk_target(template: str | None, number: str) -> tuple[str, Peer] | None:
+def trunk_target(template: str | None, number: str) -> tuple[str, Peer] | None:
     if not template:
         return None
     digits = "".join(ch for ch in number if ch.isdigit() or ch == "+")

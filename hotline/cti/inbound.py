@@ -58,6 +58,7 @@ from hotline.ivr.interpreter import (
 from hotline.media.engine import EndpointId, MediaEngineError, PlayFile, PlaySource, PlayTone
 from hotline.media.tones import BEEP
 from hotline.sip.message import Response
+from hotline.sip.transport import Peer
 from hotline.store.db import transaction
 from hotline.store.models import CallbackRequest, Voicemail
 from hotline.store.types import utcnow
@@ -135,14 +136,14 @@ class ServiceCalls:
         actions: ActionRegistry,
         events: EventLog,
         *,
-        callback_trunk: str | None = None,
+        outbound_trunk: str | None = None,
     ) -> None:
         self.m = manager
         self.acd = acd
         self.flows = flows
         self.actions = actions
         self.events = events
-        self.callback_trunk = callback_trunk
+        self.outbound_trunk = outbound_trunk
         self.states: dict[str, ServiceState] = {}
         #: seconds from the caller's last DTMF digit to the agent phone's 180 Ringing (benchmarks)
         self.digit_to_ringing: list[float] = []
@@ -1017,7 +1018,13 @@ class ServiceCalls:
         call = st.call
         st.phase = "transfer"
         contacts = self.m.sip.lookup(st.tenant_id, target)
-        targets = [(c.uri, self.m.sip.peer_for(c)) for c in contacts]
+        targets: list[tuple[str, Peer | None]] = [(c.uri, self.m.sip.peer_for(c)) for c in contacts]
+        if not targets:
+            from hotline.cti.callback import trunk_target
+
+            outside = trunk_target(self.outbound_trunk, target)
+            if outside is not None:
+                targets = [outside]
         if not targets:
             await self._say(st, APOLOGY.get(st.language, APOLOGY["zh-CN"]))
             await self.m.hangup(call, cause="unreachable", ended_by="system")
@@ -1029,6 +1036,7 @@ class ServiceCalls:
             await self._say(st, APOLOGY.get(st.language, APOLOGY["zh-CN"]))
             await self.m.hangup(call, cause="no_answer", ended_by="system")
             return
+        st.connected_at = self.now()
         await self.m._connect(call, st.caller, winner)
 
     # -- callbacks -------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ class Telephony:
             self.center.flows,
             self.center.actions,
             self.center.events,
-            callback_trunk=settings.sip.callback_trunk or None,
+            outbound_trunk=settings.sip.outbound_trunk or None,
         )
 
     async def start(self) -> None:

@@ -376,3 +376,44 @@ def _line(c: Center, queue: str) -> list[str]:
 
 def _waiting(c: Center, queue: str) -> int:
     return len(c.tele.center.acd.tenant(1).engine.waiting(queue))
+
+
+TRANSFER_FLOW = """name: xfer
+language: zh-CN
+start: choose
+nodes:
+  choose:
+    type: menu
+    prompt: "转分机请按1，转外线请按2。"
+    options: {"1": to-desk, "2": to-outside}
+    timeout: 5
+    on_max_retries: to-desk
+  to-desk: {type: transfer, target: "1003"}
+  to-outside: {type: transfer, target: "02584001234"}
+"""
+
+
+async def test_ivr_transfer_to_an_extension_and_to_an_outside_number(
+    telephony_client: AsyncClient, tmp_path: Path, sipp_peers: SippPeers
+) -> None:
+    c = await center(telephony_client, sipp_peers, tmp_path)
+    await c.flow("xfer", TRANSFER_FLOW)
+    await c.number("95598300", "xfer")
+    desk = await c.phone("wang.fang", ring_ms=200, talk_ms=1500, calls=2)
+    # the "gateway" of the outbound trunk is the same SIPp phone: it answers any INVITE
+    c.tele.services.outbound_trunk = f"sip:{{number}}@127.0.0.1:{desk.local_port}"
+    for digit in ("1", "2"):
+        caller = await c.caller(
+            f"caller-{digit}", "95598300", [Pause(800), c.digits(digit)], expect_bye=True, bye_timeout=30
+        )
+        assert await caller.wait(40) == 0, caller.explain()
+        await c.idle()
+    assert await desk.wait(15) == 0, desk.explain()
+    inside, outside = sorted(await c.calls(), key=lambda k: k["started_at"])
+    for call in (inside, outside):
+        assert call["flow"] == "xfer" and call["end_cause"] == "normal" and call["answered_at"], call
+        assert [leg["role"] for leg in call["legs"]] == ["caller", "callee"], call["legs"]
+        c.recording(call, at_least=1.0)
+    assert "1003" in inside["legs"][1]["remote_uri"]
+    assert outside["legs"][1]["remote_uri"].startswith("sip:02584001234@127.0.0.1"), outside["legs"]
+    assert [s["node"] for s in outside["ivr_path"]] == ["choose", "to-outside"]
