@@ -384,8 +384,9 @@ class AcdService:
                     except Exception:
                         log.exception("acd: agent listener failed")
             self.events.append(
-                tid, "agent_state", agent_id=int(e.agent_id), at=at, old=e.old, new=e.new, reason=e.reason
-            )
+                tid, "agent_state", agent_id=int(e.agent_id), at=at, old=e.old, new=e.new, reason=e.reason,
+                queues=list(e.queues), t=e.t,
+            )  # fmt: skip
             return
         name = _EVENT_NAMES.get(type(e))
         if name is None:
@@ -393,8 +394,8 @@ class AcdService:
         data = {
             k: getattr(e, k)
             for k in getattr(e, "__slots__", ())
-            if k not in ("t", "task_id", "agent_id", "queue_id")
-        }
+            if k not in ("task_id", "agent_id", "queue_id")
+        }  # "t" (engine seconds) is kept: reports replay the log in engine time
         agent = getattr(e, "agent_id", None)
         queue = str(getattr(e, "queue_id", None) or getattr(e, "from_queue", ""))
         self.events.append(

@@ -127,3 +127,45 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
         else:
             out[k] = str(v)
     return out
+
+
+def replay(rows: list[dict[str, Any]]) -> list[Any]:
+    """The ACD engine events a stored log describes, in order (rows: ``event``, ``call_id``,
+    ``queue``, ``agent_id``, ``data`` as in the ``queue_events`` table).
+
+    Feeding them to :class:`hotline.acd.stats.QueueStats` recomputes the queue statistics of the
+    live system (offered, answered within the service level, abandoned, ASA, AHT, agents by
+    state) from the log alone — how reports are built.
+    """
+    from hotline.acd import events as ev
+    from hotline.acd.model import AgentState, Media
+
+    out: list[Any] = []
+    for r in rows:
+        d, name = r.get("data") or {}, r["event"]
+        t = float(d.get("t", 0.0))
+        task, queue, agent = r.get("call_id", ""), r.get("queue", ""), str(r.get("agent_id") or "")
+        if name == "enter_queue":
+            out.append(ev.TaskQueued(t, task, queue, Media(d.get("media", "call")), int(d.get("priority", 0)),
+                                     float(d.get("queued_since", t))))  # fmt: skip
+        elif name == "requeue":
+            out.append(ev.TaskRequeued(t, task, queue, str(d.get("reason", ""))))
+        elif name == "connect":
+            out.append(
+                ev.TaskAccepted(
+                    t, task, agent, queue, float(d.get("wait", 0.0)), float(d.get("total_wait", 0.0))
+                )
+            )
+        elif name == "complete":
+            out.append(ev.TaskCompleted(t, task, agent, queue, float(d.get("handle_time", 0.0))))
+        elif name == "abandon":
+            out.append(ev.TaskAbandoned(t, task, queue, float(d.get("wait", 0.0))))
+        elif name == "exit":
+            out.append(ev.TaskExited(t, task, queue, str(d.get("reason", "")), float(d.get("wait", 0.0))))
+        elif name == "overflow":
+            out.append(ev.TaskOverflowed(t, task, queue, str(d.get("to_queue", "")), str(d.get("reason", "")),
+                                         float(d.get("wait", 0.0))))  # fmt: skip
+        elif name == "agent_state":
+            out.append(ev.AgentStateChanged(t, agent, AgentState(d["old"]), AgentState(d["new"]), d.get("reason"),
+                                            tuple(d.get("queues", ()))))  # fmt: skip
+    return out
