@@ -7,6 +7,7 @@ Every test checks the CDR, the queue event log and, for answered calls, the ster
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from httpx import AsyncClient
@@ -417,3 +418,39 @@ async def test_ivr_transfer_to_an_extension_and_to_an_outside_number(
     assert "1003" in inside["legs"][1]["remote_uri"]
     assert outside["legs"][1]["remote_uri"].startswith("sip:02584001234@127.0.0.1"), outside["legs"]
     assert [s["node"] for s in outside["ivr_path"]] == ["choose", "to-outside"]
+
+
+BROKEN_AT_RUNTIME = """name: fragile
+language: zh-CN
+start: look
+fallback_queue: general
+nodes:
+  look: {type: action, action: billing.boom, args: {caller: "{caller}"}, next: bye}
+  bye: {type: hangup, prompt: "再见。"}
+"""
+
+
+async def test_a_failing_plugin_sends_the_caller_to_an_agent_not_to_silence(
+    telephony_client: AsyncClient, tmp_path: Path, sipp_peers: SippPeers, caplog: Any
+) -> None:
+    c = await center(telephony_client, sipp_peers, tmp_path)
+
+    async def boom(args: Any, ctx: Any) -> dict[str, Any]:
+        raise RuntimeError("billing back-end down")
+
+    c.tele.services.actions.register("billing.boom", boom)
+    await c.flow("fragile", BROKEN_AT_RUNTIME)
+    await c.number("95598400", "fragile")
+    await c.fast_queues("general")
+    phone = await c.phone("li.na", ring_ms=200, talk_ms=1500)
+    await c.login("li.na")
+    caller = await c.caller("caller", "95598400", [Pause(500)], expect_bye=True, bye_timeout=30)
+    assert await caller.wait(40) == 0, caller.explain()
+    assert await phone.wait(15) == 0, phone.explain()
+    await c.idle()
+    [call] = await c.calls()
+    assert call["queue"] == "general" and call["agent_id"] == c.users["li.na"], call
+    assert any("billing back-end down" in e for e in call["data"]["ivr_errors"]), call["data"]
+    c.recording(call, at_least=1.0)
+    logged = [r.getMessage() for r in caplog.records if "billing.boom" in r.getMessage()]
+    assert logged and all(call["id"] in m for m in logged), logged
