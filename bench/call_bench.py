@@ -548,6 +548,21 @@ def profile_step(server: Server, work: Path, rate: int, seconds: float, hold_ms:
         _kill(spy)
     if not out.exists():
         return {"error": "py-spy produced nothing: " + err.decode(errors="replace")[-300:]}
+    return {
+        "offered_calls_per_s": rate,
+        "note": "py-spy --rate 100 --threads (idle samples excluded); percentages of the main thread's "
+        "samples unless named otherwise; the main thread runs the event loop (SIP, call manager, "
+        "media clock and RTP, SQLAlchemy); aiosqlite runs each connection's SQLite calls in a thread",
+        "step": {
+            k: step[k]
+            for k in ("successful", "failed", "answered_calls_per_s", "invite_200_ms", "server_cpu")
+        },
+        **profile_summary(out),
+    }
+
+
+def profile_summary(out: Path) -> dict[str, Any]:
+    """py-spy raw output → samples, threads, main-thread time by area, top own/inclusive frames."""
     own: collections.Counter[str] = collections.Counter()
     incl: collections.Counter[str] = collections.Counter()
     threads: collections.Counter[str] = collections.Counter()
@@ -577,15 +592,7 @@ def profile_step(server: Server, work: Path, rate: int, seconds: float, hold_ms:
         return [[name, round(100 * v / max(1, of), 1)] for name, v in c.most_common(k)]
 
     return {
-        "offered_calls_per_s": rate,
         "samples": total,
-        "note": "py-spy --rate 100 --threads (idle samples excluded); percentages of the main thread's "
-        "samples unless named otherwise; the main thread runs the event loop (SIP, call manager, "
-        "media clock and RTP, SQLAlchemy); aiosqlite runs each connection's SQLite calls in a thread",
-        "step": {
-            k: step[k]
-            for k in ("successful", "failed", "answered_calls_per_s", "invite_200_ms", "server_cpu")
-        },
         "threads_pct_of_all_samples": top(threads, 6, total),
         "main_thread_by_area_pct": top(category, 10, main_total),
         "main_thread_top_own_pct": top(own, 15, main_total),

@@ -93,15 +93,13 @@ from call_bench import (
     ROOT,
     CpuSampler,
     Server,
-    _category,
     _free_port,
-    _is_ours,
     _kill,
     _pct,
     _proc_cpu,
     _r,
-    _short,
     _sipp_rtt,
+    profile_summary,
     register_trust,
 )
 
@@ -577,45 +575,10 @@ def _profile(pyspy: str, pid: int, seconds: float, out: Path) -> subprocess.Pope
 def _profile_summary(out: Path) -> dict[str, Any]:
     if not out.exists():
         return {"error": "py-spy produced nothing"}
-    own: collections.Counter[str] = collections.Counter()
-    incl: collections.Counter[str] = collections.Counter()
-    threads: collections.Counter[str] = collections.Counter()
-    category: collections.Counter[str] = collections.Counter()
-    total = main_total = 0
-    for line in out.read_text(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        n = int(count)
-        frames = stack.split(";")
-        total += n
-        thread = frames[0].split(": ", 1)[-1]
-        threads["main (event loop)" if "MainThread" in thread else thread.split(" ", 1)[-1]] += n
-        if "MainThread" not in thread:
-            continue
-        main_total += n
-        fr = [_short(f) for f in frames[1:] if f]
-        if fr:
-            own[fr[-1]] += n
-        for f in set(fr):
-            if _is_ours(f):
-                incl[f] += n
-        category[_category(fr)] += n
-
-    def top(c: collections.Counter[str], k: int, of: int) -> list[list[Any]]:
-        return [[name, round(100 * v / max(1, of), 1)] for name, v in c.most_common(k)]
-
-    return {
-        "samples": total,
-        "note": "py-spy --rate 100 --threads --nonblocking (idle samples excluded); % of main-thread samples",
-        "threads_pct_of_all_samples": top(threads, 6, total),
-        "main_thread_by_area_pct": top(category, 10, main_total),
-        "main_thread_top_own_pct": top(own, 15, main_total),
-        "main_thread_top_inclusive_pct": top(incl, 25, main_total),
-    }
+    note = "py-spy --rate 100 --threads --nonblocking (idle samples excluded); % of main-thread samples"
+    return {"note": note, **profile_summary(out)}
 
 
-# ----------------------------------------------------------------------------- the run
 def run(args: argparse.Namespace, result: dict[str, Any], work: Path) -> None:
     from tests.peers.pcapgen import rfc4733_pcap
 
