@@ -109,6 +109,7 @@ class Leg:
     extension_id: int | None = None
     ok_retx: OkRetransmitter | None = None  # our last 2xx to an INVITE, resent until the ACK
     notify_task: asyncio.Future[Any] | None = None  # the REFER subscription's NOTIFY in flight
+    cdr_pending: asyncio.Future[int] | None = None  # the leg's CDR row being written
 
     @property
     def key(self) -> tuple[str, str] | None:
@@ -346,26 +347,33 @@ class CallManager:
         if inc.tx is not None:
             self._by_invite[inc.tx] = leg
         display = req.from_addr.display_name or ""
-        await self.cdr.call_started(
-            call.id,
-            tenant_id=tenant_id,
-            direction=call.direction,
-            started_at=now,
-            caller=caller,
-            caller_raw=str(from_uri),
-            caller_name=display,
-            dialed=dialed,
-            dialed_raw=str(to_uri),
+        # the call's row and its first leg's go in one commit (queued in this order)
+        started = asyncio.ensure_future(
+            self.cdr.call_started(
+                call.id,
+                tenant_id=tenant_id,
+                direction=call.direction,
+                started_at=now,
+                caller=caller,
+                caller_raw=str(from_uri),
+                caller_name=display,
+                dialed=dialed,
+                dialed_raw=str(to_uri),
+            )
         )
-        leg.cdr_leg = await self.cdr.leg_started(
-            call.id,
-            role="caller",
-            started_at=now,
-            sip_call_id=req.call_id,
-            remote_uri=str(from_uri),
-            remote_addr=f"{inc.peer.host}:{inc.peer.port}",
-            extension_id=leg.extension_id,
+        first_leg = asyncio.ensure_future(
+            self.cdr.leg_started(
+                call.id,
+                role="caller",
+                started_at=now,
+                sip_call_id=req.call_id,
+                remote_uri=str(from_uri),
+                remote_addr=f"{inc.peer.host}:{inc.peer.port}",
+                extension_id=leg.extension_id,
+            )
         )
+        await started
+        leg.cdr_leg = await first_leg
         log.info("call %s: %s -> %s (%s)", call.id, caller or "anonymous", dialed, call.direction)
         try:
             offer = self._offer_of(req)
@@ -736,15 +744,22 @@ class CallManager:
             extra_headers=[("X-Hotline-Call-Id", call.id), ("Allow", ALLOW), *(extra_headers or [])],
         )
         leg.invite = req
-        leg.cdr_leg = await self.cdr.leg_started(
-            call.id,
-            role=leg.role,
-            started_at=utcnow(),
-            sip_call_id=req.call_id,
-            remote_uri=leg.contact_uri,
-            remote_addr=f"{leg.peer.host}:{leg.peer.port}",
+        # the leg's CDR row is written while the phone is already ringing: the database is not
+        # on the path from the caller's choice to the agent's phone (its id is awaited below)
+        leg.cdr_pending = asyncio.ensure_future(
+            self.cdr.leg_started(
+                call.id,
+                role=leg.role,
+                started_at=utcnow(),
+                sip_call_id=req.call_id,
+                remote_uri=leg.contact_uri,
+                remote_addr=f"{leg.peer.host}:{leg.peer.port}",
+            )
         )
-        resp = await self.sip.send_request(req, leg.peer, on_provisional=provisional)
+        try:
+            resp = await self.sip.send_request(req, leg.peer, on_provisional=provisional)
+        finally:
+            await self._leg_row(leg)
         if resp is None:
             return 408
         if 200 <= resp.status < 300:
@@ -864,6 +879,15 @@ class CallManager:
         leg.dialog.terminate()
         self._spawn(leg.call, self.sip.send_request(bye, leg.peer))
 
+    async def _leg_row(self, leg: Leg) -> None:
+        """Wait for the leg's CDR row if it is still being written (sets ``leg.cdr_leg``)."""
+        pending, leg.cdr_pending = leg.cdr_pending, None
+        if pending is not None:
+            try:
+                leg.cdr_leg = await asyncio.shield(pending)
+            except Exception:
+                log.exception("call %s: the %s leg's record could not be written", leg.call.id, leg.role)
+
     async def _close_leg(self, leg: Leg, *, reason: str, sip_code: int | None = None) -> None:
         if leg.ok_retx is not None:  # the call is over: stop resending our 200 OK
             self.sip.run_actions(leg.ok_retx.ack_received(self.sip.now))
@@ -878,6 +902,7 @@ class CallManager:
         key = leg.key
         if key is not None:
             self._by_dialog.pop(key, None)
+        await self._leg_row(leg)
         if leg.cdr_leg is not None:
             media_stats = None
             if stats is not None:
