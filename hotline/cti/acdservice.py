@@ -247,9 +247,6 @@ class AcdService:
         self._pending_reload.add(tenant_id)
         return False
 
-    def apply_profile(self, tenant_id: int, user_id: int) -> None:
-        """Checked by the API before :meth:`refresh_agent` (kept for symmetry; nothing to check)."""
-
     async def refresh_agent(self, tenant_id: int, user_id: int) -> None:
         """A changed agent profile: update the engine (résumé, queues) in any state."""
         acd = self.tenant(tenant_id)

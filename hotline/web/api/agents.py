@@ -238,10 +238,9 @@ async def put_profile(user_id: int, body: ProfileIn, ctx: CtxDep) -> AgentStatus
             detail={"queues": body.queues, "skills": body.skills},
         )
     try:
-        acd.apply_profile(ctx.tenant_id, user_id)
+        await acd.refresh_agent(ctx.tenant_id, user_id)
     except AcdError as exc:
-        raise Conflict(f"saved; takes effect when the agent's queues are idle: {exc}") from None
-    await acd.refresh_agent(ctx.tenant_id, user_id)
+        raise Conflict(f"saved; the running ACD refused it ({exc}); it applies after a restart") from None
     return _status(ctx, acd.agent(ctx.tenant_id, user_id))
 
 
