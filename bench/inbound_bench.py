@@ -103,6 +103,9 @@ from call_bench import (
     register_trust,
 )
 
+sys.path.insert(0, str(ROOT))  # the SIPp scenario helpers of the test peers
+from tests.peers.sipp import _global_recv, _send, document
+
 BENCH = Path(__file__).resolve().parent
 SIP_PASSWORD = "Bench-Sip-2026"
 AGENT_PASSWORD = "Bench-Agent-2026"
@@ -114,28 +117,7 @@ WARMUP_NUMBER = "13700000001"  # the warm-up call (key: last 8 digits, unlike an
 
 # ----------------------------------------------------------------------------- SIPp scenarios
 def _doc(name: str, body: str) -> str:
-    return (
-        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
-        f'<scenario name="{name}">\n{body}</scenario>\n'
-    )
-
-
-def _send(text: str, *, retrans: bool = False) -> str:
-    attr = ' retrans="500"' if retrans else ""
-    lines = "\n".join(f"      {line}" if line else "" for line in text.strip("\n").splitlines())
-    return f"  <send{attr}>\n    <![CDATA[\n{lines}\n    ]]>\n  </send>\n"
-
-
-def _global_recv(request: str, label: str) -> str:
-    """From here on, ``request`` (when nothing else expects it) jumps to ``label`` (the trick of
-    tests/peers/sipp.py: a mandatory never-reached reception keeps SIPp's checks quiet)."""
-    skip = f"after_{label}_{request.lower()}"
-    return (
-        f'  <nop next="{skip}"/>\n'
-        f'  <recv request="{request}" optional="global" next="{label}"/>\n'
-        '  <recv request="NEVER-RECEIVED"/>\n'
-        f'  <label id="{skip}"/>\n'
-    )
+    return document(name, body)
 
 
 def farm_register_scenario(hold_ms: int) -> str:
