@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
+	@./scripts/install-test-deps.sh espeak-ng
 	$(BIN)/hotline serve --demo
 
 test-deps:

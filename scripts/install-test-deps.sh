@@ -3,17 +3,20 @@
 # Runs as root on Debian (CI, fresh machines); elsewhere it prints what is missing and goes on,
 # and the tests that need a missing program skip with a loud message.
 set -euo pipefail
+# With arguments: only those packages (make demo installs espeak-ng for the IVR's spoken prompts).
+packages=("$@")
+[ ${#packages[@]} -gt 0 ] || packages=(postgresql sip-tester baresip-core espeak-ng)
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # postgresql: storage tests on a real server; sip-tester (SIPp) and baresip-core: real SIP peers; espeak-ng: TTS prompts.
-for pkg in postgresql sip-tester baresip-core espeak-ng; do
+for pkg in "${packages[@]}"; do
   have_pkg "$pkg" || need+=("$pkg")
 done
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-  echo "install-test-deps: missing Debian packages: ${need[*]} (not root or no apt-get; the tests needing them will skip)" >&2
+  echo "install-test-deps: missing Debian packages: ${need[*]} (not root or no apt-get; tests needing them skip, IVR prompts without espeak-ng are beeps)" >&2
   exit 0
 fi
 echo "install-test-deps: installing ${need[*]}"
