@@ -200,23 +200,6 @@ class HangupNode(_Node):
     barge_in: bool = False
 
 
-Node = Annotated[
-    PlayNode
-    | MenuNode
-    | CollectNode
-    | SetNode
-    | ConditionNode
-    | SwitchNode
-    | ActionNode
-    | SubflowNode
-    | ReturnNode
-    | QueueNode
-    | TransferNode
-    | VoicemailNode
-    | CallbackNode
-    | HangupNode,
-    Field(discriminator="type"),
-]
 AnyNode = (
     PlayNode
     | MenuNode
@@ -233,6 +216,7 @@ AnyNode = (
     | CallbackNode
     | HangupNode
 )
+Node = Annotated[AnyNode, Field(discriminator="type")]
 INPUT_NODES = (MenuNode, CollectNode)
 """Nodes that wait for the caller to press keys."""
 TERMINAL_NODES = (ReturnNode, QueueNode, TransferNode, HangupNode)
