@@ -125,6 +125,7 @@ class ServiceState:
     run: FlowRun | None = None
     run_flow: str = ""
     last_digit_at: float | None = None  # monotonic time of the caller's last DTMF digit
+    collected: list[FlowRun] = field(default_factory=list)  # runs whose path/variables are on the call
 
 
 class ServiceCalls:
@@ -286,9 +287,9 @@ class ServiceCalls:
 
     def _collect(self, st: ServiceState, run: FlowRun, flow_name: str) -> None:
         """Copy the run's path and variables onto the call (once per run)."""
-        if getattr(run, "_collected", False):
+        if any(done is run for done in st.collected):
             return
-        run._collected = True  # type: ignore[attr-defined]
+        st.collected.append(run)
         builtin = set(self._builtins(st))
         for step in run.path:
             st.path.append(
