@@ -561,6 +561,19 @@ def profile_step(server: Server, work: Path, rate: int, seconds: float, hold_ms:
     }
 
 
+def machine_info() -> dict[str, Any]:
+    """Where a benchmark ran: cores, load at the start, platform, Python and SIPp versions."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "loadavg_at_start": list(os.getloadavg()),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "sipp": subprocess.run(["sipp", "-v"], capture_output=True, text=True, check=False).stdout.strip()[
+            :60
+        ],
+    }
+
+
 def profile_summary(out: Path) -> dict[str, Any]:
     """py-spy raw output → samples, threads, main-thread time by area, top own/inclusive frames."""
     own: collections.Counter[str] = collections.Counter()
@@ -697,15 +710,7 @@ def main() -> None:
             "database": "postgresql" if args.database_url else "sqlite (data dir)",
             "quick": args.quick,
         },
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "loadavg_at_start": list(os.getloadavg()),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "sipp": subprocess.run(
-                ["sipp", "-v"], capture_output=True, text=True, check=False
-            ).stdout.strip()[:60],
-        },
+        "machine": machine_info(),
     }
     work = Path(tempfile.mkdtemp(prefix="call_bench_"))
     server = Server(work, args.database_url)

@@ -73,7 +73,6 @@ import contextlib
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import signal
@@ -99,12 +98,13 @@ from call_bench import (
     _proc_cpu,
     _r,
     _sipp_rtt,
+    machine_info,
     profile_summary,
     register_trust,
 )
 
 sys.path.insert(0, str(ROOT))  # the SIPp scenario helpers of the test peers
-from tests.peers.sipp import _global_recv, _send, document
+from tests.peers.sipp import _global_recv, _send, document, recv_invite
 
 BENCH = Path(__file__).resolve().parent
 SIP_PASSWORD = "Bench-Sip-2026"
@@ -166,22 +166,15 @@ a=rtpmap:101 telephone-event/8000
 a=fmtp:101 0-16
 a=sendrecv"""
     b = '  <recv request="OPTIONS" optional="true" next="options"/>\n'
-    b += '  <recv request="INVITE" rrs="true">\n    <action>\n'
-    for var, header in (
-        ("remote_from", "From:"),
-        ("local_to", "To:"),
-        ("inv_via", "Via:"),
-        ("hcaller", "X-Hotline-Caller:"),
-    ):
-        b += f'      <ereg regexp="[^ ].*" search_in="hdr" header="{header}" assign_to="{var}"/>\n'
-    b += '      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="inv_cseq"/>\n'
     # out-of-call calls share one [call_number]: SIPp's [branch] is the same for all of them,
     # so the BYE's branch (and the To tag) are made unique from the server's Call-ID
-    b += '      <ereg regexp="[A-Za-z0-9]+" search_in="hdr" header="Call-ID:" assign_to="cidtok"/>\n'
-    b += '      <assignstr assign_to="tagn" value="[clock_tick]x[$cidtok]"/>\n'
-    b += '      <gettimeofday assign_to="is,ius"/>\n'
-    b += '      <log message="INVITE [$hcaller] [$is] [$ius]"/>\n'
-    b += "    </action>\n  </recv>\n"
+    b += recv_invite(
+        {"hcaller": "X-Hotline-Caller:"},
+        '      <ereg regexp="[A-Za-z0-9]+" search_in="hdr" header="Call-ID:" assign_to="cidtok"/>\n'
+        '      <assignstr assign_to="tagn" value="[clock_tick]x[$cidtok]"/>\n'
+        '      <gettimeofday assign_to="is,ius"/>\n'
+        '      <log message="INVITE [$hcaller] [$is] [$ius]"/>\n',
+    )
     b += _send(
         f"""SIP/2.0 180 Ringing
 [last_Via:]
@@ -920,15 +913,7 @@ def main() -> None:
             "media": "callers: RFC 4733 digit only; agent phones: no RTP",
             "quick": args.quick,
         },
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "loadavg_at_start": list(os.getloadavg()),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "sipp": subprocess.run(
-                ["sipp", "-v"], capture_output=True, text=True, check=False
-            ).stdout.strip()[:60],
-        },
+        "machine": machine_info(),
     }
     work = Path(tempfile.mkdtemp(prefix="inbound_bench_"))
     try:

@@ -195,6 +195,18 @@ def _reply(status: str, *headers: str, body: str = "") -> str:
     return _send(text)
 
 
+def recv_invite(captures: dict[str, str], actions: str = "") -> str:
+    """Receive an INVITE (record-routing), keeping From, To, Via and the CSeq number in
+    ``$remote_from``, ``$local_to``, ``$inv_via``, ``$inv_cseq``, each ``captures`` header in
+    its variable, then ``actions`` (more SIPp action XML)."""
+    out = '  <recv request="INVITE" rrs="true">\n    <action>\n'
+    headers = {"remote_from": "From:", "local_to": "To:", "inv_via": "Via:", **captures}
+    for var, header in headers.items():
+        out += f'      <ereg regexp="[^ ].*" search_in="hdr" header="{header}" assign_to="{var}"/>\n'
+    out += '      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="inv_cseq"/>\n'
+    return out + actions + "    </action>\n  </recv>\n"
+
+
 def _global_recv(request: str, label: str) -> str:
     """From here on, ``request`` (when nothing else expects it) jumps to ``label``.
 
@@ -448,19 +460,11 @@ Content-Length: 0""",
     finish = '  <nop next="done"/>\n'
 
     ans = '  <Global variables="handled"/>\n'
-    ans += '  <recv request="INVITE" rrs="true">\n    <action>\n'
-    for var, header in (
-        ("remote_from", "From:"),
-        ("local_to", "To:"),
-        ("inv_via", "Via:"),
-        ("hcid", "X-Hotline-Call-Id:"),
-        ("hqueue", "X-Hotline-Queue:"),
-    ):
-        ans += f'      <ereg regexp="[^ ].*" search_in="hdr" header="{header}" assign_to="{var}"/>\n'
-    ans += '      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="inv_cseq"/>\n'
-    ans += '      <assignstr assign_to="tagn" value="[pid][clock_tick]"/>\n'
-    ans += '      <log message="INVITE [$hcid] [$hqueue]"/>\n'
-    ans += "    </action>\n  </recv>\n"
+    ans += recv_invite(
+        {"hcid": "X-Hotline-Call-Id:", "hqueue": "X-Hotline-Queue:"},
+        '      <assignstr assign_to="tagn" value="[pid][clock_tick]"/>\n'
+        '      <log message="INVITE [$hcid] [$hqueue]"/>\n',
+    )
     ans += _send(
         f"""SIP/2.0 180 Ringing
 [last_Via:]
