@@ -253,7 +253,11 @@ async def test_after_hours_flow_takes_a_voicemail(
     await c.number("95598200", "95598-zh", calendar=CLOSED["name"], after_hours_flow="after-hours-zh")
     # the prompts are rendered before the call: a cold espeak-ng on a busy CI machine once took
     # long enough that the caller hung up before the beep
-    for text in ("您好，现在是非工作时间。", "故障报修请按1，留言请按2，预约回电请按3。", "请在提示音后留言，留言完毕请挂机。"):
+    for text in (
+        "您好，现在是非工作时间。",
+        "故障报修请按1，留言请按2，预约回电请按3。",
+        "请在提示音后留言，留言完毕请挂机。",
+    ):
         await c.tele.tts.render(text, "cmn")
     # "2" (typed ahead during the greeting): leave a message; the prompt before the beep takes
     # about 7 s (espeak-ng, not barge-in); the caller talks (a tone) and hangs up at 13 s
