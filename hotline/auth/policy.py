@@ -56,6 +56,11 @@ class Perm(StrEnum):
     QUEUE_WRITE = "queue.write"
     AGENT_READ = "agent.read"
     AGENT_CONTROL = "agent.control"
+    CALL_CONTROL = "call.control"
+    CALL_SUPERVISE = "call.supervise"
+    MESSAGE_SEND = "message.send"
+    STATS_READ = "stats.read"
+    WEBHOOK_WRITE = "webhook.write"
 
 
 P = Perm
@@ -72,6 +77,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             P.QUEUE_READ,
             P.AGENT_READ,
             P.AGENT_CONTROL,
+            P.CALL_CONTROL,
+            P.CALL_SUPERVISE,
+            P.MESSAGE_SEND,
+            P.STATS_READ,
         }
     ),
     Role.AGENT: frozenset(
@@ -84,12 +93,17 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             P.CALL_READ,
             P.QUEUE_READ,
             P.AGENT_READ,
+            P.CALL_CONTROL,
+            P.MESSAGE_SEND,
+            P.STATS_READ,
         }
     ),
-    Role.QA: frozenset({P.UNIT_READ, P.USER_READ, P.CUSTOMER_READ, P.CALL_READ, P.QUEUE_READ, P.AGENT_READ}),
+    Role.QA: frozenset(
+        {P.UNIT_READ, P.USER_READ, P.CUSTOMER_READ, P.CALL_READ, P.QUEUE_READ, P.AGENT_READ, P.STATS_READ}
+    ),
     Role.KNOWLEDGE_EDITOR: frozenset({P.UNIT_READ}),
     Role.HANDLER: frozenset({P.UNIT_READ, P.CUSTOMER_READ}),
-    Role.VIEWER: frozenset({P.UNIT_READ, P.USER_READ, P.QUEUE_READ, P.AGENT_READ}),
+    Role.VIEWER: frozenset({P.UNIT_READ, P.USER_READ, P.QUEUE_READ, P.AGENT_READ, P.STATS_READ}),
 }
 
 #: Scope given when a grant does not name one.

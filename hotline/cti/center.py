@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline.cti.acdservice import AcdService
 from hotline.cti.eventlog import EventLog
+from hotline.cti.events import EventHub
 from hotline.cti.flows import FlowStore
 from hotline.ivr.actions import ActionRegistry, default_registry
 
@@ -16,7 +17,9 @@ class ContactCenter:
         self, factory: async_sessionmaker[AsyncSession], *, actions: ActionRegistry | None = None
     ) -> None:
         self.factory = factory
-        self.events = EventLog(factory)
+        #: live events (WebSocket /api/v1/events, webhooks); the event log publishes into it
+        self.hub = EventHub()
+        self.events = EventLog(factory, hub=self.hub)
         self.acd = AcdService(factory, self.events)
         self.actions = actions if actions is not None else default_registry()
         self.flows = FlowStore(factory, action_names=self.actions.names)

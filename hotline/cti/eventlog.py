@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hotline.cti.events import EventHub
 from hotline.store.db import transaction
 from hotline.store.models import QueueEvent
 from hotline.store.types import utcnow
@@ -36,8 +37,16 @@ class LoggedEvent:
 
 
 class EventLog:
-    def __init__(self, factory: async_sessionmaker[AsyncSession], *, interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        *,
+        interval: float = 0.2,
+        hub: EventHub | None = None,
+    ) -> None:
         self._db = factory
+        #: every appended event is also published live (WebSocket clients, webhooks)
+        self.hub = hub
         self._buffer: list[LoggedEvent] = []
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
@@ -57,9 +66,18 @@ class EventLog:
         at: datetime | None = None,
         **data: Any,
     ) -> None:
-        self._buffer.append(
-            LoggedEvent(tenant_id, event, at or utcnow(), call_id, queue, agent_id, _jsonable(data))
-        )
+        logged = LoggedEvent(tenant_id, event, at or utcnow(), call_id, queue, agent_id, _jsonable(data))
+        self._buffer.append(logged)
+        if self.hub is not None:
+            self.hub.publish(
+                tenant_id,
+                event,
+                call_id=call_id,
+                queue=queue,
+                agent_id=agent_id,
+                at=logged.at,
+                data=logged.data,
+            )
         if len(self._buffer) >= 500:
             self._wake.set()
 

@@ -1,27 +1,41 @@
-"""UI strings in zh-CN and English. The language comes from the ``lang`` cookie or Accept-Language."""
+"""UI strings in zh-CN and English. The language comes from the ``lang`` cookie or Accept-Language.
+
+Strings live in ``strings/*.toml`` (one file per area: ``common``, ``desk``, ``wallboard``,
+``admin`` …), each key a table ``{ "zh-CN" = "…", en = "…" }``. A key defined twice, or missing
+a language, is an error at import time, so an untranslated string cannot ship.
+"""
 
 from __future__ import annotations
+
+import tomllib
+from pathlib import Path
 
 from starlette.requests import Request
 
 LANGS = ("zh-CN", "en")
+STRINGS_DIR = Path(__file__).with_name("strings")
 
-STRINGS: dict[str, dict[str, str]] = {
-    "app_name": {"zh-CN": "Hotline 客户服务中心", "en": "Hotline service center"},
-    "login_title": {"zh-CN": "登录", "en": "Sign in"},
-    "tenant": {"zh-CN": "租户（可选）", "en": "Tenant (optional)"},
-    "username": {"zh-CN": "用户名", "en": "User name"},
-    "password": {"zh-CN": "密码", "en": "Password"},
-    "sign_in": {"zh-CN": "登录", "en": "Sign in"},
-    "sign_out": {"zh-CN": "退出", "en": "Sign out"},
-    "welcome": {"zh-CN": "欢迎", "en": "Welcome"},
-    "roles": {"zh-CN": "角色", "en": "Roles"},
-    "unit": {"zh-CN": "所属单位", "en": "Unit"},
-    "api_docs": {"zh-CN": "API 文档", "en": "API documentation"},
-    "health": {"zh-CN": "系统状态", "en": "System health"},
-    "language": {"zh-CN": "English", "en": "中文"},
-    "bad_form": {"zh-CN": "表单已过期，请重试。", "en": "The form expired; please try again."},
-}
+
+def load_strings(folder: Path = STRINGS_DIR) -> dict[str, dict[str, str]]:
+    """Every key of every ``*.toml`` file in ``folder`` (keys are unique across files)."""
+    out: dict[str, dict[str, str]] = {}
+    origin: dict[str, str] = {}
+    for path in sorted(folder.glob("*.toml")):
+        with path.open("rb") as f:
+            table = tomllib.load(f)
+        for key, texts in table.items():
+            if key in out:
+                raise ValueError(f"{path.name}: string {key!r} is already defined in {origin[key]}")
+            if not isinstance(texts, dict) or set(texts) != set(LANGS):
+                raise ValueError(f"{path.name}: string {key!r} needs exactly the languages {LANGS}")
+            if not all(isinstance(v, str) and v for v in texts.values()):
+                raise ValueError(f"{path.name}: string {key!r} has an empty or non-text translation")
+            out[key] = texts
+            origin[key] = path.name
+    return out
+
+
+STRINGS: dict[str, dict[str, str]] = load_strings()
 
 
 def pick_lang(request: Request) -> str:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from hotline.auth import sessions
+from hotline.auth.policy import Perm, can_at_all
 from hotline.errors import HotlineError
 from hotline.store.db import transaction
-from hotline.store.models import Unit
-from hotline.web.context import SESSION_COOKIE, StateDep, app_state, sign_in
+from hotline.store.models import Unit, User
+from hotline.web.context import SESSION_COOKIE, Ctx, StateDep, app_state, authenticated, sign_in
 from hotline.web.ui.i18n import LANGS, pick_lang, translator
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -26,9 +29,62 @@ LOGIN_CSRF_COOKIE = "hotline_login_csrf"
 def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     lang = pick_lang(request)
     ctx.setdefault("csrf_token", "")
+    ctx.setdefault("nav", [])
     return templates.TemplateResponse(
         request, name, {"lang": lang, "t": translator(lang), **ctx}, status_code=status
     )
+
+
+@dataclass(frozen=True)
+class PageUser:
+    """The signed-in browser user of a page: the API context (for permission checks) and CSRF."""
+
+    ctx: Ctx
+    user: User
+    csrf_token: str
+
+    def can(self, perm: Perm) -> bool:
+        return can_at_all(self.ctx.principal, perm)
+
+
+#: pages in the top bar: (path, string key, permission needed to see the link)
+NAV: tuple[tuple[str, str, Perm], ...] = (
+    ("/desk", "nav_desk", Perm.CALL_CONTROL),
+    ("/wallboard", "nav_wallboard", Perm.STATS_READ),
+    ("/admin", "nav_admin", Perm.USER_WRITE),
+)
+
+
+async def page_user(request: Request) -> PageUser | None:
+    """The browser session's user, or None (the caller redirects to /login)."""
+    if not request.cookies.get(SESSION_COOKIE):
+        return None
+    try:
+        ctx = await authenticated(request)
+    except HotlineError:
+        return None
+    async with ctx.db() as s:
+        user = await s.get_one(User, ctx.principal.user_id)
+    return PageUser(ctx, user, ctx.session.csrf_token)
+
+
+def render_page(request: Request, page: PageUser, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    """A signed-in page: CSRF meta tag, the user, and the top-bar links the user may follow."""
+    nav = [(path, key) for path, key, perm in NAV if page.can(perm)]
+    return render(
+        request,
+        name,
+        status,
+        user=page.user,
+        csrf_token=page.csrf_token,
+        nav=nav,
+        principal=page.ctx.principal,
+        **ctx,
+    )
+
+
+def to_login(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
 
 def _login_form(request: Request, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -39,9 +95,16 @@ def _login_form(request: Request, status: int = 200, **ctx: Any) -> HTMLResponse
     return resp
 
 
+def safe_next(target: str) -> str:
+    """Where to go after signing in: a path on this site only (never another host)."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request) -> HTMLResponse:
-    return _login_form(request)
+async def login_page(request: Request, next: str = "/") -> HTMLResponse:
+    return _login_form(request, next=safe_next(next))
 
 
 @router.post("/login")
@@ -52,11 +115,13 @@ async def login(
     password: str = Form(""),
     tenant: str = Form(""),
     csrf_token: str = Form(""),
+    next: str = Form("/"),
 ) -> Response:
+    next = safe_next(next)
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     t = translator(pick_lang(request))
     if not cookie or not hmac.compare_digest(cookie, csrf_token):
-        return _login_form(request, 403, error=t["bad_form"], username=username, tenant=tenant)
+        return _login_form(request, 403, error=t["bad_form"], username=username, tenant=tenant, next=next)
     try:
         issued = await sign_in(
             request,
@@ -67,8 +132,8 @@ async def login(
             kind="browser",
         )
     except HotlineError as exc:
-        return _login_form(request, exc.status, error=exc.detail, username=username, tenant=tenant)
-    resp = RedirectResponse("/", status_code=303)
+        return _login_form(request, exc.status, error=exc.detail, username=username, tenant=tenant, next=next)
+    resp = RedirectResponse(next, status_code=303)
     resp.set_cookie(
         SESSION_COOKIE,
         issued.token,
@@ -100,21 +165,17 @@ async def logout(request: Request, state: StateDep, csrf_token: str = Form("")) 
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request, state: StateDep) -> Response:
-    raw = request.cookies.get(SESSION_COOKIE, "")
-    if not raw:
+async def home(request: Request) -> Response:
+    page = await page_user(request)
+    if page is None:
         return RedirectResponse("/login", status_code=303)
-    async with state.db() as s:
-        try:
-            row, user = await sessions.resolve(s, raw, kind="browser")
-        except HotlineError:
-            return RedirectResponse("/login", status_code=303)
-        unit = await s.get_one(Unit, user.unit_id)
-    return render(request, "home.html", user=user, unit=unit, csrf_token=row.csrf_token)
+    async with page.ctx.db() as s:
+        unit = await s.get_one(Unit, page.user.unit_id)
+    return render_page(request, page, "home.html", unit=unit)
 
 
 @router.get("/lang")
-async def switch_language(to: str = "zh-CN") -> Response:
-    resp = RedirectResponse("/", status_code=303)
+async def switch_language(to: str = "zh-CN", back: str = "/") -> Response:
+    resp = RedirectResponse(safe_next(back), status_code=303)
     resp.set_cookie("lang", to if to in LANGS else "zh-CN", samesite="lax", max_age=365 * 86400)
     return resp
