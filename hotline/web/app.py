@@ -17,9 +17,23 @@ from hotline.cti.service import Telephony
 from hotline.store import migrate
 from hotline.store.db import create_engine, session_factory
 from hotline.web import problems
-from hotline.web.api import agents, auth, calls, customers, extensions, ivr, org, system, users
+from hotline.web.api import (
+    agents,
+    auth,
+    calls,
+    codes,
+    customers,
+    extensions,
+    ivr,
+    ivrgraph,
+    org,
+    profiles,
+    system,
+    users,
+)
 from hotline.web.context import AppState
 from hotline.web.metrics import Metrics, MetricsMiddleware
+from hotline.web.ui import admin as admin_ui
 from hotline.web.ui import pages
 
 log = logging.getLogger("hotline.web")
@@ -93,6 +107,10 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         ivr.router,
         agents.router,
         pages.router,
+        codes.router,
+        ivrgraph.router,
+        profiles.router,
+        admin_ui.router,
     )
     for router in routers:
         app.include_router(router)
