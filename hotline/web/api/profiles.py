@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from hotline.auth.policy import Perm, Resource, data_scope
 from hotline.auth.users import get_user
@@ -50,7 +52,9 @@ async def list_profiles(ctx: CtxDep) -> list[ProfileOut]:
         .join(Unit, Unit.id == User.unit_id)
         .where(AgentProfile.tenant_id == ctx.tenant_id, User.tenant_id == ctx.tenant_id)
     )
-    scoped = scope_filter(q, data_scope(ctx.principal, Perm.USER_READ), Unit.path, User.id)
+    scoped = scope_filter(
+        cast("Select[Any]", q), data_scope(ctx.principal, Perm.USER_READ), Unit.path, User.id
+    )
     if scoped is None:
         return []
     async with ctx.db() as s:
