@@ -49,12 +49,14 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/agents/{user_id}/profile"): {"skills": {}, "queues": []},
     ("PATCH", "/api/v1/voicemails/{voicemail_id}"): {"status": "done"},
     ("POST", "/api/v1/calls/{call_id}/flow"): {"flow": "bname"},
+    ("PUT", "/api/v1/codes/{kind}/{code}"): {"label_zh": "", "label_en": "x"},
 }
 #: answers other than 404 that still reveal nothing of tenant B
 EXPECTED: dict[tuple[str, str], int] = {
     ("PUT", "/api/v1/ivr/flows/{name}"): 422,  # the invalid flow is refused before any lookup
     ("POST", "/api/v1/ivr/flows/{name}/validate"): 200,  # validates the text sent; reads nothing of B
     ("PUT", "/api/v1/ivr/numbers/{number}"): 422,  # "no active flow 'bname'" — in tenant A
+    ("PUT", "/api/v1/codes/{kind}/{code}"): 422,  # empty label refused; codes are per tenant anyway
 }
 FLOW_B = """name: bname
 language: en
@@ -110,6 +112,8 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
             "customer_id": cust.id,
             "extension_id": ext.id,
             "call_id": "b-call-1",
+            "kind": "disposition",  # service codes are keyed by tenant, kind and code
+            "code": "bcode",
         }
 
 
