@@ -35,6 +35,7 @@ from hotline.web.context import AppState
 from hotline.web.metrics import Metrics, MetricsMiddleware
 from hotline.web.ui import admin as admin_ui
 from hotline.web.ui import pages
+from hotline.web.ui import wallboard as wallboard_ui
 
 log = logging.getLogger("hotline.web")
 
@@ -111,6 +112,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         ivrgraph.router,
         profiles.router,
         admin_ui.router,
+        wallboard_ui.router,
     )
     for router in routers:
         app.include_router(router)

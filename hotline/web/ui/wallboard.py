@@ -1,0 +1,89 @@
+"""The supervisor wallboard page (``/wallboard``): live queues and agents, charts, supervisor actions.
+
+The page is a shell: the numbers come from the statistics API and the event stream, drawn by
+``static/js/wallboard.js``. The server renders the header (the user's data scope), the strings of
+``strings/wallboard.toml`` as a JSON block, and what the user may do (the API checks again).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from hotline.auth.policy import Perm, Scope
+from hotline.store.models import Unit
+from hotline.web.ui.i18n import STRINGS_DIR, pick_lang, translator
+from hotline.web.ui.pages import PageUser, page_user, render_page, to_login
+
+router = APIRouter(include_in_schema=False)
+
+with (STRINGS_DIR / "wallboard.toml").open("rb") as _f:
+    #: the keys the page's script needs (all strings of the wallboard area)
+    WALLBOARD_KEYS: tuple[str, ...] = tuple(tomllib.load(_f))
+#: strings of the shared modules events.js and api.js (defined in desk.toml)
+SHARED_KEYS = ("live_conn_lost", "live_conn_back", "api_net_error", "api_dismiss", "api_error_title")
+
+
+def js_strings(t: dict[str, str]) -> dict[str, str]:
+    """The wallboard strings in the page's language, for the JSON block the script reads."""
+    return {key: t[key] for key in (*SHARED_KEYS, *WALLBOARD_KEYS) if key in t}
+
+
+async def scope_label(page: PageUser, t: dict[str, str]) -> str:
+    """The units whose statistics the user sees (from the grants carrying stats.read)."""
+    grants = page.ctx.principal.grants_for(Perm.STATS_READ)
+    if any(g.scope is Scope.TENANT for g in grants):
+        return t["wb_scope_all"]
+    ids = sorted({g.unit_id for g in grants})
+    async with page.ctx.db() as s:
+        names = {
+            u.id: u.name
+            for u in (
+                await s.scalars(select(Unit).where(Unit.tenant_id == page.ctx.tenant_id, Unit.id.in_(ids)))
+            ).all()
+        }
+    parts = []
+    for g in grants:
+        name = names.get(g.unit_id)
+        if name is None:
+            continue
+        label = t["wb_scope_subtree"].format(unit=name) if g.scope is Scope.SUBTREE else name
+        if label not in parts:
+            parts.append(label)
+    return "; ".join(parts) or t["wb_scope_own"]
+
+
+@router.get("/wallboard", response_class=HTMLResponse)
+async def wallboard(request: Request, kiosk: int = 0) -> Response:
+    page = await page_user(request)
+    if page is None:
+        return to_login(request)
+    if not page.can(Perm.STATS_READ):
+        return render_page(request, page, "wallboard.html", status=403, forbidden=True)
+    lang = pick_lang(request)
+    t = translator(lang)
+    config: dict[str, Any] = {
+        "lang": lang,
+        "user_id": page.user.id,
+        "kiosk": bool(kiosk),
+        "can": {
+            "supervise": not kiosk and page.can(Perm.CALL_SUPERVISE),
+            "control": not kiosk and page.can(Perm.AGENT_CONTROL),
+            "message": not kiosk and page.can(Perm.MESSAGE_SEND),
+            "settings": not kiosk and page.can(Perm.QUEUE_WRITE),
+        },
+    }
+    return render_page(
+        request,
+        page,
+        "wallboard.html",
+        forbidden=False,
+        kiosk=bool(kiosk),
+        scope=await scope_label(page, t),
+        wb_strings=js_strings(t),
+        wb_config=config,
+    )
