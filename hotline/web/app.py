@@ -34,6 +34,7 @@ from hotline.web.api import (
 from hotline.web.context import AppState
 from hotline.web.metrics import Metrics, MetricsMiddleware
 from hotline.web.ui import admin as admin_ui
+from hotline.web.ui import desk as desk_ui
 from hotline.web.ui import pages
 from hotline.web.ui import wallboard as wallboard_ui
 
@@ -113,6 +114,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         profiles.router,
         admin_ui.router,
         wallboard_ui.router,
+        desk_ui.router,
     )
     for router in routers:
         app.include_router(router)
