@@ -21,8 +21,15 @@ export function columns(rows) {
   return { xs, offered, answered, abandoned, sl };
 }
 
+/** x-axis labels as local hh:mm in the page's language (uPlot's own are English). */
+function timeAxis(lang) {
+  const fmt = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", hour12: false });
+  return { values: (u, splits) => splits.map((s) => fmt.format(new Date(s * 1000))) };
+}
+
 export class Charts {
-  constructor(callsEl, slEl, t, height = 220) {
+  constructor(callsEl, slEl, t, lang, height = 220) {
+    this.lang = lang;
     this.callsEl = callsEl;
     this.slEl = slEl;
     this.t = t;
@@ -52,7 +59,8 @@ export class Charts {
           width: width(this.callsEl),
           height: this.height,
           scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(4, max + 1)] } },
-          axes: [{}, { label: t.wb_chart_calls_axis }],
+          legend: { live: false },
+          axes: [timeAxis(this.lang), { label: t.wb_chart_calls_axis, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }],
           series: [
             { label: t.wb_time },
             { label: t.wb_offered, stroke: COLORS.offered, width: 2, points: { show: true } },
@@ -68,7 +76,8 @@ export class Charts {
           width: width(this.slEl),
           height: this.height,
           scales: { x: { time: true }, y: { range: [0, 100] } },
-          axes: [{}, { label: "%", values: (u, ticks) => ticks.map((v) => `${v}%`) }],
+          legend: { live: false },
+          axes: [timeAxis(this.lang), { label: "%", values: (u, ticks) => ticks.map((v) => `${v}%`) }],
           series: [
             { label: t.wb_time },
             { label: t.wb_sl, stroke: COLORS.sl, width: 2, spanGaps: true, points: { show: true } },

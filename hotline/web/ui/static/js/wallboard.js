@@ -71,8 +71,9 @@ function fillLevelCell(td, text, lvl) {
   td.dataset.level = lvl;
   td.replaceChildren(h("span", { class: "val", text }));
   if (lvl !== "ok") {
-    td.append(" ", h("span", { class: "lvl-icon", "aria-hidden": "true", text: LEVEL_ICON[lvl] }),
-      h("span", { class: "lvl-text", text: T[`wb_level_${lvl}`] }));
+    // the icon shows the level without colour; the text is for screen readers (and tests)
+    td.append(" ", h("span", { class: "lvl-icon", "aria-hidden": "true", title: T[`wb_level_${lvl}`], text: LEVEL_ICON[lvl] }),
+      h("span", { class: "lvl-text visually-hidden", text: T[`wb_level_${lvl}`] }));
   }
 }
 
@@ -212,7 +213,7 @@ function actionsCell(a) {
     if (mine) items.push(h("button", { type: "button", class: "sup stop", "data-action": "stop", onclick: stopSupervising(a) }, T.wb_stop));
   }
   if (CAN.control && a.state && a.state !== "logged_out") {
-    if (a.state !== "ready") items.push(h("button", { type: "button", "data-action": "ready", onclick: force(a, "ready") }, T.wb_force_ready));
+    if (a.state !== "ready" && a.state !== "available") items.push(h("button", { type: "button", "data-action": "ready", onclick: force(a, "ready") }, T.wb_force_ready));
     if (a.state !== "not_ready") {
       const sel = h("select", { "aria-label": `${T.wb_reason} · ${a.name}` },
         state.reasons.map((r) => h("option", { value: r.code, text: CFG.lang === "en" ? r.label_en : r.label_zh })));
@@ -457,7 +458,7 @@ function onEvent(env) {
       a.state = env.data.new;
       a.since = env.at;
       a.reason = env.data.reason || null;
-      if (!["busy", "ringing", "reserved", "wrap_up"].includes(a.state)) {
+      if (!["busy", "ringing", "reserved", "hold", "outbound", "wrap_up"].includes(a.state)) {
         a.call_id = null;
         a.caller = null;
       }
@@ -585,7 +586,7 @@ function tick() {
 }
 
 async function main() {
-  charts = new Charts(document.getElementById("wb-chart-calls"), document.getElementById("wb-chart-sl"), T, CFG.kiosk ? 280 : 200);
+  charts = new Charts(document.getElementById("wb-chart-calls"), document.getElementById("wb-chart-sl"), T, CFG.lang, CFG.kiosk ? 280 : 200);
   setupMessages();
   setupSettings();
   tick();
