@@ -56,7 +56,7 @@ function serverMs(iso) {
 
 function codeLabel(kind, code) {
   const c = S.codes[kind].find((x) => x.code === code);
-  if (!c) return code || "";
+  if (!c) return T[`desk_reason_${code}`] || code || "";
   return LANG === "en" ? c.label_en : c.label_zh;
 }
 
@@ -106,6 +106,7 @@ function agentEvent(env) {
     a.state = d.new;
     a.reason = d.reason || null;
     S.sinceMs = serverMs(env.at);
+    if (d.new === "not_ready" && S.codes.not_ready.some((c) => c.code === d.reason)) $("nr-reason").value = d.reason;
     if (d.new === "wrap_up") startWrapUp(env);
   } else if (env.type === "agent_login") {
     a.extension = d.extension || a.extension;
