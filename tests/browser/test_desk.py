@@ -24,21 +24,21 @@ async def text(page: Any, selector: str) -> str:
     return str(await page.inner_text(selector)).strip()
 
 
-async def wait_text(page: Any, selector: str, expected: str, timeout: float = 10_000) -> None:
+async def wait_text(page: Any, selector: str, expected: str, ms: float = 10_000) -> None:
     """Wait until the element's text contains ``expected``."""
     await page.wait_for_function(
         "([sel, want]) => { const e = document.querySelector(sel); return e && e.textContent.includes(want); }",
         arg=[selector, expected],
-        timeout=timeout,
+        timeout=ms,
     )
 
 
-async def wait_state(page: Any, label: str, timeout: float = 10_000) -> None:
+async def wait_state(page: Any, label: str, ms: float = 10_000) -> None:
     """Wait until the state badge reads exactly ``label``."""
     await page.wait_for_function(
         "(want) => document.querySelector('#state-badge').textContent.trim() === want",
         arg=label,
-        timeout=timeout,
+        timeout=ms,
     )
 
 
