@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,11 @@ class Call:
     gone: asyncio.Event = field(default_factory=asyncio.Event)
     #: mask the caller's digits in the record (PIN entry in a flow an agent sent the caller to)
     secure_dtmf: bool = False
+    dialed: str = ""  # normalised dialled number
+    caller_name: str = ""  # the From display name
+    started_at: datetime | None = None
+    #: call control state (:class:`hotline.cti.control.Control`: mute, supervisor, consultation)
+    control: Any = None
 
     def other(self, leg: Leg) -> Leg | None:
         """The answered leg bridged with ``leg`` (two-party calls)."""
@@ -205,6 +211,8 @@ class CallManager:
         self._unsubscribe: Callable[[], None] | None = None
         #: the service-number call path (IVR, queues, agents); installed by the telephony service
         self.services: Any = None
+        #: call control (:class:`hotline.cti.control.CallControl`); installed by the telephony service
+        self.control: Any = None
 
     @classmethod
     def from_database(
@@ -338,6 +346,7 @@ class CallManager:
         call = Call(id=new_call_id(), tenant_id=tenant_id, direction="internal" if creds else "inbound")
         call.source_ip = inc.peer.host
         call.caller_number = caller
+        call.dialed, call.caller_name, call.started_at = dialed, req.from_addr.display_name or "", now
         leg = InboundLeg(call=call, role="caller", peer=inc.peer, incoming=inc)
         if creds is not None:
             leg.extension_id = creds.extension_id
@@ -847,6 +856,8 @@ class CallManager:
     async def _on_bye(self, leg: Leg) -> None:
         leg.ended = True
         call = leg.call
+        if self.control is not None and await self.control.leg_gone(leg):
+            return  # a supervisor or consultation leg hung up: the call goes on
         await self.hangup(call, cause="normal", ended_by="caller" if leg.role == "caller" else "callee")
 
     async def hangup(self, call: Call, *, cause: str, ended_by: str) -> None:
@@ -951,6 +962,11 @@ class CallManager:
         )
         if call.source_ip:
             self.sip.protection.concurrency.release(call.source_ip)
+        if self.control is not None:
+            try:
+                self.control.call_finished(call, cause, ended_by)
+            except Exception:
+                log.exception("call %s: call control failed at the end of the call", call.id)
         self._calls.pop(call.id, None)  # last: no active call means everything is released
         log.info("call %s: ended %s by %s", call.id, cause, ended_by)
         current = asyncio.current_task()

@@ -69,6 +69,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("hotline.cti.inbound")
 
 VOICES = {"zh-CN": "cmn", "en": "en"}
+#: the de-facto auto-answer headers of SIP desk phones (Polycom/Yealink/Snom/Grandstream/Cisco)
+AUTO_ANSWER_HEADERS = [
+    ("Call-Info", "<sip:hotline>;answer-after=0"),
+    ("Alert-Info", "<http://www.notused.com>;info=alert-autoanswer;delay=0"),
+]
 APOLOGY = {
     "zh-CN": "抱歉，系统暂时无法处理您的请求，正在为您转接人工服务。",
     "en": "Sorry, something went wrong. Connecting you to an agent.",
@@ -126,6 +131,18 @@ class ServiceState:
     run_flow: str = ""
     last_digit_at: float | None = None  # monotonic time of the caller's last DTMF digit
     collected: list[FlowRun] = field(default_factory=list)  # runs whose path/variables are on the call
+    #: the call's current ACD task: the call id, then ``<call id>/t<n>`` after a transfer (a
+    #: completed task id is never reused by the engine)
+    task_id: str = ""
+    priority: int = 0
+    requirements: str | None = None
+    #: the next queue entry is reserved for this agent (blind transfer to an agent)
+    target_agent: str | None = None
+    transfers: int = 0
+    #: agents whose phone rang for this call (call_ringing published once per offer)
+    rang: set[str] = field(default_factory=set)
+    #: the call was offered with auto-answer headers (``answer``, see docs/adr/0006)
+    auto_answer: set[str] = field(default_factory=set)
 
 
 class ServiceCalls:
@@ -146,6 +163,8 @@ class ServiceCalls:
         self.events = events
         self.outbound_trunk = outbound_trunk
         self.states: dict[str, ServiceState] = {}
+        #: agents whose offers carry auto-answer headers (tenant → user ids; docs/adr/0006)
+        self.auto_answer_agents: dict[int, set[int]] = {}
         #: seconds from the caller's last DTMF digit to the agent phone's 180 Ringing (benchmarks)
         self.digit_to_ringing: list[float] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -179,7 +198,7 @@ class ServiceCalls:
         return await self.flows.route(tenant_id, dialed, utcnow())
 
     async def start(self, call: Call, leg: InboundLeg, offer: Any, choice: RouteChoice) -> None:
-        st = ServiceState(call, call.tenant_id, leg, choice)
+        st = ServiceState(call, call.tenant_id, leg, choice, task_id=call.id)
         call.service = st
         self.states[call.id] = st
         await self.m._create_endpoint(call, leg, offer)
@@ -190,6 +209,11 @@ class ServiceCalls:
         self.events.append(st.tenant_id, "ivr_start", call_id=call.id, number=choice.number, flow=choice.flow)
         call.digit_sink = lambda d: self._on_digit(st, d)
         outcome: Outcome | None = await self._run_flow(st, choice.flow, first=True)
+        await self.stages(st, outcome)
+
+    async def stages(self, st: ServiceState, outcome: Outcome | None) -> None:
+        """Carry out a flow's outcome and what follows (also after a blind transfer)."""
+        call = st.call
         # a call may go through several stages: flow → queue → (exit) flow/voicemail → …
         for _ in range(20):
             if call.ended or outcome is None:
@@ -547,13 +571,17 @@ class ServiceCalls:
         data = {k: v for k, v in {**st.variables, **out.data}.items() if _scalar(v)}
         data.setdefault("caller", call.caller_number)
         st.queue_result = asyncio.get_running_loop().create_future()
+        st.priority = max(0, min(100, int(out.priority)))
+        st.requirements = out.requirements
+        target, st.target_agent = st.target_agent, None
         spec = TaskSpec(
-            call.id,
+            st.task_id,
             info.name,
-            priority=max(0, min(100, int(out.priority))),
+            priority=st.priority,
             requirements=out.requirements,
             data=data,
             queued_since=None if first_entry else st.queue_entered,
+            target_agent=target,
         )
         try:
             self.acd.new_task(st.tenant_id, spec)
@@ -565,7 +593,7 @@ class ServiceCalls:
             await self.m.hangup(call, cause="failed", ended_by="system")
             return None
         st.in_acd = True
-        pos = self.acd.position(st.tenant_id, call.id)
+        pos = self.acd.position(st.tenant_id, st.task_id)
         if first_entry:
             st.position = pos[0] if pos else 1
             await self.m.cdr.update(
@@ -675,7 +703,7 @@ class ServiceCalls:
             now = self.now()
             if now >= next_ann:
                 next_ann = now + cfg.announce_every
-                pos = self.acd.position(st.tenant_id, st.call.id)
+                pos = self.acd.position(st.tenant_id, st.task_id)
                 if pos is not None:
                     position, ewt = pos
                     improved = last_pos is None or position < last_pos
@@ -736,7 +764,7 @@ class ServiceCalls:
             st.queue_left = self.now()
             st.exit_reason = reason
             with contextlib.suppress(AcdError):
-                self.acd.apply(st.tenant_id, lambda e, now: e.abandon(st.call.id, now))
+                self.acd.apply(st.tenant_id, lambda e, now: e.abandon(st.task_id, now))
             self.events.append(
                 st.tenant_id, "exit_with_key", call_id=st.call.id, queue=st.queue, reason=reason
             )
@@ -826,14 +854,20 @@ class ServiceCalls:
         for key in ("account", "menu_choice"):
             if key in st.variables and _scalar(st.variables[key]):
                 headers.append((f"X-Hotline-{key.replace('_', '-').title()}", str(st.variables[key])[:64]))
+        if self.auto_answer(tenant_id, session):
+            # docs/adr/0006: phones that honour it pick up by themselves (the desktop's Answer)
+            st.auto_answer.add(agent_id)
+            headers += AUTO_ANSWER_HEADERS
         rang = False
+        pop = self.screen_pop(st, offer.queue_id, info.display_name if info else offer.queue_id)
 
         def provisional(resp: Response) -> None:
             nonlocal rang
-            if resp.status == 180 and not rang:
+            if resp.status in (180, 183) and not rang:
                 rang = True
                 if st.last_digit_at is not None and len(self.digit_to_ringing) < 1_000_000:
                     self.digit_to_ringing.append(self.now() - st.last_digit_at)
+                self._ringing_event(st, session, pop)
 
         try:
             status = await self.m._invite(
@@ -848,13 +882,16 @@ class ServiceCalls:
             st.ringing.pop(agent_id, None)
         withdrawn = agent_id in st.withdrawn
         st.withdrawn.discard(agent_id)
+        st.auto_answer.discard(agent_id)
+        if 200 <= status < 300 and not withdrawn and not call.ended:
+            self._ringing_event(st, session, pop)  # a phone answering at once never sent 180
         if 200 <= status < 300:
             if withdrawn or call.ended or st.phase != "queue":
                 await self.m._bye_leg(leg)
                 await self.m._close_leg(leg, reason="offer withdrawn")
                 return
             try:
-                self.acd.apply(tenant_id, lambda e, now: e.accept(agent_id, call.id, now))
+                self.acd.apply(tenant_id, lambda e, now: e.accept(agent_id, st.task_id, now))
             except AcdError as exc:
                 log.warning("call %s: accept refused: %s", call.id, exc)
                 await self.m._bye_leg(leg)
@@ -924,6 +961,61 @@ class ServiceCalls:
             agent_id=session.user_id,
             recording=call.recording_path,
         )
+        self.events.append(
+            st.tenant_id,
+            "call_answered",
+            call_id=call.id,
+            queue=st.queue,
+            agent_id=session.user_id,
+            caller=call.caller_number,
+            agent_name=session.name,
+            wait=round(st.connected_at - (st.queue_entered or st.connected_at), 1),
+        )
+
+    # -- the screen pop ---------------------------------------------------------------------------
+
+    def screen_pop(self, st: ServiceState, queue: str, queue_name: str) -> dict[str, Any]:
+        """What the desktop shows when the phone rings: everything the X-Hotline-* headers carry
+        and more (IVR variables, the path through the menus, the dialled service number)."""
+        call = st.call
+        variables = {k: v for k, v in st.variables.items() if _scalar(v)}
+        choices = [s["digits"] for s in st.path if s.get("digits")]
+        return {
+            "caller": call.caller_number,
+            "caller_name": call.caller_name,
+            "dnis": st.choice.number,
+            "flow": st.choice.flow,
+            "queue": queue,
+            "queue_name": queue_name,
+            "priority": st.priority,
+            "wait": round(self.now() - (st.queue_entered or self.now()), 1),
+            "account": variables.get("account"),
+            "menu_choice": variables.get("menu_choice", choices[-1] if choices else None),
+            "menu_path": [s["node"] for s in st.path][-10:],
+            "variables": variables,
+            "transferred": st.transfers > 0,
+            "transfers": call.data.get("transfers", []),
+        }
+
+    def _ringing_event(self, st: ServiceState, session: AgentSession, pop: dict[str, Any]) -> None:
+        if session.agent_id in st.rang:
+            return
+        st.rang.add(session.agent_id)
+        data = {k: v for k, v in pop.items() if k != "queue"}
+        data["wait"] = round(self.now() - (st.queue_entered or self.now()), 1)
+        data["auto_answer"] = session.agent_id in st.auto_answer
+        self.events.append(
+            st.tenant_id,
+            "call_ringing",
+            call_id=st.call.id,
+            queue=pop["queue"],
+            agent_id=session.user_id,
+            **data,
+        )
+
+    def auto_answer(self, tenant_id: int, session: AgentSession) -> bool:
+        """Offer with auto-answer headers? (the agent asked for it at login / via the API)"""
+        return session.user_id in self.auto_answer_agents.get(tenant_id, set())
 
     # -- the end of a call ------------------------------------------------------------------------
 
@@ -935,7 +1027,8 @@ class ServiceCalls:
         if not isinstance(st, ServiceState):  # a callback call
             await st.call_ending(cause, ended_by)
             return
-        self.states.pop(call.id, None)
+        for key in [k for k, v in self.states.items() if v is st]:
+            del self.states[key]
         if st.run is not None:
             # A caller hanging up in the IVR (or while leaving a voicemail) ends the call while
             # the flow still runs: its task is cancelled only after the CDR is written, so take
@@ -955,8 +1048,8 @@ class ServiceCalls:
             st.in_acd = False
             st.queue_left = now
             with contextlib.suppress(AcdError):
-                if self.acd.tenant(st.tenant_id).engine.task_status(call.id) is not TaskStatus.ENDED:
-                    self.acd.apply(st.tenant_id, lambda e, n: e.abandon(call.id, n))
+                if self.acd.tenant(st.tenant_id).engine.task_status(st.task_id) is not TaskStatus.ENDED:
+                    self.acd.apply(st.tenant_id, lambda e, n: e.abandon(st.task_id, n))
         self._resolve(st, "gone")
         if st.agent is not None:
             session = st.agent
@@ -964,7 +1057,7 @@ class ServiceCalls:
             session.wrap_call = call.id
             session.calls_handled += 1
             with contextlib.suppress(AcdError):
-                self.acd.apply(st.tenant_id, lambda e, n: e.complete(session.agent_id, call.id, n))
+                self.acd.apply(st.tenant_id, lambda e, n: e.complete(session.agent_id, st.task_id, n))
         for o in st.offers:
             if o["outcome"] == "ringing":
                 o["outcome"] = "caller_left" if ended_by == "caller" else "cancelled"
@@ -986,6 +1079,17 @@ class ServiceCalls:
         await self.m.cdr.update(call.id, **fields)
         self.events.append(
             st.tenant_id,
+            "call_ended",
+            call_id=call.id,
+            queue=st.queue,
+            agent_id=st.agent.user_id if st.agent else None,
+            cause=cause,
+            ended_by=ended_by,
+            talk_seconds=fields.get("talk_seconds"),
+            hold_seconds=fields.get("hold_seconds"),
+        )
+        self.events.append(
+            st.tenant_id,
             "call_end",
             call_id=call.id,
             queue=st.queue,
@@ -1002,9 +1106,9 @@ class ServiceCalls:
         agent_id = st.agent.agent_id
         with contextlib.suppress(AcdError):
             if hold:
-                self.acd.apply(st.tenant_id, lambda e, n: e.hold(agent_id, call.id, n))
+                self.acd.apply(st.tenant_id, lambda e, n: e.hold(agent_id, st.task_id, n))
             else:
-                self.acd.apply(st.tenant_id, lambda e, n: e.unhold(agent_id, call.id, n))
+                self.acd.apply(st.tenant_id, lambda e, n: e.unhold(agent_id, st.task_id, n))
 
     def _agent_state_changed(
         self, session: AgentSession, old: AgentState, new: AgentState, seconds: float
@@ -1039,6 +1143,74 @@ class ServiceCalls:
             return
         st.connected_at = self.now()
         await self.m._connect(call, st.caller, winner)
+
+    # -- call control: the agent leaves the call (blind transfer, takeover) ----------------------
+
+    async def release_agent(self, st: ServiceState, reason: str) -> AgentSession | None:
+        """Drop the agent's leg from a connected call and put the agent in wrap-up; the caller
+        stays (unbridged, without music). Returns the released agent's session."""
+        call = st.call
+        leg, session = st.agent_leg, st.agent
+        caller_ep = st.caller.endpoint
+        if leg is not None and leg.held:
+            await self.m._set_hold(leg, False)  # stops the music, counts the hold time
+        if call.recording is not None:
+            with contextlib.suppress(MediaEngineError):
+                await self.m.media.record_stop(call.recording)
+            call.recording = None
+        if leg is not None:
+            if leg.endpoint is not None and caller_ep is not None:
+                with contextlib.suppress(MediaEngineError):
+                    await self.m.media.unbridge(caller_ep.id, leg.endpoint.id)
+            await self.m._bye_leg(leg)
+            await self.m._close_leg(leg, reason=reason)
+        st.agent, st.agent_leg = None, None
+        if session is not None:
+            session.current_call = None
+            session.wrap_call = call.id
+            session.calls_handled += 1
+            with contextlib.suppress(AcdError):
+                self.acd.apply(st.tenant_id, lambda e, n: e.complete(session.agent_id, st.task_id, n))
+        if st.connected_at is not None:
+            st.call.data["talk_before_transfer"] = round(
+                st.call.data.get("talk_before_transfer", 0.0) + self.now() - st.connected_at, 3
+            )
+        return session
+
+    def next_task(self, st: ServiceState) -> None:
+        """A fresh ACD task id for the call's next queue entry (completed ids are never reused)."""
+        st.transfers += 1
+        st.task_id = f"{st.call.id}/t{st.transfers}"
+        self.states[st.task_id] = st
+
+    async def blind_transfer(self, st: ServiceState, kind: str, target: str, *, by: int | None) -> None:
+        """Blind transfer of a connected service call (the agent already released): ``kind`` is
+        agent (target = user id: a new task in the call's queue reserved for that agent), queue,
+        flow (the flow's outcome is carried out; no return to the agent) or number."""
+        call = st.call
+        record = {"mode": "blind", "kind": kind, "to": target, "by": by, "at": utcnow().isoformat()}
+        call.data.setdefault("transfers", []).append(record)
+        self.events.append(
+            st.tenant_id, "transfer", call_id=call.id, queue=st.queue, agent_id=by,
+            mode="blind", to={kind: target}, state="started",
+        )  # fmt: skip
+        outcome: Outcome | None
+        if kind in ("agent", "queue"):
+            queue = st.queue or "general"
+            if kind == "agent":
+                st.target_agent = target
+            else:
+                queue = target
+            self.next_task(st)
+            st.phase = "queue"
+            outcome = ToQueue(queue, st.priority, st.requirements, {})
+        elif kind == "flow":
+            outcome = await self._run_flow(st, target)
+        else:
+            st.phase = "transfer"
+            await self._transfer(st, target)
+            outcome = None
+        await self.stages(st, outcome)
 
     # -- callbacks -------------------------------------------------------------------------------
 

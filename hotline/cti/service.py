@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hotline.config import Settings
 from hotline.cti.b2bua import CallManager, CallSettings
 from hotline.cti.center import ContactCenter
+from hotline.cti.control import CallControl
 from hotline.cti.inbound import ServiceCalls
 from hotline.media.builtin import BuiltinConfig, BuiltinMediaEngine
 from hotline.media.diskwatch import DiskWatch
@@ -81,12 +82,18 @@ class Telephony:
             self.center.events,
             outbound_trunk=settings.sip.outbound_trunk or None,
         )
+        #: call control for agents and supervisors (the CTI API)
+        self.control = CallControl(self.calls, self.services)
 
     async def start(self) -> None:
         if self.settings.media.port_min >= self.settings.media.port_max:
             raise ValueError("media.port_min must be below media.port_max")
         self.calls.install()
         self.services.install()
+        self.control.install()
+        hub = self.center.hub
+        if hasattr(hub, "register_snapshot"):  # the event stream's snapshot gets the live calls
+            hub.register_snapshot("calls", _calls_snapshot)
         self.disk.start()
         await self.sip.start()
         udp = self.sip.udp_address
@@ -125,3 +132,10 @@ class Telephony:
             },
             "tts": {"status": "ok" if self.tts.available() else "down", "engine": "espeak-ng"},
         }
+
+
+async def _calls_snapshot(ctx: Any) -> list[Any]:
+    """The ``calls`` section of the event stream's snapshot: GET /api/v1/calls/live for the reader."""
+    from hotline.web.api.control import live_calls  # the web layer knows the reader's scope
+
+    return await live_calls(ctx)

@@ -14,6 +14,7 @@ from hotline.cti import cdr
 from hotline.errors import Invalid
 from hotline.store.lookup import unit_path
 from hotline.store.models import Call, Unit
+from hotline.web.api.control import CallLive, live_calls
 from hotline.web.api.org import scope_filter
 from hotline.web.api.schemas import MAX_ID, MAX_OFFSET, Page
 from hotline.web.context import CtxDep
@@ -139,6 +140,18 @@ async def list_calls(
     async with ctx.db() as s:
         rows = await cdr.calls_of(s, scoped, limit, offset)
         return Page(items=[call_out(c) for c in rows], limit=limit, offset=offset)
+
+
+@router.get(
+    "/live",
+    response_model=list[CallLive],
+    summary="Calls in progress you may see (IVR, queued, ringing, connected …)",
+    description="The same documents the call-control actions answer and the event stream's "
+    "snapshot carries (`calls`). Scoped by call.read over the unit of the call's queue; an "
+    "agent always sees the calls they are on.",
+)
+async def calls_live(ctx: CtxDep) -> list[CallLive]:
+    return await live_calls(ctx)
 
 
 @router.get("/{call_id}", response_model=CallOut, summary="One call with its legs and media statistics")

@@ -1,0 +1,125 @@
+"""Call control over REST with real SIPp peers: an outside caller, agent phones at the demo
+extensions, a supervisor's phone; the live call document, events, CDR and media wiring."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from httpx import AsyncClient
+
+from tests.contact.pathtools import Center, until
+from tests.peers.sipp import Pause, Play, SippPeers
+
+
+class Events:
+    """Every event the hub publishes during a test (as envelopes)."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.items: list[dict[str, Any]] = []
+        hub = client.app.state.hotline.center.hub  # type: ignore[attr-defined]
+        self.stop = hub.listen(lambda e: self.items.append(e.envelope()))
+
+    def types(self, call_id: str) -> list[str]:
+        return [e["type"] for e in self.items if e["call_id"] == call_id]
+
+    def of(self, call_id: str, type_: str) -> list[dict[str, Any]]:
+        return [e for e in self.items if e["call_id"] == call_id and e["type"] == type_]
+
+
+async def live(c: Center, agent: str = "admin") -> list[dict[str, Any]]:
+    h = c.admin if agent == "admin" else c.tokens[agent]
+    r = await c.client.get("/api/v1/calls/live", headers=h)
+    assert r.status_code == 200, r.text
+    out: list[dict[str, Any]] = r.json()
+    return out
+
+
+async def act(c: Center, who: str, call_id: str, verb: str, body: Any = None, status: int = 200) -> Any:
+    h = c.admin if who == "admin" else c.tokens[who]
+    r = await c.client.post(f"/api/v1/calls/{call_id}/{verb}", json=body, headers=h)
+    assert r.status_code == status, (verb, r.status_code, r.text)
+    return r.json()
+
+
+async def connected_call(c: Center, agent: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        calls = [x for x in await live(c, agent) if x["state"] == "connected"]
+        return calls[0] if calls else None
+
+    out: dict[str, Any] = await until(check, 20, "a connected call", step=0.1)
+    return out
+
+
+async def test_live_call_pop_hold_resume_mute_dtmf_hangup(
+    telephony_client: AsyncClient, tmp_path: Path, sipp_peers: SippPeers
+) -> None:
+    c = await Center.create(telephony_client, sipp_peers, tmp_path)
+    ev = Events(telephony_client)
+    await c.fast_queues("fault", wrap_up=30)
+    phone = await c.phone("zhang.wei", ring_ms=300, hangup_by="remote", talk_ms=None)
+    await c.login("zhang.wei")
+    caller = await c.caller(
+        "caller",
+        "95598",
+        [Pause(1000), c.digits("2"), Play(c.tone(900.0, 20.0, "PCMA"), wait=False)],
+        expect_bye=True,
+        bye_timeout=40,
+    )
+    doc = await connected_call(c, "zhang.wei")
+    cid = doc["id"]
+    uid = c.users["zhang.wei"]
+    assert doc["queue"] == "fault" and doc["agent_id"] == uid and doc["direction"] == "inbound", doc
+    assert "13912340001" in doc["caller"] and doc["dialed"] == "95598", doc
+    assert doc["on_hold"] is False and doc["muted"] is False and doc["connected_at"], doc
+    # the screen pop came before the answer
+    [ring] = ev.of(cid, "call_ringing")
+    assert ring["agent_id"] == uid and ring["queue"] == "fault", ring
+    pop = ring["data"]
+    assert "13912340001" in pop["caller"] and pop["dnis"] == "95598" and pop["flow"] == "95598-zh", pop
+    assert pop["menu_choice"] == "2" and pop["wait"] >= 0 and isinstance(pop["variables"], dict), pop
+    assert ev.of(cid, "call_answered"), ev.types(cid)
+    types = ev.types(cid)
+    assert types.index("call_ringing") < types.index("call_answered")
+    # other users: a colleague may not control it; unknown calls are 404
+    await act(c, "li.na", cid, "hold", status=403)
+    await act(c, "zhang.wei", "c-nope", "hold", status=404)
+    await act(c, "zhang.wei", cid, "resume", status=409)
+    # hold: music for the caller, recording paused, hold time counted
+    tele = c.tele
+    held = await act(c, "zhang.wei", cid, "hold")
+    assert held["state"] == "held" and held["on_hold"] is True, held
+    call = tele.calls._calls[cid]
+    caller_ep = call.service.caller.endpoint.id
+    assert tele.media._legs[caller_ep].playback is not None  # music on hold
+    r = await act(c, "zhang.wei", cid, "hold", status=409)
+    assert "not connected (state: held)" in r["detail"], r
+    await asyncio.sleep(1.5)
+    back = await act(c, "zhang.wei", cid, "resume")
+    assert back["state"] == "connected" and back["on_hold"] is False, back
+    assert tele.media._legs[caller_ep].playback is None
+    # mute: the caller stops hearing the agent (a mix in which the caller hears nobody)
+    m = await act(c, "zhang.wei", cid, "mute", {"muted": True})
+    assert m["muted"] is True
+    assert call.control.mix is not None
+    await act(c, "zhang.wei", cid, "mute", {"muted": False})
+    assert call.control.mix is None
+    r = await act(c, "zhang.wei", cid, "dtmf", {"digits": "12x"}, status=422)
+    await act(c, "zhang.wei", cid, "dtmf", {"digits": "12#"})
+    await asyncio.sleep(0.8)
+    # a supervisor (call.supervise over the unit) may act on it too; then the agent hangs up
+    await act(c, "zhang.wei", cid, "hangup")
+    assert await caller.wait(20) == 0, caller.explain()
+    assert await phone.wait(15) == 0, phone.explain()
+    await c.idle()
+    cdr = await c.call(cid)
+    assert cdr["ended_by"] == "agent" and cdr["agent_id"] == uid, cdr
+    assert 1.3 <= cdr["hold_seconds"] <= 3.0, cdr
+    assert cdr["data"]["dtmf_sent"] == [{"by": uid, "digits": 3}], cdr["data"]
+    types = ev.types(cid)
+    for t in ("call_hold", "call_resume", "call_mute", "dtmf_sent", "call_hangup", "call_ended"):
+        assert t in types, (t, types)
+    assert (await c.state("zhang.wei")) == "wrap_up"
+    assert await live(c) == []
+    ev.stop()
