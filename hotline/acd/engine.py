@@ -939,6 +939,7 @@ class Engine:
         if task.status is not TaskStatus.QUEUED or task.target is not None:
             state = f"reserved for {task.target}" if task.target is not None else str(task.status)
             raise InvalidTransitionError("task", task_id, state, f"reserve for {agent_id}")
+        task.declined.discard(agent_id)  # an explicit reservation overrides an earlier decline
         self._set_target(task, agent_id, duration, "reservation")
         return self._finish()
 
@@ -1762,6 +1763,22 @@ class Engine:
 
     def task_priority(self, task_id: str) -> int:
         return self._task(task_id).priority
+
+    def task_target(self, task_id: str) -> str | None:
+        """The agent a waiting task is reserved for (reservation, dedicated, sticky), if any."""
+        return self._task(task_id).target
+
+    def task_requirements(self, task_id: str) -> str | None:
+        """The task's current skill requirement (after any relaxation), as text; None: any agent."""
+        rid = self._task(task_id).req_id
+        req = self._reqs[rid] if rid > 0 else None
+        return None if req is None else str(req)
+
+    def agent_qualifies(self, agent_id: str, task_id: str) -> bool:
+        """Whether the agent's résumé meets the task's current skill requirement."""
+        a = self._agent(agent_id)
+        task = self._task(task_id)
+        return task.req_id <= 0 or self._matches(a, task.req_id)
 
     def waiting(self, queue_id: str) -> list[str]:
         """Task ids waiting in the queue (queued or ringing), in line order at the current time."""

@@ -51,6 +51,7 @@ from hotline.acd.events import (
     TaskQueued,
     TaskRequeued,
 )
+from hotline.acd.model import TaskStatus
 from hotline.acd.stats import QueueStats
 from hotline.cti.eventlog import EventLog
 from hotline.cti.queues import QueueSettings, parse_settings, to_queue_config
@@ -85,6 +86,8 @@ class AgentSession:
     current_call: str | None = None
     wrap_call: str | None = None
     calls_handled: int = 0
+    #: a supervisor forced a logout while the agent was on a call: log out when it ends
+    logout_pending: bool = False
 
     @property
     def agent_id(self) -> str:
@@ -108,6 +111,10 @@ class TenantAcd:
     queues: dict[str, QueueInfo] = field(default_factory=dict)
     agents: dict[int, AgentSession] = field(default_factory=dict)
     calendars: dict[str, BusinessCalendar] = field(default_factory=dict)
+    #: caller numbers of tasks in the ACD (written into their enter_queue events)
+    callers: dict[str, str] = field(default_factory=dict)
+    #: user ids of agents to log out once their call ends
+    logout_pending: set[int] = field(default_factory=set)
 
 
 class _EngineCalendar:
@@ -200,7 +207,9 @@ class AcdService:
                 )
             )
         engine.add_queues(configs)
-        acd = TenantAcd(tenant_id, engine, QueueStats(default_aht=120.0), queues, {}, calendars)
+        thresholds = {name: info.settings.sl_seconds for name, info in queues.items()}
+        stats = QueueStats(default_aht=120.0, per_queue_threshold=thresholds)
+        acd = TenantAcd(tenant_id, engine, stats, queues, {}, calendars)
         for profile, user in arows:
             engine.add_agent(self._agent_config(profile, queues))
             acd.agents[user.id] = AgentSession(
@@ -352,20 +361,21 @@ class AcdService:
             self._log_event(acd, e)
         self._wake.set()  # a new deadline may be earlier than the one the timer sleeps for
         handler = self.handler
-        if handler is None:
-            return
-        for d in decisions:
-            try:
-                if isinstance(d, Offer):
-                    handler.on_offer(acd.tenant_id, d)
-                elif isinstance(d, Withdraw):
-                    handler.on_withdraw(acd.tenant_id, d)
-                elif isinstance(d, Exit):
-                    handler.on_exit(acd.tenant_id, d)
-                elif isinstance(d, Overflow):
-                    handler.on_overflow(acd.tenant_id, d)
-            except Exception:
-                log.exception("acd: handler failed on %s", d)
+        if handler is not None:
+            for d in decisions:
+                try:
+                    if isinstance(d, Offer):
+                        handler.on_offer(acd.tenant_id, d)
+                    elif isinstance(d, Withdraw):
+                        handler.on_withdraw(acd.tenant_id, d)
+                    elif isinstance(d, Exit):
+                        handler.on_exit(acd.tenant_id, d)
+                    elif isinstance(d, Overflow):
+                        handler.on_overflow(acd.tenant_id, d)
+                except Exception:
+                    log.exception("acd: handler failed on %s", d)
+        if acd.logout_pending:
+            self._pending_logouts(acd)
 
     def _log_event(self, acd: TenantAcd, e: Event) -> None:
         at = self.wall(e.t)
@@ -380,30 +390,17 @@ class AcdService:
                         self.agent_listener(session, e.old, e.new, spent)
                     except Exception:
                         log.exception("acd: agent listener failed")
-            self.events.append(
-                tid, "agent_state", agent_id=int(e.agent_id), at=at, old=e.old, new=e.new, reason=e.reason,
-                queues=list(e.queues), t=e.t,
-            )  # fmt: skip
+        described = describe(e)
+        if described is None:
             return
-        name = _EVENT_NAMES.get(type(e))
-        if name is None:
-            return
-        data = {
-            k: getattr(e, k)
-            for k in getattr(e, "__slots__", ())
-            if k not in ("task_id", "agent_id", "queue_id")
-        }  # "t" (engine seconds) is kept: reports replay the log in engine time
-        agent = getattr(e, "agent_id", None)
-        queue = str(getattr(e, "queue_id", None) or getattr(e, "from_queue", ""))
-        self.events.append(
-            tid,
-            name,
-            call_id=e.task_id,
-            queue=queue,
-            agent_id=int(agent) if agent and agent.isdigit() else None,
-            at=at,
-            **data,
-        )
+        name, call_id, queue, agent, data = described
+        if name == "enter_queue":
+            caller = acd.callers.get(call_id)
+            if caller:
+                data["caller"] = caller
+        elif name in ("complete", "abandon", "exit"):
+            acd.callers.pop(call_id, None)
+        self.events.append(tid, name, call_id=call_id, queue=queue, agent_id=agent, at=at, **data)
 
     # -- agents -----------------------------------------------------------------------------------
 
@@ -456,15 +453,66 @@ class AcdService:
         session.extension = extension
         session.logged_in_at = datetime.now(UTC)
 
-    def logout(self, session: AgentSession) -> None:
+    def logout(self, session: AgentSession, *, force: bool = False) -> bool:
+        """Log the agent out; True when done now.
+
+        An agent whose phone rings or who is in wrap-up is refused (409 naming the state)
+        unless ``force``: the offer is declined (the call goes to the next agent) or the
+        wrap-up ended, then the agent is logged out. An agent on a call (busy, hold) is refused
+        unless ``force``: then the logout is *pending* — the agent gets no new call and is
+        logged out as soon as the call ends (never cut off the caller; release the call with
+        the call-control API for that). Answers False for a pending logout.
+        """
         if session.extension is None:
-            return
-        self._engine_call(session, lambda e, now: e.logout(session.agent_id, now))
+            session.logout_pending = False
+            return True
+        acd = self.tenant(session.tenant_id)
+        eng = acd.engine
+        state = eng.agent_state(session.agent_id)
+        aid = session.agent_id
+        if state in (AgentState.RESERVED, AgentState.BUSY, AgentState.HOLD, AgentState.WRAP_UP) and not force:
+            what = {
+                AgentState.RESERVED: "ringing (reserved) with call " + ", ".join(eng.agent_offers(aid)),
+                AgentState.WRAP_UP: f"in wrap-up of call {session.wrap_call}",
+            }.get(state, f"on call {session.current_call} (state: {state.value})")
+            raise Conflict(
+                f"agent {session.username} is {what}; add ?force=true to log out anyway", field="state"
+            )
+        if state in (AgentState.BUSY, AgentState.HOLD) or eng.agent_tasks(aid):
+            with contextlib.suppress(AcdError):  # no new call meanwhile
+                self.apply(session.tenant_id, lambda e, now: e.set_not_ready(aid, now, "logout"))
+            session.logout_pending = True
+            acd.logout_pending.add(session.user_id)
+            return False
+        for task_id in eng.agent_offers(aid):
+            self._engine_call(session, lambda e, now, t=task_id: e.reject(aid, t, now))  # type: ignore[misc]
+        if eng.agent_state(aid) is AgentState.WRAP_UP:
+            self._engine_call(session, lambda e, now: e.end_wrap_up(aid, now))
+        self._engine_call(session, lambda e, now: e.logout(aid, now))
         self.events.append(
             session.tenant_id, "agent_logout", agent_id=session.user_id, extension=session.extension
         )
         session.extension = None
         session.logged_in_at = None
+        session.logout_pending = False
+        acd.logout_pending.discard(session.user_id)
+        return True
+
+    def _pending_logouts(self, acd: TenantAcd) -> None:
+        for uid in list(acd.logout_pending):
+            session = acd.agents.get(uid)
+            if session is None or not session.logout_pending or session.extension is None:
+                acd.logout_pending.discard(uid)
+                continue
+            eng = acd.engine
+            if eng.agent_tasks(session.agent_id) or eng.agent_offers(session.agent_id):
+                continue
+            session.logout_pending = False
+            acd.logout_pending.discard(uid)
+            try:
+                self.logout(session, force=True)
+            except Exception:
+                log.exception("acd: pending logout of agent %s failed", session.username)
 
     def set_ready(self, session: AgentSession) -> None:
         self._require_login(session)
@@ -502,7 +550,57 @@ class AcdService:
         acd = self.tenant(tenant_id)
         if spec.queue not in acd.queues:
             raise Invalid(f"unknown queue {spec.queue!r}", field="queue")
+        caller = spec.data.get("caller") or spec.data.get("number")
+        if caller:
+            acd.callers[spec.id] = str(caller)
         self.apply(tenant_id, lambda e, now: e.new_task(spec, now))
+
+    def reserve(self, session: AgentSession, call_id: str, seconds: float, *, by: int) -> dict[str, Any]:
+        """Keep a waiting call for one agent for ``seconds`` (offered to them as soon as they are
+        ready; afterwards it goes back to the general line). 409 when the call is not waiting,
+        422 when the agent cannot take it (logged out, lacks the skills)."""
+        acd = self.tenant(session.tenant_id)
+        eng = acd.engine
+        status = self.task_status(session.tenant_id, call_id)
+        if status is not TaskStatus.QUEUED:
+            words = {TaskStatus.OFFERED: "ringing", TaskStatus.ASSIGNED: "connected"}
+            word = "not in a queue" if status is None else words.get(status, str(status))
+            raise Conflict(f"call {call_id} is not waiting in a queue (state: {word})", field="call_id")
+        aid = session.agent_id
+        if session.extension is None or eng.agent_state(aid) is AgentState.LOGGED_OUT:
+            raise Invalid(f"agent {session.username} is not logged in", field="agent_id")
+        if not eng.agent_qualifies(aid, call_id):
+            raise Invalid(
+                f"agent {session.username} lacks the skills the call needs ({eng.task_requirements(call_id)})",
+                field="agent_id",
+            )
+        queue = eng.task_queue(call_id)
+        self.events.append(
+            session.tenant_id, "reserve", call_id=call_id, queue=queue, agent_id=session.user_id,
+            by=by, seconds=seconds,
+        )  # fmt: skip
+        try:
+            if eng.task_target(call_id) is not None:
+                self.apply(session.tenant_id, lambda e, now: e.release(call_id, now))
+            self.apply(session.tenant_id, lambda e, now: e.reserve(call_id, aid, seconds, now))
+        except AcdError as exc:
+            raise Conflict(str(exc), field="call_id") from None
+        ringing = call_id in eng.agent_offers(aid)
+        return {
+            "call_id": call_id,
+            "queue": queue,
+            "agent_id": session.user_id,
+            "state": "ringing" if ringing else "reserved",
+            "until": self.wall(self.now() + seconds).isoformat(),
+        }
+
+    def task_status(self, tenant_id: int, call_id: str) -> TaskStatus | None:
+        """The call's state in the ACD; None when the ACD does not know it."""
+        eng = self.tenant(tenant_id).engine
+        try:
+            return eng.task_status(call_id)
+        except AcdError:
+            return None
 
     def queue_info(self, tenant_id: int, queue: str) -> QueueInfo | None:
         acd = self.tenants.get(tenant_id)
@@ -555,3 +653,23 @@ _EVENT_NAMES: dict[type, str] = {
     TaskExited: "exit",
     TaskOverflowed: "overflow",
 }
+
+
+def describe(e: Event) -> tuple[str, str, str, int | None, dict[str, Any]] | None:
+    """How an engine event is written to the queue event log: (event name, call id, queue,
+    agent user id, data) — None for events the log does not keep."""
+    if isinstance(e, AgentStateChanged):
+        data: dict[str, Any] = {
+            "old": e.old.value, "new": e.new.value, "reason": e.reason, "queues": list(e.queues), "t": e.t,
+        }  # fmt: skip
+        return "agent_state", "", "", int(e.agent_id), data
+    name = _EVENT_NAMES.get(type(e))
+    if name is None:
+        return None
+    data = {
+        k: getattr(e, k) for k in getattr(e, "__slots__", ()) if k not in ("task_id", "agent_id", "queue_id")
+    }  # "t" (engine seconds) is kept: reports replay the log in engine time
+    agent = getattr(e, "agent_id", None)
+    queue = str(getattr(e, "queue_id", None) or getattr(e, "from_queue", ""))
+    task_id = str(getattr(e, "task_id", ""))
+    return name, task_id, queue, int(agent) if agent and agent.isdigit() else None, data

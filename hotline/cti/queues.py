@@ -82,6 +82,8 @@ class QueueSettings(BaseModel):
     closed_action: ExitSpec = Field(default_factory=lambda: ExitSpec(destination="voicemail"))
     overflow: list[OverflowSpec] = Field(default_factory=list)
     priority_rules: list[PrioritySpec] = Field(default_factory=list)
+    #: service-level threshold: a call answered within this many seconds is "in service level"
+    sl_seconds: float = Field(20.0, gt=0, le=3600)
 
     # -- what the caller hears
     language: str = Field("zh-CN", pattern=r"^(zh-CN|en)$")
