@@ -291,7 +291,7 @@ class _Scoped:
         self.cache: dict[tuple[int, int], str] = {}
 
     def text_for(self, group: _Group, reader: Reader) -> str | None:
-        """The reader's copy, or None when they hold stats.read nowhere."""
+        """The reader's copy, or None when they hold stats.read nowhere or no row is theirs."""
         own = Perm.STATS_READ in reader.own
         if not own and not group.principal.grants_for(Perm.STATS_READ):
             return None
@@ -299,14 +299,17 @@ class _Scoped:
         text = self.cache.get(key)
         if text is None:
             pieces = [self.others] if self.others else []
+            rows = 0
             for name, texts, audiences, owners in self.lists:
                 idx = [i for i, a in enumerate(audiences) if group.sees(a)]
                 if own:
                     extra = [i for i in owners.get(reader.user_id, ()) if i not in idx]
                     idx = sorted(idx + extra) if extra else idx
+                rows += len(idx)
                 pieces.append(f'"{name}":[' + ",".join(texts[i] for i in idx) + "]")
-            text = self.cache[key] = self.head + ",".join(pieces) + "}}"
-        return text
+            # nothing of it concerns this reader (stats carry only what changed): not sent
+            text = self.cache[key] = self.head + ",".join(pieces) + "}}" if rows or self.others else ""
+        return text or None
 
 
 # -- the hub ----------------------------------------------------------------------------------------
