@@ -123,3 +123,107 @@ async def test_live_call_pop_hold_resume_mute_dtmf_hangup(
     assert (await c.state("zhang.wei")) == "wrap_up"
     assert await live(c) == []
     ev.stop()
+
+
+BYE_FLOW = """
+name: bye-flow
+language: zh-CN
+start: bye
+nodes:
+  bye: {type: hangup, prompt: "再见。"}
+"""
+
+
+async def _talking(c: Center, first: str, calls: int = 1, **caller_kw: Any) -> tuple[Any, Any, str]:
+    """A caller (menu 2: fault) connected with ``first``; returns (caller, first's phone, call id)."""
+    phone = await c.phone(first, ring_ms=300, hangup_by="remote", talk_ms=None, calls=calls)
+    await c.login(first)
+    caller = await c.caller(
+        "caller",
+        "95598",
+        [Pause(1000), c.digits("2"), Play(c.tone(900.0, 20.0, "PCMA"), wait=False)],
+        expect_bye=True,
+        bye_timeout=40,
+        **caller_kw,
+    )
+    doc = await connected_call(c, first)
+    return caller, phone, doc["id"]
+
+
+async def test_blind_transfer_to_an_agent_then_to_a_queue(
+    telephony_client: AsyncClient, tmp_path: Path, sipp_peers: SippPeers
+) -> None:
+    c = await Center.create(telephony_client, sipp_peers, tmp_path)
+    ev = Events(telephony_client)
+    await c.fast_queues("fault", "billing", wrap_up=30)
+    caller, zphone, cid = await _talking(c, "zhang.wei", calls=2)
+    li, zhang = c.users["li.na"], c.users["zhang.wei"]
+    # bad targets: 409 / 422 with the reason; the call stays with the agent
+    r = await act(c, "zhang.wei", cid, "transfer", {"to": {"agent": li}}, status=409)
+    assert "not logged in" in r["detail"], r
+    r = await act(c, "zhang.wei", cid, "transfer", {"to": {"number": "013812345678"}}, status=409)
+    assert "no outbound trunk" in r["detail"], r
+    await act(c, "zhang.wei", cid, "transfer", {"to": {"queue": "nope"}}, status=422)
+    await act(c, "zhang.wei", cid, "transfer", {"to": {"queue": "x", "agent": 3}}, status=422)
+    lphone = await c.phone("li.na", ring_ms=300, hangup_by="remote", talk_ms=None)
+    await c.login("li.na", ready=False)  # not ready: a reserved task still waits for her
+    doc = await act(c, "zhang.wei", cid, "transfer", {"mode": "blind", "to": {"agent": li}})
+    assert doc["state"] == "queued" and doc["agent_id"] is None, doc
+    await c.wait_state("zhang.wei", "wrap_up")
+    await c.ready("li.na")
+    doc = await connected_call(c, "li.na")
+    assert doc["id"] == cid and doc["agent_id"] == li, doc
+    assert lphone.received_headers("X-Hotline-Call-Id")[:1] == [cid]
+    rings = ev.of(cid, "call_ringing")
+    assert [e["agent_id"] for e in rings] == [zhang, li], rings
+    assert rings[1]["data"]["transferred"] is True and rings[1]["data"]["menu_choice"] == "2", rings[1]
+    # and on to a queue (billing): li.na wraps up, zhang.wei (ready again) takes it
+    # (agents.py's wrap-up accepts only the CDR's answering agent, now li.na: end it with ready)
+    await c.client.post(f"/api/v1/agents/{zhang}/ready", headers=c.tokens["zhang.wei"])
+    await c.wait_state("zhang.wei", "available")
+    await act(c, "li.na", cid, "transfer", {"to": {"queue": "billing"}})
+    await c.wait_state("li.na", "wrap_up")
+
+    async def with_zhang() -> bool:
+        calls = await live(c, "zhang.wei")
+        return any(
+            x["agent_id"] == zhang and x["queue"] == "billing" and x["state"] == "connected" for x in calls
+        )
+
+    await until(with_zhang, 20, "the call with zhang.wei in billing", step=0.1)
+    await act(c, "zhang.wei", cid, "hangup")
+    assert await caller.wait(20) == 0, caller.explain()
+    assert await zphone.wait(15) == 0, zphone.explain()
+    await c.idle()
+    cdr = await c.call(cid)
+    assert cdr["agent_id"] == zhang and cdr["queue"] == "billing", cdr
+    transfers = cdr["data"]["transfers"]
+    assert [(t["kind"], t["to"], t["by"]) for t in transfers] == [
+        ("agent", str(li), zhang),
+        ("queue", "billing", li),
+    ], transfers
+    assert [o["agent"] for o in cdr["offers"]] == [zhang, li, zhang], cdr["offers"]
+    started = [e["data"]["to"] for e in ev.of(cid, "transfer") if e["data"]["state"] == "started"]
+    assert started == [{"agent": str(li)}, {"queue": "billing"}], started
+    assert await lphone.wait(15) == 0, lphone.explain()
+    ev.stop()
+
+
+async def test_blind_transfer_to_a_flow(
+    telephony_client: AsyncClient, tmp_path: Path, sipp_peers: SippPeers
+) -> None:
+    c = await Center.create(telephony_client, sipp_peers, tmp_path)
+    ev = Events(telephony_client)
+    await c.fast_queues("fault", wrap_up=30)
+    await c.flow("bye-flow", BYE_FLOW)
+    caller, phone, cid = await _talking(c, "zhang.wei")
+    await act(c, "zhang.wei", cid, "transfer", {"to": {"flow": "no-such-flow"}}, status=422)
+    await act(c, "zhang.wei", cid, "transfer", {"to": {"flow": "bye-flow"}})
+    assert await caller.wait(30) == 0, caller.explain()  # the flow says goodbye and hangs up
+    assert await phone.wait(15) == 0, phone.explain()
+    await c.idle()
+    cdr = await c.call(cid)
+    assert cdr["ended_by"] == "system" and cdr["data"]["transfers"][0]["kind"] == "flow", cdr
+    assert any(s["flow"] == "bye-flow" for s in cdr["ivr_path"]), cdr["ivr_path"]
+    assert (await c.state("zhang.wei")) == "wrap_up"
+    ev.stop()
