@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from httpx import AsyncClient
 
 from tests.contact.pathtools import Center, until
@@ -226,4 +227,121 @@ async def test_blind_transfer_to_a_flow(
     assert cdr["ended_by"] == "system" and cdr["data"]["transfers"][0]["kind"] == "flow", cdr
     assert any(s["flow"] == "bye-flow" for s in cdr["ivr_path"]), cdr["ivr_path"]
     assert (await c.state("zhang.wei")) == "wrap_up"
+    ev.stop()
+
+
+# -- supervision with real audio -------------------------------------------------------------------
+
+CALLER_HZ, AGENT_HZ, SUPERVISOR_HZ = 900.0, 600.0, 1400.0
+
+
+def _amplitude(frame: Any, hz: float) -> float:
+    x = np.asarray(frame, dtype=np.float64)
+    t = np.arange(len(x)) / 8000.0
+    return float(abs(np.dot(x, np.exp(-2j * np.pi * hz * t))) * 2 / max(1, len(x)))
+
+
+async def heard(c: Center, leg: Any, frames: int = 25) -> set[float]:
+    """Which of the three tones the engine sends to ``leg``'s phone (its output frames)."""
+    freqs = (CALLER_HZ, AGENT_HZ, SUPERVISOR_HZ)
+    sums = dict.fromkeys(freqs, 0.0)
+    for _ in range(frames):
+        out = c.tele.media._legs[leg.endpoint.id].output
+        if out is not None:
+            for f in freqs:
+                sums[f] += _amplitude(out, f)
+        await asyncio.sleep(0.02)
+    return {f for f in freqs if sums[f] / frames > 400.0}
+
+
+async def test_listen_whisper_barge_takeover_release_with_real_audio(
+    telephony_client: AsyncClient, tmp_path: Path, sipp_peers: SippPeers
+) -> None:
+    c = await Center.create(telephony_client, sipp_peers, tmp_path)
+    ev = Events(telephony_client)
+    await c.fast_queues("fault", wrap_up=30)
+    agent_phone = await c.phone(
+        "zhang.wei", ring_ms=300, hangup_by="remote", talk_ms=None, tone=c.tone(AGENT_HZ, 30.0, "PCMU")
+    )
+    sup_phone = await c.phone(
+        "wang.fang", ring_ms=200, hangup_by="remote", talk_ms=None, calls=2,
+        tone=c.tone(SUPERVISOR_HZ, 30.0, "PCMU"),
+    )  # fmt: skip
+    await c.login("zhang.wei")
+    await c.login("wang.fang", ready=False)  # the supervisor's phone: where she is logged in
+    caller = await c.caller(
+        "caller",
+        "95598",
+        [Pause(1000), c.digits("2"), Play(c.tone(CALLER_HZ, 30.0, "PCMA"), wait=False)],
+        expect_bye=True,
+        bye_timeout=60,
+    )
+    cid = (await connected_call(c, "zhang.wei"))["id"]
+    call = c.tele.calls._calls[cid]
+    st = call.service
+    caller_leg, agent_leg = st.caller, st.agent_leg
+    await asyncio.sleep(0.5)
+    assert await heard(c, caller_leg) == {AGENT_HZ}
+    assert await heard(c, agent_leg) == {CALLER_HZ}
+    # an agent may not supervise; unknown call 404
+    await act(c, "li.na", cid, "supervise", {"mode": "listen"}, status=403)
+    await act(c, "wang.fang", "c-none", "supervise", {"mode": "listen"}, status=404)
+    await act(c, "wang.fang", cid, "supervise/stop", status=409)
+    fang = c.users["wang.fang"]
+
+    async def supervisor_active() -> bool:
+        docs = [d for d in await live(c, "wang.fang") if d["id"] == cid]
+        return bool(docs and docs[0]["supervisors"] and docs[0]["supervisors"][0]["state"] == "active")
+
+    doc = await act(c, "wang.fang", cid, "supervise", {"mode": "listen"})
+    assert doc["supervisors"][0]["user_id"] == fang and doc["supervisors"][0]["extension"] == "1003", doc
+    await until(supervisor_active, 10, "the supervisor's phone to answer", step=0.1)
+    sup_leg = call.control.supervisor.leg
+    await asyncio.sleep(0.5)
+    assert await heard(c, sup_leg) == {CALLER_HZ, AGENT_HZ}
+    assert await heard(c, agent_leg) == {CALLER_HZ}
+    assert await heard(c, caller_leg) == {AGENT_HZ}
+    await act(c, "wang.fang", cid, "supervise", {"mode": "whisper"})
+    await asyncio.sleep(0.1)
+    assert await heard(c, agent_leg) == {CALLER_HZ, SUPERVISOR_HZ}
+    assert await heard(c, caller_leg) == {AGENT_HZ}
+    await act(c, "wang.fang", cid, "supervise", {"mode": "barge"})
+    await asyncio.sleep(0.1)
+    assert await heard(c, caller_leg) == {AGENT_HZ, SUPERVISOR_HZ}
+    assert await heard(c, agent_leg) == {CALLER_HZ, SUPERVISOR_HZ}
+    assert await heard(c, sup_leg) == {CALLER_HZ, AGENT_HZ}
+    # muting is refused while supervised (the engine has one mix per leg)
+    await act(c, "zhang.wei", cid, "mute", {"muted": True}, status=409)
+    stopped = await act(c, "wang.fang", cid, "supervise/stop")
+    assert stopped["supervisors"] == [], stopped
+    await asyncio.sleep(0.1)
+    assert await heard(c, caller_leg) == {AGENT_HZ}
+    assert await heard(c, agent_leg) == {CALLER_HZ}
+    # take over: supervise again, then replace the agent
+    await act(c, "wang.fang", cid, "takeover", status=409)
+    await act(c, "wang.fang", cid, "supervise", {"mode": "listen", "extension": "1003"})
+    await until(supervisor_active, 10, "the supervisor's phone to answer again", step=0.1)
+    taken = await act(c, "wang.fang", cid, "takeover")
+    assert taken["agent_id"] == fang and taken["supervisors"] == [] and taken["state"] == "connected", taken
+    await c.wait_state("zhang.wei", "wrap_up")
+    assert await agent_phone.wait(15) == 0, agent_phone.explain()  # BYE to the agent's phone
+    await asyncio.sleep(0.3)
+    assert await heard(c, caller_leg) == {SUPERVISOR_HZ}
+    await act(c, "zhang.wei", cid, "release", status=403)
+    released = await act(c, "wang.fang", cid, "release")
+    assert released["state"] == "ended"
+    assert await caller.wait(20) == 0, caller.explain()
+    assert await sup_phone.wait(15) == 0, sup_phone.explain()
+    await c.idle()
+    cdr = await c.call(cid)
+    assert cdr["ended_by"] == "supervisor" and cdr["data"]["released_by"] == fang, cdr
+    assert cdr["data"]["takeover"]["by"] == fang, cdr["data"]
+    assert cdr["data"]["takeover"]["from_agent"] == c.users["zhang.wei"]
+    assert [s["mode"] for s in cdr["data"]["supervisors"]] == ["listen", "listen"], cdr["data"]
+    sup_states = [(e["data"]["mode"], e["data"]["state"]) for e in ev.of(cid, "supervise")]
+    assert sup_states == [
+        ("listen", "started"), ("whisper", "changed"), ("barge", "changed"), ("barge", "ended"),
+        ("listen", "started"),
+    ], sup_states  # fmt: skip
+    assert ev.of(cid, "takeover") and ev.of(cid, "call_released")
     ev.stop()
