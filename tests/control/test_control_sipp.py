@@ -345,3 +345,84 @@ async def test_listen_whisper_barge_takeover_release_with_real_audio(
     ], sup_states  # fmt: skip
     assert ev.of(cid, "takeover") and ev.of(cid, "call_released")
     ev.stop()
+
+
+async def test_consultation_cancel_conference_complete(
+    telephony_client: AsyncClient, tmp_path: Path, sipp_peers: SippPeers
+) -> None:
+    c = await Center.create(telephony_client, sipp_peers, tmp_path)
+    ev = Events(telephony_client)
+    await c.fast_queues("fault", wrap_up=30)
+    zphone = await c.phone(
+        "zhang.wei", ring_ms=300, hangup_by="remote", talk_ms=None, tone=c.tone(AGENT_HZ, 30.0, "PCMU")
+    )
+    lphone = await c.phone(
+        "li.na", ring_ms=1200, hangup_by="remote", talk_ms=None, calls=2,
+        tone=c.tone(SUPERVISOR_HZ, 30.0, "PCMU"),
+    )  # fmt: skip
+    await c.login("zhang.wei")
+    await c.login("li.na", ready=False)
+    caller = await c.caller(
+        "caller",
+        "95598",
+        [Pause(1000), c.digits("2"), Play(c.tone(CALLER_HZ, 30.0, "PCMA"), wait=False)],
+        expect_bye=True,
+        bye_timeout=60,
+    )
+    cid = (await connected_call(c, "zhang.wei"))["id"]
+    call = c.tele.calls._calls[cid]
+    caller_leg = call.service.caller
+    li, zhang = c.users["li.na"], c.users["zhang.wei"]
+    await act(c, "zhang.wei", cid, "transfer/complete", status=409)
+    await act(c, "zhang.wei", cid, "transfer", {"mode": "consult", "to": {"flow": "verify-pin"}}, status=422)
+    doc = await act(c, "zhang.wei", cid, "transfer", {"mode": "consult", "to": {"agent": li}})
+    assert doc["state"] == "consulting" and doc["on_hold"] is True, doc
+    assert doc["transfer"] == {"mode": "consult", "to": {"agent": str(li)}, "state": "ringing"}, doc
+    r = await act(c, "zhang.wei", cid, "transfer/complete", status=409)
+    assert "(state: ringing)" in r["detail"], r
+    await act(c, "zhang.wei", cid, "hold", status=409)
+
+    async def talking() -> bool:
+        d = [x for x in await live(c, "zhang.wei") if x["id"] == cid]
+        return bool(d and d[0]["transfer"] and d[0]["transfer"]["state"] == "talking")
+
+    await until(talking, 10, "the consulted agent to answer", step=0.1)
+    agent_leg = call.service.agent_leg
+    consult_leg = call.control.consult.leg
+    await asyncio.sleep(0.4)
+    assert c.tele.media._legs[caller_leg.endpoint.id].playback is not None  # music on hold
+    assert await heard(c, agent_leg) == {SUPERVISOR_HZ}  # agent and consulted talk privately
+    assert await heard(c, consult_leg) == {AGENT_HZ}
+    back = await act(c, "zhang.wei", cid, "transfer/cancel")
+    assert back["state"] == "connected" and back["transfer"] is None and not back["on_hold"], back
+    await asyncio.sleep(0.2)
+    assert await heard(c, caller_leg) == {AGENT_HZ}
+    # again, then a three-way call, then hand the caller over
+    await act(c, "zhang.wei", cid, "transfer", {"mode": "consult", "to": {"agent": li}})
+    await until(talking, 10, "the consulted agent to answer again", step=0.1)
+    consult_leg = call.control.consult.leg
+    conf = await act(c, "zhang.wei", cid, "conference")
+    assert conf["state"] == "conference" and not conf["on_hold"], conf
+    await asyncio.sleep(0.3)
+    assert await heard(c, caller_leg) == {AGENT_HZ, SUPERVISOR_HZ}
+    assert await heard(c, agent_leg) == {CALLER_HZ, SUPERVISOR_HZ}
+    assert await heard(c, consult_leg) == {CALLER_HZ, AGENT_HZ}
+    done = await act(c, "zhang.wei", cid, "transfer/complete")
+    assert done["state"] == "connected" and done["agent_id"] == li and done["transfer"] is None, done
+    await c.wait_state("zhang.wei", "wrap_up")
+    assert await zphone.wait(15) == 0, zphone.explain()
+    await asyncio.sleep(0.3)
+    assert await heard(c, caller_leg) == {SUPERVISOR_HZ}
+    await act(c, "li.na", cid, "hangup")  # now li.na's call
+    assert await caller.wait(20) == 0, caller.explain()
+    assert await lphone.wait(15) == 0, lphone.explain()
+    await c.idle()
+    cdr = await c.call(cid)
+    assert cdr["hold_seconds"] and cdr["hold_seconds"] > 0.5, cdr
+    [t] = cdr["data"]["transfers"]
+    assert (t["mode"], t["kind"], t["to"], t["from_agent"]) == ("consult", "agent", str(li), zhang), t
+    assert cdr["data"]["conferences"][0]["by"] == zhang
+    states = [e["data"]["state"] for e in ev.of(cid, "transfer")]
+    assert states == ["started", "answered", "cancelled", "started", "answered", "completed"], states
+    assert ev.of(cid, "conference")
+    ev.stop()
