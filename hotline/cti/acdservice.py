@@ -431,6 +431,7 @@ class AcdService:
             "wrap_up_call": session.wrap_call,
             "offers": list(eng.agent_offers(session.agent_id)),
             "calls_handled": session.calls_handled,
+            "logout_pending": session.logout_pending,
         }
 
     def login(self, session: AgentSession, extension: str, *, ready: bool) -> None:

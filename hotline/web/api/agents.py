@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from hotline import audit
 from hotline.acd.errors import AcdError
-from hotline.acd.model import AgentState
+from hotline.acd.model import AgentState, TaskStatus
 from hotline.auth.policy import TENANT_PATH, Perm, Resource, allows
 from hotline.auth.users import get_user
 from hotline.cti.acdservice import AgentSession
@@ -35,7 +35,7 @@ from hotline.store.models import (
 )
 from hotline.store.types import valid_id
 from hotline.web.api.ivr import center_of
-from hotline.web.api.schemas import MAX_OFFSET, Strict
+from hotline.web.api.schemas import MAX_ID, MAX_OFFSET, Strict
 from hotline.web.context import Ctx, CtxDep
 
 router = APIRouter(prefix="/api/v1", tags=["agents and queues"])
@@ -60,6 +60,9 @@ class AgentStatus(BaseModel):
     wrap_up_call: str | None
     offers: list[str]
     calls_handled: int
+    logout_pending: bool = Field(
+        False, description="a forced logout waits for the agent's call to end (POST …/logout?force=true)"
+    )
 
 
 class LoginIn(Strict):
@@ -132,15 +135,27 @@ async def login(user_id: int, body: LoginIn, ctx: CtxDep) -> AgentStatus:
         raise Conflict(f"extension {body.extension} is disabled", field="extension")
     acd = center_of(ctx).acd
     acd.login(session, body.extension, ready=body.ready)
-    await _audit(ctx, "agent.login", user_id, {"extension": body.extension})
+    forced = _forced(ctx, session, "login", None)
+    await _audit(ctx, "agent.login", user_id, {"extension": body.extension, "forced": forced})
     return _status(ctx, session)
 
 
-@router.post("/agents/{user_id}/logout", response_model=AgentStatus, summary="Log out")
-async def logout(user_id: int, ctx: CtxDep) -> AgentStatus:
+@router.post(
+    "/agents/{user_id}/logout",
+    response_model=AgentStatus,
+    summary="Log out (a supervisor: force logout)",
+    description="An agent whose phone rings, who is in wrap-up or on a call is refused with 409 "
+    "naming the state, unless `force=true`: a ringing offer goes to the next agent and wrap-up "
+    "ends, then the agent is logged out; an agent on a call is set not ready and logged out as "
+    "soon as the call ends (`logout_pending`) — the caller is never cut off (use "
+    "`POST /api/v1/calls/{id}/release` for that).",
+)
+async def logout(user_id: int, ctx: CtxDep, force: bool = Query(False)) -> AgentStatus:
     session = await _agent(ctx, user_id, Perm.AGENT_CONTROL)
-    center_of(ctx).acd.logout(session)
-    await _audit(ctx, "agent.logout", user_id, {})
+    done = center_of(ctx).acd.logout(session, force=force)
+    action = "logout" if done else "logout_pending"
+    forced = _forced(ctx, session, action, None)
+    await _audit(ctx, "agent.logout", user_id, {"forced": forced, "force": force, "pending": not done})
     return _status(ctx, session)
 
 
@@ -148,6 +163,8 @@ async def logout(user_id: int, ctx: CtxDep) -> AgentStatus:
 async def ready(user_id: int, ctx: CtxDep) -> AgentStatus:
     session = await _agent(ctx, user_id, Perm.AGENT_CONTROL)
     center_of(ctx).acd.set_ready(session)
+    if _forced(ctx, session, "ready", None):
+        await _audit(ctx, "agent.ready", user_id, {"forced": True})
     return _status(ctx, session)
 
 
@@ -156,7 +173,26 @@ async def not_ready(user_id: int, body: NotReadyIn, ctx: CtxDep) -> AgentStatus:
     session = await _agent(ctx, user_id, Perm.AGENT_CONTROL)
     await _code(ctx, "not_ready", body.reason, "reason")
     center_of(ctx).acd.set_not_ready(session, body.reason)
+    if _forced(ctx, session, "not_ready", body.reason):
+        await _audit(ctx, "agent.not_ready", user_id, {"forced": True, "reason": body.reason})
     return _status(ctx, session)
+
+
+def _forced(ctx: Ctx, session: AgentSession, action: str, reason: str | None) -> bool:
+    """A supervisor acting on another agent: publish ``agent_forced`` (in the queue log too);
+    True when forced (the caller audits it)."""
+    if session.user_id == ctx.principal.user_id:
+        return False
+    center_of(ctx).events.append(
+        ctx.tenant_id,
+        "agent_forced",
+        agent_id=session.user_id,
+        by=ctx.principal.user_id,
+        by_name=ctx.principal.username,
+        action=action,
+        reason=reason,
+    )
+    return True
 
 
 @router.post(
@@ -612,3 +648,73 @@ async def send_to_flow(call_id: str, body: SendToFlowIn, ctx: CtxDep) -> FlowRes
     except Exception:
         raise Conflict("the call ended during the flow", field="call_id") from None
     return FlowResult(call_id=call_id, flow=body.flow, status="done", values=values)
+
+
+# -- reserving a waiting call for an agent ------------------------------------------------------------
+
+
+class ReserveIn(Strict):
+    agent_id: int = Field(ge=1, le=MAX_ID, examples=[12], description="the agent (user id)")
+    seconds: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="how long the call is kept for the agent; then any agent may take it",
+    )
+
+
+class ReserveOut(BaseModel):
+    call_id: str
+    queue: str
+    agent_id: int
+    state: str = Field(description="ringing (offered to the agent at once) or reserved (waiting for them)")
+    until: str
+
+
+@router.post(
+    "/calls/{call_id}/reserve",
+    response_model=ReserveOut,
+    summary="Keep a waiting call for one agent (supervisor)",
+    description="Needs call.supervise over the call (its queue's unit) and agent.control over the "
+    "agent. The call is offered to the agent as soon as they are ready (even if they do not serve "
+    "the queue, but only if they have the skills it needs); after `seconds` it goes back to the "
+    "general line. 409 when the call is not waiting; 422 when the agent is not logged in or lacks "
+    "the skills. Publishes a `reserve` event.",
+)
+async def reserve(call_id: str, body: ReserveIn, ctx: CtxDep) -> ReserveOut:
+    acd = center_of(ctx).acd
+    tid = ctx.tenant_id
+    status = acd.task_status(tid, call_id) if tid in acd.tenants else None
+    if status is None or status is TaskStatus.ENDED:
+        async with ctx.db() as s:
+            call = await s.scalar(select(Call).where(Call.tenant_id == tid, Call.id == call_id[:40]))
+            path = await unit_path(s, call.unit_id) if call is not None and call.unit_id else TENANT_PATH
+        if call is None:
+            raise NotFound(f"no call {call_id!r}", field="call_id")
+        await ctx.authorize(Perm.CALL_SUPERVISE, Resource("call", tid, path, call.agent_id, call_id))
+        state = "ended" if call.ended_at is not None or status is TaskStatus.ENDED else "not in a queue"
+        raise Conflict(f"call {call_id} is not waiting in a queue (state: {state})", field="call_id")
+    info = acd.queue_info(tid, acd.tenant(tid).engine.task_queue(call_id))
+    async with ctx.db() as s:
+        path = await unit_path(s, info.unit_id) if info is not None else TENANT_PATH
+    await ctx.authorize(Perm.CALL_SUPERVISE, Resource("call", tid, path, None, call_id))
+    try:
+        session = acd.agent(tid, body.agent_id)
+    except NotFound:
+        raise Invalid(f"user {body.agent_id} is not an agent of this tenant", field="agent_id") from None
+    async with ctx.db() as s:
+        agent_path = await unit_path(s, session.unit_id)
+    await ctx.authorize(
+        Perm.AGENT_CONTROL, Resource("agent", tid, agent_path, session.user_id, str(session.user_id))
+    )
+    out = acd.reserve(session, call_id, body.seconds, by=ctx.principal.user_id)
+    async with transaction(ctx.db) as s:
+        audit.record(
+            s,
+            "call.reserve",
+            principal=ctx.principal,
+            resource_type="call",
+            resource_id=call_id,
+            detail={"agent_id": session.user_id, "seconds": body.seconds},
+        )
+    return ReserveOut(**out)
