@@ -20,6 +20,7 @@ from hotline.org import service as org
 from hotline.sip.extensions import add_extension
 from hotline.store.db import transaction
 from hotline.store.models import Call, IvrFlow, NumberRoute, QueueDef, Voicemail
+from hotline.store.models import Webhook as WebhookRow
 from tests.conftest import token_for
 
 PW = "Other-tenant-1"
@@ -49,6 +50,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/agents/{user_id}/profile"): {"skills": {}, "queues": []},
     ("PATCH", "/api/v1/voicemails/{voicemail_id}"): {"status": "done"},
     ("POST", "/api/v1/calls/{call_id}/flow"): {"flow": "bname"},
+    ("PUT", "/api/v1/webhooks/{webhook_id}"): {"name": "hijacked", "url": "https://evil.example/"},
     ("PUT", "/api/v1/codes/{kind}/{code}"): {"label_zh": "", "label_en": "x"},
 }
 #: answers other than 404 that still reveal nothing of tenant B
@@ -97,6 +99,8 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
         s.add(NumberRoute(tenant_id=t.id, number="96666", flow="bname"))
         vm = Voicemail(tenant_id=t.id, call_id="b-call-1", box="bname", path="voicemail/x.wav", seconds=1.0)
         s.add(vm)
+        hook = WebhookRow(tenant_id=t.id, name="b-crm", url="https://b.example/hook", secret="b" * 32, events=[])
+        s.add(hook)
         await s.flush()
         return {
             "tenant_id": t.id,
@@ -112,6 +116,7 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
             "customer_id": cust.id,
             "extension_id": ext.id,
             "call_id": "b-call-1",
+            "webhook_id": hook.id,
             "kind": "disposition",  # service codes are keyed by tenant, kind and code
             "code": "bcode",
         }
@@ -194,6 +199,8 @@ async def test_no_api_reaches_another_tenant(app_client: AsyncClient) -> None:
     assert b["voicemail_id"] not in {v["id"] for v in vms}
     agents = (await app_client.get("/api/v1/agents", headers=h)).json()
     assert b["user_id"] not in {a["user_id"] for a in agents} and agents
+    hooks = (await app_client.get("/api/v1/webhooks", headers=h)).json()
+    assert b["webhook_id"] not in {w["id"] for w in hooks}
     events = (await app_client.get("/api/v1/queue-events", headers=h)).json()
     assert all(e["call_id"] != "b-call-1" for e in events)
 
@@ -204,6 +211,7 @@ async def test_no_api_reaches_another_tenant(app_client: AsyncClient) -> None:
         q = await s.scalar(select(QueueDef).where(QueueDef.tenant_id == bt))
         assert q is not None and q.display_name == "B queue"
         assert (await s.scalar(select(Voicemail.status).where(Voicemail.tenant_id == bt))) == "new"
+        assert (await s.scalar(select(WebhookRow.name).where(WebhookRow.tenant_id == bt))) == "b-crm"
         a_names = set(await s.scalars(select(QueueDef.name).where(QueueDef.tenant_id != bt)))
         assert "bname" not in a_names
     r = await app_client.get(f"/api/v1/customers/{b['customer_id']}", headers=bh)
