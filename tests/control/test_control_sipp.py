@@ -426,3 +426,54 @@ async def test_consultation_cancel_conference_complete(
     assert states == ["started", "answered", "cancelled", "started", "answered", "completed"], states
     assert ev.of(cid, "conference")
     ev.stop()
+
+
+async def test_click_to_dial_agent_phone_first_then_the_number(
+    telephony_client: AsyncClient, tmp_path: Path, sipp_peers: SippPeers
+) -> None:
+    c = await Center.create(telephony_client, sipp_peers, tmp_path)
+    ev = Events(telephony_client)
+    zhang = c.users["zhang.wei"]
+    h = c.tokens["zhang.wei"]
+    r = await c.client.post(f"/api/v1/agents/{zhang}/dial", json={"number": "1001"}, headers=h)
+    assert r.status_code == 409 and "log in" in r.json()["detail"], r.text
+    zphone = await c.phone(
+        "zhang.wei", ring_ms=300, hangup_by="remote", talk_ms=None, tone=c.tone(AGENT_HZ, 20.0, "PCMU")
+    )
+    customer = await c.phone(  # "the customer": a SIPp phone registered as extension 1001
+        "li.na", ring_ms=500, hangup_by="remote", talk_ms=None, tone=c.tone(CALLER_HZ, 20.0, "PCMU")
+    )
+    await c.login("zhang.wei", ready=False)
+    r = await c.client.post(f"/api/v1/agents/{zhang}/dial", json={"number": "013812345678"}, headers=h)
+    assert r.status_code == 409 and "no outbound trunk" in r.json()["detail"], r.text
+    r = await c.client.post(
+        f"/api/v1/agents/{zhang}/dial", json={"number": "1001"}, headers=c.tokens["li.na"]
+    )
+    assert r.status_code == 403, r.text
+    r = await c.client.post(f"/api/v1/agents/{zhang}/dial", json={"number": "1001"}, headers=h)
+    assert r.status_code == 200, r.text
+    cid = r.json()["call"]["id"]
+    assert r.json()["call"]["direction"] == "outbound", r.json()
+    doc = await connected_call(c, "zhang.wei")
+    assert doc["id"] == cid and doc["agent_id"] == zhang and doc["dialed"] == "1001", doc
+    call = c.tele.calls._calls[cid]
+    agent_leg, cust_leg = call.control.dial_legs
+    await asyncio.sleep(0.4)
+    assert await heard(c, agent_leg) == {CALLER_HZ}
+    assert await heard(c, cust_leg) == {AGENT_HZ}
+    await act(c, "zhang.wei", cid, "hold")
+    await asyncio.sleep(0.2)
+    await act(c, "zhang.wei", cid, "resume")
+    await act(c, "zhang.wei", cid, "hangup")
+    assert await zphone.wait(15) == 0, zphone.explain()
+    assert await customer.wait(15) == 0, customer.explain()
+    await c.idle()
+    cdr = await c.call(cid)
+    assert cdr["direction"] == "outbound" and cdr["agent_id"] == zhang and cdr["dialed"] == "1001", cdr
+    assert cdr["answered_at"] and cdr["recording_path"], cdr
+    assert [leg["role"] for leg in cdr["legs"]] == ["agent", "callee"], cdr["legs"]
+    dial_states = [e["data"]["state"] for e in ev.of(cid, "dial")]
+    assert dial_states == ["agent_ringing", "customer_ringing", "connected"], dial_states
+    assert ev.of(cid, "call_ended") and ev.of(cid, "call_answered")
+    assert (await c.state("zhang.wei")) == "available"
+    ev.stop()
