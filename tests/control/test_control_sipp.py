@@ -477,3 +477,60 @@ async def test_click_to_dial_agent_phone_first_then_the_number(
     assert ev.of(cid, "call_ended") and ev.of(cid, "call_answered")
     assert (await c.state("zhang.wei")) == "available"
     ev.stop()
+
+
+async def test_answer_needs_auto_answer_and_pickup_takes_a_colleagues_call(
+    telephony_client: AsyncClient, tmp_path: Path, sipp_peers: SippPeers
+) -> None:
+    c = await Center.create(telephony_client, sipp_peers, tmp_path)
+    ev = Events(telephony_client)
+    await c.fast_queues("fault", wrap_up=30, ring_timeout=30)
+    zphone = await c.phone("zhang.wei", answer=False, calls=2)  # rings until CANCEL
+    lphone = await c.phone("li.na", ring_ms=300, hangup_by="remote", talk_ms=None)
+    await c.login("zhang.wei")
+    await c.login("li.na", ready=False)
+    zhang, li = c.users["zhang.wei"], c.users["li.na"]
+    caller = await c.caller(
+        "caller", "95598", [Pause(1000), c.digits("2"), Play(c.tone(CALLER_HZ, 20.0, "PCMA"), wait=False)],
+        expect_bye=True, bye_timeout=40,
+    )  # fmt: skip
+
+    async def ringing_at(uid: int) -> dict[str, Any] | None:
+        docs = [d for d in await live(c) if d["ringing_agents"] == [uid]]
+        return docs[0] if docs else None
+
+    doc = await until(lambda: ringing_at(zhang), 15, "the call ringing at zhang.wei", step=0.1)
+    cid = doc["id"]
+    assert doc["state"] == "ringing", doc
+    r = await c.client.post(f"/api/v1/agents/{zhang}/answer", json={}, headers=c.tokens["zhang.wei"])
+    assert r.status_code == 409 and "answer on the phone" in r.json()["detail"], r.text
+    await act(c, "li.na", cid, "hold", status=403)  # not hers (yet)
+    out = await act(c, "li.na", cid, "pickup")
+    assert out["outcome"] == "reserved", out
+    await until(lambda: "cancelled" in zphone.log(), 10, "the colleague's phone to be cancelled")
+    assert (await c.state("zhang.wei")) == "available"  # not blamed for the withdrawn offer
+    await c.ready("li.na")
+    doc = await connected_call(c, "li.na")
+    assert doc["id"] == cid and doc["agent_id"] == li, doc
+    assert ev.of(cid, "pickup")[0]["data"]["outcome"] == "reserved"
+    await act(c, "li.na", cid, "hangup")
+    assert await caller.wait(20) == 0, caller.explain()
+    assert await lphone.wait(15) == 0, lphone.explain()
+    await c.idle()
+    # auto-answer: the next offer to zhang.wei carries the headers; answer is then accepted
+    r = await c.client.post(
+        f"/api/v1/agents/{zhang}/answer", json={"auto_answer": True}, headers=c.tokens["zhang.wei"]
+    )
+    assert r.status_code == 409 and "no call is ringing" in r.json()["detail"], r.text
+    caller2 = await c.caller(
+        "caller2", "95598", [Pause(1000), c.digits("2")], hangup_after=6.0, number="13912340002"
+    )
+    doc = await until(lambda: ringing_at(zhang), 15, "the second call ringing at zhang.wei", step=0.1)
+    r = await c.client.post(f"/api/v1/agents/{zhang}/answer", json={}, headers=c.tokens["zhang.wei"])
+    assert r.status_code == 200 and r.json()["id"] == doc["id"], r.text
+    assert any("answer-after=0" in v for v in zphone.received_headers("Call-Info")), zphone.received("INVITE")
+    [ring] = ev.of(doc["id"], "call_ringing")
+    assert ring["data"]["auto_answer"] is True
+    assert await caller2.wait(20) == 0, caller2.explain()
+    assert await zphone.wait(15) == 0, zphone.explain()
+    ev.stop()
