@@ -50,6 +50,17 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/agents/{user_id}/profile"): {"skills": {}, "queues": []},
     ("PATCH", "/api/v1/voicemails/{voicemail_id}"): {"status": "done"},
     ("POST", "/api/v1/calls/{call_id}/flow"): {"flow": "bname"},
+    # call control (a live call of B; without telephony every live call is unknown: 404)
+    **{("POST", f"/api/v1/calls/{{call_id}}/{verb}"): {} for verb in (
+        "hangup", "hold", "resume", "transfer/complete", "transfer/cancel", "conference", "pickup",
+        "supervise/stop", "takeover", "release",
+    )},  # fmt: skip
+    ("POST", "/api/v1/calls/{call_id}/mute"): {"muted": True},
+    ("POST", "/api/v1/calls/{call_id}/dtmf"): {"digits": "1"},
+    ("POST", "/api/v1/calls/{call_id}/transfer"): {"mode": "blind", "to": {"queue": "bname"}},
+    ("POST", "/api/v1/calls/{call_id}/supervise"): {"mode": "listen"},
+    ("POST", "/api/v1/agents/{user_id}/dial"): {"number": "1001"},
+    ("POST", "/api/v1/agents/{user_id}/answer"): {},
     ("PUT", "/api/v1/webhooks/{webhook_id}"): {"name": "hijacked", "url": "https://evil.example/"},
     ("PUT", "/api/v1/codes/{kind}/{code}"): {"label_zh": "", "label_en": "x"},
 }
