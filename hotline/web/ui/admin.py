@@ -470,7 +470,11 @@ async def queue_edit(request: Request, name: str) -> Response:
         values = {}
         for f in fields:
             v = settings.get(f.name, f.default)
-            values[f.name] = json.dumps(v, ensure_ascii=False, indent=1) if f.kind == "json" else v
+            if f.kind == "json":
+                v = json.dumps(v, ensure_ascii=False, indent=1)
+            elif isinstance(v, float) and v.is_integer():
+                v = int(v)  # 25 rather than 25.0 in the form
+            values[f.name] = v
         return _render(
             request,
             page,
