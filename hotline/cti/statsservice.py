@@ -69,6 +69,8 @@ class StatsService:
         self._unlisten: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.replayed = 0
+        #: the 2-second loop publishes only while this is set (tests call :meth:`tick` themselves)
+        self.publishing = True
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -265,10 +267,17 @@ class StatsService:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.period)
+            if not self.publishing:
+                continue
             try:
                 self.tick()
             except Exception:
                 log.exception("stats: publishing failed")
+
+    def republish(self) -> None:
+        """Send every document again on the next tick (as after a start)."""
+        self._published.clear()
+        self._bucket.clear()
 
     def _changed(self, tenant_id: int, key: str, doc: dict[str, Any]) -> bool:
         if self._published.get((tenant_id, key)) == doc:

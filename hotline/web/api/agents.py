@@ -689,10 +689,14 @@ async def reserve(call_id: str, body: ReserveIn, ctx: CtxDep) -> ReserveOut:
         async with ctx.db() as s:
             call = await s.scalar(select(Call).where(Call.tenant_id == tid, Call.id == call_id[:40]))
             path = await unit_path(s, call.unit_id) if call is not None and call.unit_id else TENANT_PATH
-        if call is None:
+        if call is None and status is None:
             raise NotFound(f"no call {call_id!r}", field="call_id")
-        await ctx.authorize(Perm.CALL_SUPERVISE, Resource("call", tid, path, call.agent_id, call_id))
-        state = "ended" if call.ended_at is not None or status is TaskStatus.ENDED else "not in a queue"
+        if call is None:  # a task the ACD remembers (e.g. a callback): ended
+            await ctx.require_any(Perm.CALL_SUPERVISE, "call")
+        else:
+            await ctx.authorize(Perm.CALL_SUPERVISE, Resource("call", tid, path, call.agent_id, call_id))
+        ended = status is TaskStatus.ENDED or (call is not None and call.ended_at is not None)
+        state = "ended" if ended else "not in a queue"
         raise Conflict(f"call {call_id} is not waiting in a queue (state: {state})", field="call_id")
     info = acd.queue_info(tid, acd.tenant(tid).engine.task_queue(call_id))
     async with ctx.db() as s:
