@@ -244,6 +244,7 @@ def flow_svg(flow: Flow) -> str:
         )
     # edges first (nodes are drawn over them); parallel edges share one line, labels joined
     back = 0
+    labels_svg: list[str] = []  # drawn after every line, so no line crosses a label
     for nid, node in flow.nodes.items():
         merged: dict[str, list[str]] = {}
         for target, label in edge_labels(node):
@@ -251,8 +252,9 @@ def flow_svg(flow: Flow) -> str:
             if label:
                 merged[target].append(label)
         src = placed[nid]
+        forward = 0
         for target, labels in merged.items():
-            label = clip(", ".join(labels), 30)
+            label = clip(", ".join(labels), 26)
             dst = placed.get(target)
             attrs = f'data-from="{escape(nid)}" data-to="{escape(target)}"'
             if dst is None:  # a dangling target: the validator reports it; draw a stub
@@ -268,29 +270,51 @@ def flow_svg(flow: Flow) -> str:
                 x1, y1 = src.x + NODE_W / 2, src.y + NODE_H
                 x2, y2 = dst.x + NODE_W / 2, dst.y
                 path = f"M{_f(x1)},{_f(y1)} L{_f(x2)},{_f(y2)}"
-                # label a quarter of the way down, where lines fanning out are still apart
-                lx, ly = x1 + (x2 - x1) * 0.3, y1 + (y2 - y1) * 0.3
-            else:  # back or same-layer edge: an arc around the right-hand side
+                # labels near the source, staggered so labels of edges fanning out stay apart
+                frac = 0.25 + 0.17 * (forward % 3)
+                forward += 1
+                lx, ly = x1 + (x2 - x1) * frac, y1 + (y2 - y1) * frac
+            elif dst is src:  # a loop on the node's right side
+                x1, y1 = src.x + NODE_W, src.y + NODE_H / 2 - 10
+                x2, y2 = src.x + NODE_W, src.y + NODE_H / 2 + 10
+                cx = x1 + 46
+                path = f"M{_f(x1)},{_f(y1)} C{_f(cx)},{_f(y1 - 24)} {_f(cx)},{_f(y2 + 24)} {_f(x2)},{_f(y2)}"
+                lx, ly = cx + 10, (y1 + y2) / 2
+            elif dst.layer == src.layer:  # same row: an arc over the top
+                back += 1
+                x1, y1 = src.x + NODE_W / 2 + 20, src.y
+                x2, y2 = dst.x + NODE_W / 2 - 20, dst.y
+                top = src.y - 30 - 8 * (back % 3)
+                path = f"M{_f(x1)},{_f(y1)} C{_f(x1)},{_f(top)} {_f(x2)},{_f(top)} {_f(x2)},{_f(y2)}"
+                lx, ly = (x1 + x2) / 2, top + 6
+            else:  # back to an earlier row: an arc around the right-hand side
                 back += 1
                 x1, y1 = src.x + NODE_W, src.y + NODE_H / 2
                 x2, y2 = dst.x + NODE_W, dst.y + NODE_H / 2 + 6
-                bulge = 40 + 10 * (back % 4)
+                bulge = 40 + 12 * (back % 4)
                 cx = max(x1, x2) + bulge
                 path = f"M{_f(x1)},{_f(y1)} C{_f(cx)},{_f(y1)} {_f(cx)},{_f(y2)} {_f(x2)},{_f(y2)}"
-                lx, ly = cx - 6, (y1 + y2) / 2
+                lx, ly = cx - 10, y1 + (y2 - y1) * 0.25
             parts.append(
                 f'<g class="edge" {attrs}><path d="{path}" fill="none" stroke="#5b6b7c" '
-                f'stroke-width="1.3" marker-end="url(#arrow)"/>'
+                f'stroke-width="1.3" marker-end="url(#arrow)"/></g>'
             )
             if label:
                 tw = text_width(label) * 6.4 + 8
-                parts.append(
+                labels_svg.append(
+                    f'<g class="edge-label" {attrs}>'
                     f'<rect x="{_f(lx - tw / 2)}" y="{_f(ly - 9)}" width="{_f(tw)}" height="16" rx="3" '
                     f'fill="#ffffff" fill-opacity="0.92"/>'
-                    f'<text class="edge-label" x="{_f(lx)}" y="{_f(ly + 3)}" text-anchor="middle" '
-                    f'fill="#1d2733">{escape(label)}</text>'
+                    f'<text x="{_f(lx)}" y="{_f(ly + 3)}" text-anchor="middle" '
+                    f'fill="#1d2733">{escape(label)}</text></g>'
                 )
-            parts.append("</g>")
+    parts.extend(labels_svg)
+    if flow.error in placed:  # the node runtime errors go to
+        e = placed[flow.error]
+        parts.append(
+            f'<text class="error-entry" x="{_f(e.x + NODE_W / 2)}" y="{_f(e.y - 8)}" text-anchor="middle" '
+            f'fill="#b42318">on error</text>'
+        )
     for nid, node in flow.nodes.items():
         p = placed[nid]
         fill, stroke = COLOURS.get(node.type, ("#ffffff", "#1d2733"))
