@@ -19,7 +19,15 @@ from hotline.crm.customers import add_customer
 from hotline.org import service as org
 from hotline.sip.extensions import add_extension
 from hotline.store.db import transaction
-from hotline.store.models import Call, IvrFlow, NumberRoute, QueueDef, Voicemail
+from hotline.store.models import (
+    AgentMessage,
+    AgentMessageRecipient,
+    Call,
+    IvrFlow,
+    NumberRoute,
+    QueueDef,
+    Voicemail,
+)
 from hotline.store.models import Webhook as WebhookRow
 from tests.conftest import token_for
 
@@ -63,6 +71,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/agents/{user_id}/answer"): {},
     ("PUT", "/api/v1/webhooks/{webhook_id}"): {"name": "hijacked", "url": "https://evil.example/"},
     ("PUT", "/api/v1/codes/{kind}/{code}"): {"label_zh": "", "label_en": "x"},
+    ("POST", "/api/v1/calls/{call_id}/reserve"): {"agent_id": 1},
+    ("POST", "/api/v1/messages/{message_id}/read"): {},
 }
 #: answers other than 404 that still reveal nothing of tenant B
 EXPECTED: dict[tuple[str, str], int] = {
@@ -112,7 +122,10 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
         s.add(vm)
         hook = WebhookRow(tenant_id=t.id, name="b-crm", url="https://b.example/hook", secret="b" * 32, events=[])
         s.add(hook)
+        msg = AgentMessage(tenant_id=t.id, sender_id=admin.id, text="B only")
+        s.add(msg)
         await s.flush()
+        s.add(AgentMessageRecipient(message_id=msg.id, user_id=agent.id))
         return {
             "tenant_id": t.id,
             "name": "bname",
@@ -128,6 +141,7 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
             "extension_id": ext.id,
             "call_id": "b-call-1",
             "webhook_id": hook.id,
+            "message_id": msg.id,
             "kind": "disposition",  # service codes are keyed by tenant, kind and code
             "code": "bcode",
         }
@@ -214,6 +228,15 @@ async def test_no_api_reaches_another_tenant(app_client: AsyncClient) -> None:
     assert b["webhook_id"] not in {w["id"] for w in hooks}
     events = (await app_client.get("/api/v1/queue-events", headers=h)).json()
     assert all(e["call_id"] != "b-call-1" for e in events)
+    stats = (await app_client.get("/api/v1/stats/queues", headers=h)).json()
+    assert "bname" not in {q["queue"] for q in stats} and stats
+    stat_agents = (await app_client.get("/api/v1/stats/agents", headers=h)).json()
+    assert b["user_id"] not in {a["agent_id"] for a in stat_agents} and stat_agents
+    assert all(m["text"] != "B only" for m in (await app_client.get("/api/v1/messages", headers=h)).json())
+    r = await app_client.post("/api/v1/messages", json={"to_users": [b["user_id"]], "text": "x"}, headers=h)
+    assert r.status_code == 422 and "no user" in r.json()["detail"]  # like an id that does not exist
+    r = await app_client.post("/api/v1/messages", json={"to_unit": b["unit_id"], "text": "x"}, headers=h)
+    assert r.status_code == 404
 
     # and tenant B's data is untouched
     bt = b["tenant_id"]
