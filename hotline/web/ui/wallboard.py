@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from hotline.auth.policy import Perm, Scope
-from hotline.store.models import Unit
+from hotline.store.models import Extension, Unit
 from hotline.web.ui.i18n import STRINGS_DIR, pick_lang, translator
 from hotline.web.ui.pages import PageUser, page_user, render_page, to_login
 
@@ -66,10 +66,21 @@ async def wallboard(request: Request, kiosk: int = 0) -> Response:
         return render_page(request, page, "wallboard.html", status=403, forbidden=True)
     lang = pick_lang(request)
     t = translator(lang)
+    async with page.ctx.db() as s:
+        phones = list(
+            (
+                await s.scalars(
+                    select(Extension.number)
+                    .where(Extension.tenant_id == page.ctx.tenant_id, Extension.user_id == page.user.id)
+                    .order_by(Extension.number)
+                )
+            ).all()
+        )
     config: dict[str, Any] = {
         "lang": lang,
         "user_id": page.user.id,
         "kiosk": bool(kiosk),
+        "phones": phones,
         "can": {
             "supervise": not kiosk and page.can(Perm.CALL_SUPERVISE),
             "control": not kiosk and page.can(Perm.AGENT_CONTROL),
@@ -86,4 +97,5 @@ async def wallboard(request: Request, kiosk: int = 0) -> Response:
         scope=await scope_label(page, t),
         wb_strings=js_strings(t),
         wb_config=config,
+        phones=phones,
     )

@@ -16,6 +16,7 @@ const CALL_EVENTS = new Set([
 ]);
 const QUEUE_EVENTS = new Set(["enter_queue", "connect", "abandon", "exit", "overflow", "complete", "callback_requested"]);
 const WAITING_STATES = new Set(["queued", "ringing"]);
+const ON_CALL = new Set(["reserved", "ringing", "busy", "hold", "outbound"]);
 
 const state = {
   queues: [], // GET /api/v1/stats/queues items
@@ -23,6 +24,7 @@ const state = {
   agents: new Map(), // agent_id -> GET /api/v1/stats/agents item
   calls: new Map(), // call id -> CallLive
   queuedAt: new Map(), // call id -> ISO time it entered its queue (from enter_queue events)
+  reservedFor: new Map(), // call id -> agent id (from reserve events)
   thresholds: null, // {waiting: [warn, alarm], longest_wait: [...], sl: [...]}
   skew: 0, // server clock − local clock, ms (from event envelopes)
   mine: null, // {call_id, mode}: the call this supervisor listens to
@@ -171,7 +173,10 @@ function actionKey(a) {
 
 function supervise(a, mode) {
   return async () => {
-    const doc = await act("POST", `/api/v1/calls/${encodeURIComponent(a.call_id)}/supervise`, { mode });
+    const body = { mode };
+    const phone = document.getElementById("wb-my-phone");
+    if (phone && phone.value.trim()) body.extension = phone.value.trim();
+    const doc = await act("POST", `/api/v1/calls/${encodeURIComponent(a.call_id)}/supervise`, body);
     if (doc) {
       state.mine = { call_id: a.call_id, mode };
       note(fill(T.wb_done, { what: `${T[`wb_${mode}`]} · ${a.name}` }));
@@ -213,14 +218,15 @@ function actionsCell(a) {
     if (mine) items.push(h("button", { type: "button", class: "sup stop", "data-action": "stop", onclick: stopSupervising(a) }, T.wb_stop));
   }
   if (CAN.control && a.state && a.state !== "logged_out") {
-    if (a.state !== "ready" && a.state !== "available") items.push(h("button", { type: "button", "data-action": "ready", onclick: force(a, "ready") }, T.wb_force_ready));
-    if (a.state !== "not_ready") {
+    const talking = ON_CALL.has(a.state);
+    if (["not_ready", "wrap_up"].includes(a.state)) items.push(h("button", { type: "button", "data-action": "ready", onclick: force(a, "ready") }, T.wb_force_ready));
+    if (a.state !== "not_ready" && !talking) {
       const sel = h("select", { "aria-label": `${T.wb_reason} · ${a.name}` },
         state.reasons.map((r) => h("option", { value: r.code, text: CFG.lang === "en" ? r.label_en : r.label_zh })));
       items.push(h("span", { class: "nr" }, sel,
         h("button", { type: "button", "data-action": "not-ready", onclick: () => force(a, "not-ready", { reason: sel.value || "break" })() }, T.wb_force_not_ready)));
     }
-    items.push(h("button", { type: "button", class: "danger", "data-action": "logout", onclick: force(a, "logout") }, T.wb_force_logout));
+    items.push(h("button", { type: "button", class: "danger", "data-action": "logout", onclick: force(a, "logout?force=true") }, T.wb_force_logout));
   }
   if (!items.length) return td;
   const details = h("details", {},
@@ -239,7 +245,7 @@ function agentRow(a) {
       h("span", { class: `st st-${a.state}`, "data-col": "state", text: stateName(a.state) }),
       a.reason && a.state === "not_ready" ? h("span", { class: "reason", text: ` (${reasonLabel(a.reason)})` }) : null,
       supervised ? h("span", { class: "tag mine", text: ` ${fill(T.wb_supervising, { mode: T[`wb_${state.mine.mode}`] })}` }) : null),
-    h("td", { class: "num", "data-col": "time", text: duration(secs) }),
+    h("td", { class: "num", "data-col": "time", text: a.state === "logged_out" ? "–" : duration(secs) }),
     h("td", { "data-col": "call", text: callText(a) }),
     h("td", { class: "num", "data-col": "handled", text: String(a.handled ?? 0) }),
     h("td", { class: "num", "data-col": "aht", text: duration(a.aht) }),
@@ -248,6 +254,7 @@ function agentRow(a) {
 }
 
 function reasonLabel(code) {
+  if (code === "login") return T.wb_reason_login;
   const r = state.reasons.find((x) => x.code === code);
   if (!r) return code;
   return CFG.lang === "en" ? r.label_en : r.label_zh;
@@ -287,7 +294,7 @@ function tickAgents() {
     const a = state.agents.get(Number(tr.dataset.agent));
     if (!a) continue;
     const cell = tr.querySelector('[data-col="time"]');
-    if (cell) cell.textContent = duration(since(a.since, Date.now(), state.skew));
+    if (cell && a.state !== "logged_out") cell.textContent = duration(since(a.since, Date.now(), state.skew));
   }
 }
 
@@ -322,11 +329,15 @@ function reserveCell(c) {
     "data-action": "reserve",
     onclick: async () => {
       const doc = await act("POST", `/api/v1/calls/${encodeURIComponent(c.id)}/reserve`, { agent_id: Number(sel.value) });
-      if (doc) note(fill(T.wb_done, { what: `${T.wb_reserve} · ${agentName(Number(sel.value))}` }));
+      if (doc) {
+        state.reservedFor.set(c.id, Number(sel.value));
+        note(fill(T.wb_done, { what: `${T.wb_reserve} · ${agentName(Number(sel.value))}` }));
+        renderCalls();
+      }
     },
   }, T.wb_reserve);
   if (!agents.length) btn.disabled = true;
-  const reserved = c.reserved_for || (c.data && c.data.reserved_for);
+  const reserved = state.reservedFor.get(c.id);
   return h("td", { class: "wb-reserve" }, reserved ? h("span", { class: "tag", text: `${T.wb_reserved_for} ${agentName(reserved)} ` }) : null, sel, btn);
 }
 
@@ -335,7 +346,7 @@ function renderCalls() {
   const list = waitingCalls();
   const old = new Map([...tbody.querySelectorAll("tr[data-call]")].map((tr) => [tr.dataset.call, tr]));
   const rows = list.map((c) => {
-    const key = [c.state, c.queue, c.reserved_for || "", state.agents.size].join("|");
+    const key = [c.state, c.queue, state.reservedFor.get(c.id) || "", state.agents.size].join("|");
     let tr = old.get(c.id);
     if (tr && tr.dataset.key === key) return tr;
     const q = state.queues.find((x) => x.queue === c.queue);
@@ -378,10 +389,20 @@ async function loadCalls() {
 }
 
 function setCalls(rows) {
+  const before = state.mine ? `${state.mine.call_id}|${state.mine.mode}` : "";
   state.calls = new Map((rows || []).map((c) => [c.id, c]));
   if (state.mine && !state.calls.has(state.mine.call_id)) state.mine = null;
-  for (const id of [...state.queuedAt.keys()]) if (!state.calls.has(id)) state.queuedAt.delete(id);
-  renderCalls();
+  for (const c of state.calls.values()) {
+    const me = (c.supervisors || []).find((x) => x && x.user_id === CFG.user_id);
+    if (me) state.mine = { call_id: c.id, mode: me.mode };
+    else if (state.mine && state.mine.call_id === c.id) state.mine = null;
+  }
+  for (const m of [state.queuedAt, state.reservedFor]) {
+    for (const id of [...m.keys()]) if (!state.calls.has(id)) m.delete(id);
+  }
+  const after = state.mine ? `${state.mine.call_id}|${state.mine.mode}` : "";
+  if (after !== before) renderAgents();
+  else renderCalls();
 }
 
 async function loadSettings() {
@@ -416,6 +437,7 @@ async function loadIntervals() {
 const refreshQueues = debounce(() => loadQueues().catch((e) => console.warn(e)), 250);
 const refreshAgents = debounce(() => loadAgents().catch((e) => console.warn(e)), 250);
 const refreshCalls = debounce(() => loadCalls().catch((e) => console.warn(e)), 250);
+const refreshCharts = debounce(() => loadIntervals(), 3000);
 
 // -- live events ---------------------------------------------------------------------------------
 
@@ -464,11 +486,18 @@ function onEvent(env) {
       }
       renderAgents();
     } else refreshAgents();
+    refreshQueues(); // agents by state per queue, without waiting for the next stats tick
   }
   if (type === "agent_login" || type === "agent_logout") refreshAgents();
   if (type === "enter_queue" && env.call_id) state.queuedAt.set(env.call_id, env.at);
+  if (type === "reserve" && env.call_id && env.data && env.data.agent_id != null) {
+    state.reservedFor.set(env.call_id, env.data.agent_id);
+  }
   if (CALL_EVENTS.has(type)) refreshCalls();
-  if (QUEUE_EVENTS.has(type)) refreshQueues();
+  if (QUEUE_EVENTS.has(type)) {
+    refreshQueues();
+    refreshCharts();
+  }
   if (["connect", "complete", "call_answered", "call_ended"].includes(type)) refreshAgents();
   if (type === "supervise" && env.data && env.data.supervisor_id === CFG.user_id) {
     state.mine = env.data.state === "ended" ? null : { call_id: env.call_id, mode: env.data.mode };
@@ -596,6 +625,7 @@ async function main() {
   stream.on("event", onEvent);
   stream.on("snapshot", (data) => {
     if (Array.isArray(data.calls)) setCalls(data.calls);
+    if (data.stats) applyStats(data.stats);
     // a fresh snapshot after a gap: the statistics may have moved too
     refreshQueues();
     refreshAgents();
