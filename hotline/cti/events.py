@@ -264,7 +264,7 @@ class _TenantReaders:
 class _Scoped:
     """A ``stats``-like event split into pre-encoded items, so each reader's copy is a join."""
 
-    __slots__ = ("cache", "head", "lists", "others")
+    __slots__ = ("by_group", "cache", "head", "lists", "others")
 
     def __init__(self, event: LiveEvent, hub: EventHub) -> None:
         env = event.envelope()
@@ -289,6 +289,7 @@ class _Scoped:
                     owners.setdefault(a.owner, []).append(i)
             self.lists.append((name, texts, audiences, owners))
         self.cache: dict[tuple[int, int], str] = {}
+        self.by_group: dict[int, list[list[int]]] = {}
 
     def text_for(self, group: _Group, reader: Reader) -> str | None:
         """The reader's copy, or None when they hold stats.read nowhere or no row is theirs."""
@@ -298,12 +299,17 @@ class _Scoped:
         key = (id(group), reader.user_id if own else 0)
         text = self.cache.get(key)
         if text is None:
+            seen = self.by_group.get(id(group))
+            if seen is None:  # rows the group's unit/subtree/tenant grants cover: once per group
+                seen = self.by_group[id(group)] = [
+                    [i for i, a in enumerate(audiences) if group.sees(a)]
+                    for _name, _texts, audiences, _owners in self.lists
+                ]
             pieces = [self.others] if self.others else []
             rows = 0
-            for name, texts, audiences, owners in self.lists:
-                idx = [i for i, a in enumerate(audiences) if group.sees(a)]
-                if own:
-                    extra = [i for i in owners.get(reader.user_id, ()) if i not in idx]
+            for (name, texts, _audiences, owners), idx in zip(self.lists, seen, strict=True):
+                if own and reader.user_id in owners:
+                    extra = [i for i in owners[reader.user_id] if i not in idx]
                     idx = sorted(idx + extra) if extra else idx
                 rows += len(idx)
                 pieces.append(f'"{name}":[' + ",".join(texts[i] for i in idx) + "]")
