@@ -470,8 +470,8 @@ async def queue_edit(request: Request, name: str) -> Response:
         values = {}
         for f in fields:
             v = settings.get(f.name, f.default)
-            if f.kind == "json":
-                v = json.dumps(v, ensure_ascii=False, indent=1)
+            if f.kind == "json":  # objects on one line, lists of rules one item a line
+                v = json.dumps(v, ensure_ascii=False, indent=1 if isinstance(v, list) and v else None)
             elif isinstance(v, float) and v.is_integer():
                 v = int(v)  # 25 rather than 25.0 in the form
             values[f.name] = v

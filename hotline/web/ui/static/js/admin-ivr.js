@@ -92,10 +92,12 @@ function issuesOf(err) {
 
 async function validate() {
   status.textContent = t("adm_saving");
+  status.classList.remove("bad");
   try {
     const res = await api("POST", `/api/v1/ivr/flows/${encodeURIComponent(name)}/validate`, { source: area.value }, { quiet: true });
     showIssues(res.issues, { valid: res.valid });
     status.textContent = res.valid ? t("adm_no_issues") : t("adm_issues_found");
+    status.classList.toggle("bad", !res.valid);
   } catch (err) {
     status.textContent = "";
     if (err instanceof ApiError) showIssues(err.errors.length ? issuesOf(err) : [{ message: err.detail }], { valid: false });
@@ -113,6 +115,7 @@ async function save(ev) {
     window.location.assign(`/admin/ivr/${encodeURIComponent(name)}?version=${res.version}`);
   } catch (err) {
     status.textContent = t("adm_issues_found");
+    status.classList.add("bad");
     if (err instanceof ApiError) showIssues(err.errors.length ? issuesOf(err) : [{ message: err.detail }], { valid: false });
   }
 }
