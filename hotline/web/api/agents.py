@@ -216,7 +216,8 @@ async def wrap_up(user_id: int, body: WrapUpIn, ctx: CtxDep) -> AgentStatus:
         call = await s.scalar(select(Call).where(Call.tenant_id == ctx.tenant_id, Call.id == call_id))
         if call is None:
             raise NotFound(f"no call {call_id!r}", field="call_id")
-        if call.agent_id != user_id:
+        # the agent who answered, or one released from it (a transfer) and now in its wrap-up
+        if call.agent_id != user_id and call_id != session.wrap_call:
             raise Conflict(f"call {call_id} was not answered by this agent", field="call_id")
         call.disposition = body.disposition
         call.disposition_notes = body.notes
