@@ -54,6 +54,42 @@ COLOURS: dict[str, tuple[str, str]] = {
 }
 TERMINAL = frozenset({"return", "queue", "transfer", "hangup"})
 
+#: the few words the drawing uses, per language (node ids, keys and conditions stay as written)
+WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "start": "start",
+        "on_error": "on error",
+        "ok": "ok",
+        "failure": "failure",
+        "no_key": "no valid key",
+        "if": "if",
+        "else": "else",
+        "default": "default",
+        "error": "error",
+        "options": "options",
+        "box": "box",
+        "queue": "queue",
+    },
+    "zh-CN": {
+        "start": "开始",
+        "on_error": "出错时",
+        "ok": "成功",
+        "failure": "失败",
+        "no_key": "无有效按键",
+        "if": "若",
+        "else": "否则",
+        "default": "默认",
+        "error": "出错",
+        "options": "个选项",
+        "box": "信箱",
+        "queue": "队列",
+    },
+}
+
+
+def _w(lang: str, key: str) -> str:
+    return WORDS.get(lang, WORDS["en"])[key]
+
 
 def text_width(text: str) -> int:
     """Display width in half-width cells (CJK and other wide characters count two)."""
@@ -78,7 +114,7 @@ def _secs(value: float) -> str:
     return f"{value:g}s"
 
 
-def node_detail(node: object) -> str:
+def node_detail(node: object, lang: str = "en") -> str:
     """The second line of a node box: what the node does in a few words."""
     match node:
         case QueueNode():
@@ -92,11 +128,12 @@ def node_detail(node: object) -> str:
         case CollectNode():
             return f"{node.variable} [{node.min_length}-{node.max_length}]"
         case MenuNode():
-            return f"{len(node.options)} options, {_secs(node.timeout)}"
+            sep = "" if lang == "zh-CN" else " "
+            return f"{len(node.options)}{sep}{_w(lang, 'options')}, {_secs(node.timeout)}"
         case VoicemailNode():
-            return f"box {node.box}"
+            return f"{_w(lang, 'box')} {node.box}"
         case CallbackNode():
-            return f"queue {node.queue}"
+            return f"{_w(lang, 'queue')} {node.queue}"
         case SwitchNode():
             return node.value
         case ConditionNode():
@@ -104,35 +141,37 @@ def node_detail(node: object) -> str:
     return ""
 
 
-def edge_labels(node: object) -> list[tuple[str, str]]:
+def edge_labels(node: object, lang: str = "en") -> list[tuple[str, str]]:
     """``(target, label)`` per outgoing edge, in declaration order."""
     out: list[tuple[str, str]] = []
     match node:
         case MenuNode():
             out += [(t, key) for key, t in node.options.items()]
-            out.append((node.on_max_retries, f"no valid key ×{node.max_retries + 1} ({_secs(node.timeout)})"))
+            out.append(
+                (node.on_max_retries, f"{_w(lang, 'no_key')} ×{node.max_retries + 1} ({_secs(node.timeout)})")
+            )
         case CollectNode():
-            out.append((node.next, "ok"))
+            out.append((node.next, _w(lang, "ok")))
             out.append(
                 (
                     node.on_failure,
-                    f"failure ({_secs(node.first_digit_timeout)}/{_secs(node.inter_digit_timeout)})",
+                    f"{_w(lang, 'failure')} ({_secs(node.first_digit_timeout)}/{_secs(node.inter_digit_timeout)})",
                 )
             )
         case ConditionNode():
-            out.append((node.then, f"if {node.when}"))
-            out.append((node.else_, "else"))
+            out.append((node.then, f"{_w(lang, 'if')} {node.when}"))
+            out.append((node.else_, _w(lang, "else")))
         case SwitchNode():
             out += [(t, f"= {key}") for key, t in node.cases.items()]
-            out.append((node.default, "default"))
+            out.append((node.default, _w(lang, "default")))
         case ActionNode():
             out.append((node.next, ""))
             if node.on_error:
-                out.append((node.on_error, f"error / {_secs(node.timeout)}"))
+                out.append((node.on_error, f"{_w(lang, 'error')} / {_secs(node.timeout)}"))
         case SubflowNode():
             out.append((node.next, ""))
             if node.on_error:
-                out.append((node.on_error, "error"))
+                out.append((node.on_error, _w(lang, "error")))
         case _:
             target = getattr(node, "next", None)
             if isinstance(target, str):
@@ -215,8 +254,9 @@ def _shape(node_type: str, x: float, y: float, fill: str, stroke: str) -> str:
     )
 
 
-def flow_svg(flow: Flow) -> str:
-    """The flow as a standalone SVG document (deterministic: same flow, same bytes)."""
+def flow_svg(flow: Flow, lang: str = "en") -> str:
+    """The flow as a standalone SVG document (deterministic: same flow, same bytes); ``lang``
+    (``en`` or ``zh-CN``) picks the words of edge labels and node details."""
     placed, width, height = layout(flow)
     parts: list[str] = []
     title = f"{flow.name} — {flow.description}" if flow.description else flow.name
@@ -239,7 +279,7 @@ def flow_svg(flow: Flow) -> str:
         cx = s.x + NODE_W / 2
         parts.append(
             f'<g class="start"><text x="{_f(cx)}" y="{_f(s.y - 30)}" text-anchor="middle" '
-            f'fill="#5b6b7c">start</text><line x1="{_f(cx)}" y1="{_f(s.y - 24)}" x2="{_f(cx)}" '
+            f'fill="#5b6b7c">{_w(lang, "start")}</text><line x1="{_f(cx)}" y1="{_f(s.y - 24)}" x2="{_f(cx)}" '
             f'y2="{_f(s.y - 2)}" stroke="#5b6b7c" stroke-width="1.5" marker-end="url(#arrow)"/></g>'
         )
     # edges first (nodes are drawn over them); parallel edges share one line, labels joined
@@ -247,7 +287,7 @@ def flow_svg(flow: Flow) -> str:
     labels_svg: list[str] = []  # drawn after every line, so no line crosses a label
     for nid, node in flow.nodes.items():
         merged: dict[str, list[str]] = {}
-        for target, label in edge_labels(node):
+        for target, label in edge_labels(node, lang):
             merged.setdefault(target, [])
             if label:
                 merged[target].append(label)
@@ -313,7 +353,7 @@ def flow_svg(flow: Flow) -> str:
         e = placed[flow.error]
         parts.append(
             f'<text class="error-entry" x="{_f(e.x + NODE_W / 2)}" y="{_f(e.y - 8)}" text-anchor="middle" '
-            f'fill="#b42318">on error</text>'
+            f'fill="#b42318">{_w(lang, "on_error")}</text>'
         )
     for nid, node in flow.nodes.items():
         p = placed[nid]
@@ -327,7 +367,7 @@ def flow_svg(flow: Flow) -> str:
             + f'<text x="{_f(cx)}" y="{_f(p.y + 20)}" text-anchor="middle" font-weight="600" '
             f'fill="#1d2733">{escape(clip(nid, 24))}</text>'
             f'<text x="{_f(cx)}" y="{_f(p.y + 37)}" text-anchor="middle" fill="{stroke}">'
-            f"{escape(clip(f'{node.type} · {node_detail(node)}'.rstrip(' ·'), 27))}</text></g>"
+            f"{escape(clip(f'{node.type} · {node_detail(node, lang)}'.rstrip(' ·'), 27))}</text></g>"
         )
     parts.append("</svg>")
     return "".join(parts)

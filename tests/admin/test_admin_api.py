@@ -96,6 +96,10 @@ async def test_flow_graph_svg(app_client: AsyncClient) -> None:
     assert r.headers["x-flow-version"] == "1"
     assert "default-src 'none'" in r.headers["content-security-policy"]
     assert r.text.startswith("<svg") and 'data-node="menu"' in r.text
+    r = await app_client.get("/api/v1/ivr/flows/95598-zh/graph.svg", params={"lang": "zh-CN"}, headers=h)
+    assert r.status_code == 200 and "开始" in r.text
+    r = await app_client.get("/api/v1/ivr/flows/95598-zh/graph.svg", params={"lang": "fr"}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "lang"
     new = "name: 95598-zh\nstart: bye\nnodes:\n  bye: {type: hangup}\n"
     r = await app_client.put(
         "/api/v1/ivr/flows/95598-zh",

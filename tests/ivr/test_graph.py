@@ -91,3 +91,10 @@ def test_wide_characters_count_double() -> None:
     assert text_width("ab") == 2 and text_width("电费") == 4
     assert clip("欢迎致电95598供电服务热线", 10).endswith("…")
     assert text_width(clip("欢迎致电95598供电服务热线", 10)) <= 10
+
+
+def test_labels_in_chinese() -> None:
+    flow = _flow(next(p for p in FLOWS if p.stem == "95598-zh"))
+    svg = flow_svg(flow, "zh-CN")
+    assert ">开始<" in svg and "无有效按键" in svg and "否则" in svg and "6个选项" in svg
+    assert ">start<" not in svg and "else" not in svg

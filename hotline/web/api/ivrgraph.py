@@ -23,7 +23,7 @@ SVG_HEADERS = {
 }
 
 
-async def flow_graph(ctx: CtxDep, name: str, version: int | None) -> tuple[int, str]:
+async def flow_graph(ctx: CtxDep, name: str, version: int | None, lang: str = "en") -> tuple[int, str]:
     """(version drawn, SVG) of the flow's active version or of ``version``."""
     await ctx.require_any(Perm.IVR_READ, "ivr_flow")
     async with ctx.db() as s:
@@ -41,7 +41,7 @@ async def flow_graph(ctx: CtxDep, name: str, version: int | None) -> tuple[int, 
         raise Conflict(
             f"flow {name!r} version {chosen.version} cannot be drawn: {exc}", field="version"
         ) from None
-    return chosen.version, flow_svg(flow)
+    return chosen.version, flow_svg(flow, lang)
 
 
 @router.get(
@@ -54,6 +54,7 @@ async def graph_svg(
     name: str,
     ctx: CtxDep,
     version: int | None = Query(None, ge=1, le=2**31 - 1, description="default: the active version"),
+    lang: str = Query("en", pattern="^(en|zh-CN)$", description="language of the labels"),
 ) -> Response:
-    drawn, svg = await flow_graph(ctx, name, version)
+    drawn, svg = await flow_graph(ctx, name, version, lang)
     return Response(svg, media_type="image/svg+xml", headers={**SVG_HEADERS, "X-Flow-Version": str(drawn)})

@@ -546,7 +546,7 @@ async def flow_edit(request: Request, name: str, version: int | None = None) -> 
         graph = ""
         if source:
             try:
-                graph = flow_svg(parse_flow(source, source=name))
+                graph = flow_svg(parse_flow(source, source=name), pick_lang(request))
             except HotlineError:
                 graph = ""
         return _render(
