@@ -338,6 +338,33 @@ async def test_role_scope(client: AsyncClient, role: str, scope: str) -> None:
     r = await client.post("/api/v1/calendars", json={"name": f"cal-{me}"}, headers=h)
     check(bad, "POST calendar", r.status_code, "unit.write" in PERMS[role] and scope == "tenant", 201)
 
+    # statistics: stats.read over each queue's / agent's unit (or the agent themself)
+    r = await client.get("/api/v1/stats/queues", headers=h)
+    if "stats.read" not in PERMS[role]:
+        check(bad, "GET stats/queues", r.status_code, False)
+    else:
+        seen = {q["queue"] for q in r.json()}
+        want = {f"q{loc.lower()}" for loc in ("A", "A1", "B") if covered(scope, loc, False)}
+        if seen != want:
+            bad.append(f"GET stats/queues: saw {sorted(seen)}, documented {sorted(want)}")
+    r = await client.get("/api/v1/stats/agents", headers=h)
+    if "stats.read" not in PERMS[role]:
+        check(bad, "GET stats/agents", r.status_code, False)
+    else:
+        seen = {a["agent_id"] for a in r.json()}
+        for name, (loc, owned) in user_targets.items():
+            if (WORLD.users[name] in seen) != covered(scope, loc, owned):
+                bad.append(f"GET stats/agents: {name} visible={WORLD.users[name] in seen}")
+    r = await client.put("/api/v1/wallboard/settings", json={"waiting": [1, 2]}, headers=h)
+    check(bad, "PUT wallboard", r.status_code, "queue.write" in PERMS[role] and scope == "tenant")
+    # messages: message.send over each recipient (a user: their unit; themself is never a recipient)
+    for name, (loc, owned) in user_targets.items():
+        r = await client.post(
+            "/api/v1/messages", json={"to_users": [WORLD.users[name]], "text": "hello"}, headers=h
+        )
+        allowed = expect(role, scope, "message.send", loc, owned)
+        check(bad, f"POST message to {name}", r.status_code, allowed, 422 if name == me else 201)
+
     assert not bad, f"{me}:\n  " + "\n  ".join(bad)
 
 
