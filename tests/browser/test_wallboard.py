@@ -41,8 +41,8 @@ async def board(new_page: Any, user: str = "wang.fang", *, lang: str = "en", kio
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.errors = errors
-    await page.wait_for_selector("body[data-ready='1']", ms=20_000)
-    await page.wait_for_selector("#wb-conn[data-state='open']", ms=20_000)
+    await page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+    await page.wait_for_selector("#wb-conn[data-state='open']", timeout=20_000)
     await page.evaluate("window.__noReload = 1")
     return page
 

@@ -20,7 +20,7 @@ const ON_CALL = new Set(["reserved", "ringing", "busy", "hold", "outbound"]);
 
 const state = {
   queues: [], // GET /api/v1/stats/queues items
-  queuesAt: 0, // Date.now() when they were received (the longest wait ticks from there)
+  // each queue document carries _at: Date.now() when it arrived (the longest wait ticks from there)
   agents: new Map(), // agent_id -> GET /api/v1/stats/agents item
   calls: new Map(), // call id -> CallLive
   queuedAt: new Map(), // call id -> ISO time it entered its queue (from enter_queue events)
@@ -104,7 +104,7 @@ function queueLevels(q, longest) {
 
 function longestNow(q) {
   if (!q.waiting || q.longest_wait == null) return q.waiting ? 0 : null;
-  return q.longest_wait + (Date.now() - state.queuesAt) / 1000;
+  return q.longest_wait + (Date.now() - (q._at || Date.now())) / 1000;
 }
 
 function renderQueues() {
@@ -354,7 +354,7 @@ function renderCalls() {
       h("th", { scope: "row", text: c.caller || "–" }),
       h("td", { text: q ? q.display_name || q.queue : c.queue || "" }),
       h("td", { class: "num", "data-col": "wait", text: duration(since(queuedSince(c), Date.now(), state.skew)) }),
-      CAN.control && !CFG.kiosk ? reserveCell(c) : (CFG.kiosk ? null : h("td")));
+      CAN.control && CAN.supervise ? reserveCell(c) : null);
     return tr;
   });
   tbody.replaceChildren(...rows);
@@ -372,8 +372,8 @@ function tickCalls() {
 
 async function loadQueues() {
   const rows = await api("GET", "/api/v1/stats/queues", undefined, { quiet: true });
-  state.queues = rows;
-  state.queuesAt = Date.now();
+  const now = Date.now();
+  state.queues = rows.map((q) => ({ ...q, _at: now }));
   renderQueues();
 }
 
@@ -444,12 +444,13 @@ const refreshCharts = debounce(() => loadIntervals(), 3000);
 function applyStats(data) {
   if (Array.isArray(data.queues)) {
     // the REST list is the scoped set; a stats event never widens it
+    // only the documents that changed arrive; the REST list is the scoped set (never widened)
     const known = new Set(state.queues.map((q) => q.queue));
     const fresh = data.queues.filter((q) => known.has(q.queue));
-    if (fresh.length || !data.queues.length) {
-      const byName = new Map(fresh.map((q) => [q.queue, q]));
+    if (fresh.length) {
+      const now = Date.now();
+      const byName = new Map(fresh.map((q) => [q.queue, { ...q, _at: now }]));
       state.queues = state.queues.map((q) => byName.get(q.queue) || q);
-      state.queuesAt = Date.now();
       renderQueues();
     }
   }
@@ -459,7 +460,7 @@ function applyStats(data) {
       if (state.agents.has(a.agent_id)) state.agents.set(a.agent_id, a);
       else unknown = true;
     }
-    renderAgents();
+    if (data.agents.length) renderAgents();
     if (unknown) refreshAgents();
   }
 }
