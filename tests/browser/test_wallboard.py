@@ -267,3 +267,28 @@ async def test_thresholds_form_changes_the_levels(
     await page.fill("input[name='sl-warn']", "50")
     await page.click("#wb-settings button[type=submit]")
     await page.wait_for_selector(".api-error:has-text('sl')")
+
+
+async def test_a_suzhou_supervisor_sees_nothing_of_nanjing(
+    live: Live, new_page: Any, shot: Any, center: Center
+) -> None:
+    body = {
+        "username": "zhou.su",
+        "password": "Suzhou-Sup-2026",
+        "unit": "js.sz",
+        "display_name": "周苏",
+        "roles": [{"role": "supervisor", "scope": "subtree"}],
+    }
+    r = await center.client.post("/api/v1/users", json=body, headers=center.admin)
+    assert r.status_code == 201, r.text
+    page = await new_page("zhou.su", lang="en", path="/wallboard", password="Suzhou-Sup-2026")
+    await page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+    await page.wait_for_selector("#wb-conn[data-state='open']", timeout=20_000)
+    assert "Suzhou" in await cell_text(page, "#wb-scope")
+    assert await cell_text(page, "#wb-queues tbody") == "No queues to show"
+    assert await cell_text(page, "#wb-agents tbody") == "No agents to show"
+    await center.login("li.na", ready=True)  # a Nanjing agent: not in this supervisor's scope
+    await asyncio.sleep(3)  # more than one statistics tick
+    assert await page.locator("#wb-agents tr[data-agent]").count() == 0
+    assert await page.locator("#wb-queues tr[data-queue]").count() == 0
+    await shot(page, "wallboard-en-suzhou-scope")
