@@ -108,3 +108,38 @@ def test_every_string_the_admin_templates_use_is_translated() -> None:
     missing = sorted(k for k in used if k not in STRINGS)
     assert not missing
     assert COLOURS  # the graph's legend string describes these node colours
+
+
+async def test_city_admin_edits_their_users_but_sees_tenant_wide_records_read_only(
+    app_client: AsyncClient,
+) -> None:
+    from tests.conftest import token_for
+
+    h = await token_for(app_client, "admin")
+    body = {
+        "username": "city.admin",
+        "password": "City-Admin-2026",
+        "unit": "js.nj",
+        "roles": [{"role": "admin", "scope": "subtree"}],
+    }
+    assert (await app_client.post("/api/v1/users", json=body, headers=h)).status_code == 201
+    app_client.cookies.set("lang", "en")
+    r = await app_client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
+    assert token
+    r = await app_client.post(
+        "/login", data={"username": "city.admin", "password": "City-Admin-2026", "csrf_token": token.group(1)}
+    )
+    assert r.status_code == 303
+    users = (await app_client.get("/admin/users")).text
+    assert 'href="/admin/users/new"' in users and "Read only" not in users
+    assert "li.na" in users and ">admin<" not in users  # only the users of their subtree
+    flows = (await app_client.get("/admin/ivr/95598-zh")).text
+    assert "Read only" in flows and 'id="flow-save"' not in flows and "readonly" in flows
+    numbers = (await app_client.get("/admin/numbers")).text
+    assert "Read only" in numbers and "data-api-method" not in numbers
+    codes = (await app_client.get("/admin/codes")).text
+    assert "Read only" in codes and "data-api-method" not in codes
+    units = (await app_client.get("/admin/units")).text
+    assert 'href="/admin/calendars/new"' not in units
+    assert (await app_client.get("/admin/calendars/new")).status_code == 403

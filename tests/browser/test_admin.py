@@ -25,6 +25,11 @@ nodes:
 FIXED = BROKEN.replace("on_max_retries: nowhere", "on_max_retries: agent")
 
 
+UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+  .filter((e) => !e.labels.length && !e.getAttribute('aria-label'))
+  .map((e) => e.id || e.name)"""
+
+
 async def _api(page: Any, path: str) -> Any:
     return await page.evaluate("(p) => fetch(p).then((r) => r.json())", path)
 
@@ -132,19 +137,55 @@ async def test_admin_changes_are_made_in_the_browser_and_audited(
         ("/admin/codes", "admin-codes"),
     ):
         await page.goto(f"{live.url}{path}")
+        assert await page.evaluate(UNLABELLED) == [], path
         await shot(page, name)
     await page.goto(f"{live.url}/admin/units")
     await page.click(".adm-list a")
     await page.wait_for_url(re.compile(r".*/admin/calendars/\d+$"))
+    # a holiday and changed Saturday hours, through the text formats of the form
+    cal_id = int(page.url.rsplit("/", 1)[1])
+    await page.fill("#c-sat", "09:00-12:00")
+    hol = await page.input_value("#c-hol")
+    await page.fill("#c-hol", f"{hol}\n2026-12-24 平安夜".strip())
+    async with page.expect_navigation():
+        await page.click("#calendar-form button[type=submit]")
+    cal = await _api(page, f"/api/v1/calendars/{cal_id}")
+    assert cal["week"]["sat"] == [["09:00", "12:00"]]
+    assert {"date": "2026-12-24", "name": "平安夜"} in cal["holidays"]
+    # bad input: the calendar's problem is shown next to the field it names
+    await page.fill("#c-sun", "25:00-26:00")
+    await page.click("#calendar-form button[type=submit]")
+    await page.locator("#calendar-form .field-error").first.wait_for()
+    assert (
+        await page.get_attribute("#c-sun", "aria-invalid") == "true"
+        or await page.locator("[data-field=week] .field-error").count()
+    )
     await shot(page, "admin-calendar")
     await page.goto(f"{live.url}/admin/agents")
     await page.click("a[href^='/admin/agents/']")
+    await page.wait_for_url(re.compile(r".*/admin/agents/\d+$"))
+    agent_id = int(page.url.rsplit("/", 1)[1])
+    await page.fill("#a-skills", "billing 7\nfault 1")
+    await page.uncheck("input[name=queues][value=english]")
+    async with page.expect_navigation():
+        await page.click("#agent-form button[type=submit]")
+    profile = await _api(page, f"/api/v1/agents/{agent_id}/profile")
+    assert profile["skills"] == {"billing": 7, "fault": 1} and "english" not in profile["queues"]
+    assert await page.evaluate(UNLABELLED) == []
     await shot(page, "admin-agent-edit")
 
     # -- every change is in the audit view
     await page.goto(f"{live.url}/admin/audit")
     actions = await page.locator("table.audit td:nth-child(3)").all_inner_texts()
-    for want in ("user.create", "queue.save", "ivr.flow.save", "ivr.flow.activate", "ivr.number.save"):
+    for want in (
+        "user.create",
+        "queue.save",
+        "ivr.flow.save",
+        "ivr.flow.activate",
+        "ivr.number.save",
+        "calendar.update",
+        "agent.profile",
+    ):
         assert want in actions, (want, actions[:20])
     await page.fill("#af-action", "ivr.flow.activate")
     await page.click(".adm-filters button")

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from pydantic import BaseModel
 
-from hotline.auth.policy import DEFAULT_SCOPE, Perm, Role, Scope
+from hotline.auth.policy import DEFAULT_SCOPE, TENANT_PATH, Perm, Resource, Role, Scope, allows
 from hotline.cti.queues import QueueSettings
 from hotline.errors import Forbidden, HotlineError, NotFound
 from hotline.ivr.graph import flow_svg
@@ -54,6 +54,9 @@ class Section:
     path: str
     read: Perm
     write: Perm | None
+    #: the records are tenant-wide (flows, numbers, codes): editing needs the write permission
+    #: at tenant scope, so a city administrator sees them read-only
+    tenant_wide: bool = False
 
 
 SECTIONS = (
@@ -62,9 +65,9 @@ SECTIONS = (
     Section("extensions", "/admin/extensions", Perm.EXTENSION_READ, Perm.EXTENSION_WRITE),
     Section("agents", "/admin/agents", Perm.USER_READ, Perm.USER_WRITE),
     Section("queues", "/admin/queues", Perm.QUEUE_READ, Perm.QUEUE_WRITE),
-    Section("codes", "/admin/codes", Perm.QUEUE_READ, Perm.QUEUE_WRITE),
-    Section("ivr", "/admin/ivr", Perm.IVR_READ, Perm.IVR_WRITE),
-    Section("numbers", "/admin/numbers", Perm.IVR_READ, Perm.IVR_WRITE),
+    Section("codes", "/admin/codes", Perm.QUEUE_READ, Perm.QUEUE_WRITE, tenant_wide=True),
+    Section("ivr", "/admin/ivr", Perm.IVR_READ, Perm.IVR_WRITE, tenant_wide=True),
+    Section("numbers", "/admin/numbers", Perm.IVR_READ, Perm.IVR_WRITE, tenant_wide=True),
     Section("audit", "/admin/audit", Perm.AUDIT_READ, None),
 )
 BY_KEY = {s.key: s for s in SECTIONS}
@@ -89,10 +92,6 @@ JS_STRINGS = (
 )
 
 
-class Denied(Exception):
-    """A page the user may not see (answered with the 403 page)."""
-
-
 def _sections_for(page: PageUser) -> list[Section]:
     return [s for s in SECTIONS if page.can(s.read)]
 
@@ -110,8 +109,15 @@ async def _enter(request: Request, key: str | None) -> tuple[PageUser, bool] | R
             await page.ctx.deny(perm, "admin_page", request.url.path)
         except Forbidden as exc:
             return _error_page(request, page, 403, exc.detail)
-    can_edit = bool(section and section.write and page.can(section.write))
+    can_edit = False
+    if section is not None and section.write is not None:
+        can_edit = tenant_wide(page, section.write) if section.tenant_wide else page.can(section.write)
     return page, can_edit
+
+
+def tenant_wide(page: PageUser, perm: Perm) -> bool:
+    """``perm`` over the tenant's tenant-wide records (calendars, flows, the number plan, codes)."""
+    return allows(page.ctx.principal, perm, Resource("admin", page.ctx.tenant_id, TENANT_PATH))
 
 
 def _error_page(request: Request, page: PageUser, status: int, detail: str) -> HTMLResponse:
@@ -286,6 +292,7 @@ async def units_page(request: Request) -> Response:
             units=await _units(page),
             calendars=await _calendars(page),
             kinds=UNIT_KINDS,
+            can_edit_calendars=tenant_wide(page, Perm.UNIT_WRITE),
         )
 
     return await _guard(request, "units", view)
@@ -309,7 +316,7 @@ def _day_lines(items: list[Any], extra: str) -> str:
 async def calendar_edit(request: Request, cal_id: str) -> Response:
     async def view(page: PageUser, can_edit: bool) -> Response:
         if cal_id == "new":
-            if not can_edit:
+            if not tenant_wide(page, Perm.UNIT_WRITE):
                 raise Forbidden("permission unit.write is not granted")
             cal: dict[str, Any] | None = None
         else:
@@ -322,7 +329,7 @@ async def calendar_edit(request: Request, cal_id: str) -> Response:
             page,
             "admin/calendar_edit.html",
             "units",
-            can_edit and page.can(Perm.UNIT_WRITE),
+            tenant_wide(page, Perm.UNIT_WRITE),
             cal=cal,
             weekdays=WEEKDAYS,
             hours={d: _hours_text(week.get(d, [])) for d in WEEKDAYS},
