@@ -125,9 +125,15 @@ async def snapshot(ctx: Ctx, hub: EventHub, reader: Reader) -> dict[str, Any]:
     center = ctx.state.center
     assert center is not None
     data: dict[str, Any] = {"agents": [], "queues": [], "calls": []}
-    if can_at_all(ctx.principal, Perm.AGENT_READ):
-        acd = center.acd.tenants.get(ctx.tenant_id)
-        for session in acd.agents.values() if acd is not None else ():
+    acd = center.acd.tenants.get(ctx.tenant_id)
+    if acd is not None and can_at_all(ctx.principal, Perm.AGENT_READ):
+        sessions_ = list(acd.agents.values())
+        group = reader.group
+        if group is not None and not group.principal.grants_for(Perm.AGENT_READ):
+            # only own-scope agent.read: the reader's own agent, not a scan of every agent
+            own = acd.agents.get(reader.user_id)
+            sessions_ = [own] if own is not None else []
+        for session in sessions_:
             path = hub.locator.agent_path(ctx.tenant_id, session.user_id)
             a = Audience(Perm.AGENT_READ, "agent", path or "/", session.user_id)
             if hub.sees(reader, a):
