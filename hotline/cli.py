@@ -46,6 +46,16 @@ for _name, _sub in (
     app.add_typer(_sub, name=_name)
 
 
+def _bench_events(ctx: typer.Context) -> None:
+    """Run bench/events_bench.py of this source checkout with the given options."""
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "events_bench.py"
+    if not script.exists():
+        fail(f"{script} is missing: the benchmark runs from a source checkout")
+    raise typer.Exit(subprocess.run([sys.executable, str(script), *ctx.args], check=False).returncode)
+
+
 def _mount_engines() -> None:
     from hotline.acd.cli import app as acd_bench_app
     from hotline.cti.cli import agent_app
@@ -62,6 +72,12 @@ def _mount_engines() -> None:
     app.add_typer(agent_app, name="agent", help="Agents on phones (acts on a running server).")
     bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks of the engines (print JSON with --json).")
     bench_app.add_typer(acd_bench_app, name="acd")
+    bench_app.command(
+        "events",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+        help="Live event fan-out: 2,000 WebSocket desktops, 200 events/s, server on one core "
+        "(bench/events_bench.py; its options, e.g. --quick, --json; --help for all).",
+    )(_bench_events)
     app.add_typer(bench_app, name="bench")
 
 
