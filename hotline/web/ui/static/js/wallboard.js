@@ -522,6 +522,8 @@ function renderMessageTargets() {
   for (const a of [...state.agents.values()].sort((x, y) => (x.name || "").localeCompare(y.name || "", CFG.lang))) {
     if (a.agent_id !== CFG.user_id) opts.push(h("option", { value: String(a.agent_id), text: a.name }));
   }
+  const send = document.querySelector("#wb-message button[type=submit]");
+  if (send) send.disabled = opts.length < 2; // nobody to write to
   const sig = opts.map((o) => o.value).join(",");
   if (sel.dataset.sig === sig) return;
   sel.dataset.sig = sig;
