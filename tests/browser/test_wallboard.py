@@ -292,3 +292,26 @@ async def test_a_suzhou_supervisor_sees_nothing_of_nanjing(
     assert await page.locator("#wb-agents tr[data-agent]").count() == 0
     assert await page.locator("#wb-queues tr[data-queue]").count() == 0
     await shot(page, "wallboard-en-suzhou-scope")
+
+
+def test_every_string_the_board_uses_is_translated() -> None:
+    """Keys named in wallboard.js / wallboard.html exist (in both languages: i18n checks that)."""
+    import re
+
+    from hotline.web.ui import wallboard
+    from hotline.web.ui.i18n import STRINGS
+
+    ui = Path(wallboard.__file__).parent
+    js = "".join((ui / "static" / "js" / name).read_text() for name in ("wallboard.js", "wall-charts.js"))
+    html = (ui / "templates" / "wallboard.html").read_text()
+    used = set(re.findall(r"\bT\.(wb_\w+)", js)) | set(re.findall(r"\bt\.(\w+)", js))
+    used |= set(re.findall(r"\bt\.(\w+)", html)) - {"app_name"}
+    # keys built at run time: T[`wb_state_${state}`], T[`wb_level_${lvl}`], T[`wb_conn_${s}`], T[`wb_${mode}`]
+    used |= {f"wb_state_{s}" for s in ("logged_out", "available", "reserved", "busy", "hold", "wrap_up")}
+    used |= {f"wb_state_{s}" for s in ("not_ready", "outbound")}
+    used |= {f"wb_level_{x}" for x in ("ok", "warn", "alarm")}
+    used |= {f"wb_conn_{x}" for x in ("open", "connecting", "lost", "idle")}
+    used |= {f"wb_{m}" for m in ("listen", "whisper", "barge")}
+    missing = sorted(k for k in used if k not in STRINGS)
+    assert not missing, missing
+    assert set(wallboard.WALLBOARD_KEYS) >= {k for k in used if k.startswith("wb_")}
