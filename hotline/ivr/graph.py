@@ -29,9 +29,9 @@ from hotline.ivr.model import (
     VoicemailNode,
 )
 
-NODE_W = 176
+NODE_W = 164
 NODE_H = 50
-GAP_X = 44
+GAP_X = 26
 GAP_Y = 78
 MARGIN = 36
 
@@ -365,9 +365,9 @@ def flow_svg(flow: Flow, lang: str = "en") -> str:
             f"<title>{escape(tip)}</title>"
             + _shape(node.type, p.x, p.y, fill, stroke)
             + f'<text x="{_f(cx)}" y="{_f(p.y + 20)}" text-anchor="middle" font-weight="600" '
-            f'fill="#1d2733">{escape(clip(nid, 24))}</text>'
+            f'fill="#1d2733">{escape(clip(nid, 22))}</text>'
             f'<text x="{_f(cx)}" y="{_f(p.y + 37)}" text-anchor="middle" fill="{stroke}">'
-            f"{escape(clip(f'{node.type} · {node_detail(node, lang)}'.rstrip(' ·'), 27))}</text></g>"
+            f"{escape(clip(f'{node.type} · {node_detail(node, lang)}'.rstrip(' ·'), 25))}</text></g>"
         )
     parts.append("</svg>")
     return "".join(parts)

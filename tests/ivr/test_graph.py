@@ -32,7 +32,7 @@ def test_every_node_and_edge_of_the_demo_flows_is_drawn(path: Path) -> None:
     assert edges == want
     texts = " ".join(t.text or "" for t in root.iter(f"{SVG}text"))
     for nid in flow.nodes:
-        assert clip(nid, 24) in texts
+        assert clip(nid, 22) in texts
 
 
 def test_menu_edges_are_labelled_with_keys_and_timeouts() -> None:

@@ -144,3 +144,14 @@ area.addEventListener("keydown", (ev) => {
 document.getElementById("flow-validate").addEventListener("click", validate);
 form.addEventListener("submit", save);
 renderGutter();
+
+// the graph: centred on the start node; "fit to width" scales a wide graph into view
+const region = document.querySelector(".graph-scroll");
+const fit = document.getElementById("graph-fit");
+if (region) region.scrollLeft = (region.scrollWidth - region.clientWidth) / 2;
+if (region && fit) {
+  fit.addEventListener("click", () => {
+    const on = region.classList.toggle("fit");
+    fit.setAttribute("aria-pressed", on ? "true" : "false");
+  });
+}
