@@ -118,6 +118,22 @@ async def test_board_shows_scope_queues_agents_and_agent_state_live(
     await not_reloaded(page)
     await shot(page, "wallboard-en-agent-not-ready")
 
+    # the connection drops; what happens meanwhile arrives after it comes back (no reload)
+    await page.context.set_offline(True)
+    await page.wait_for_selector("#wb-conn[data-state='lost']")
+    await page.wait_for_selector("#conn-banner:not([hidden])")
+    r = await center.client.post(
+        f"/api/v1/agents/{li}/not-ready", json={"reason": "meeting"}, headers=center.tokens["li.na"]
+    )
+    assert r.status_code == 200, r.text
+    await shot(page, "wallboard-en-connection-lost")
+    await page.context.set_offline(False)
+    await page.wait_for_selector("#wb-conn[data-state='open']", timeout=20_000)
+    await wait_js(
+        page, "(sel) => document.querySelector(sel)?.textContent.includes('Meeting')", f"{row} td.state"
+    )
+    await not_reloaded(page)
+
     # force ready from the board (agent.control)
     await page.click(f"{row} summary")
     await page.click(f"{row} button[data-action='ready']")
