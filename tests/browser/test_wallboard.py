@@ -237,6 +237,9 @@ async def test_listen_and_barge_on_a_connected_call_from_the_board(
 
     await until(lambda: supervised("listen"), 15, "the supervisor listening")
     await shot(page, "wallboard-en-listen")
+    await page.click(f"{row} button[data-action='whisper']")
+    await page.wait_for_selector(f"{row} button[data-action='whisper'][aria-pressed='true']")
+    await until(lambda: supervised("whisper"), 15, "the supervisor whispering")
     await page.click(f"{row} button[data-action='barge']")
     await page.wait_for_selector(f"{row} button[data-action='barge'][aria-pressed='true']")
     await until(lambda: supervised("barge"), 15, "the supervisor barging in")
