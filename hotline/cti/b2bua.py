@@ -1268,6 +1268,9 @@ class CallManager:
             return
         if isinstance(event, DtmfReceived):
             self._digit(leg, event.digit, event.source)
+        elif isinstance(event, MediaTimeout) and not leg.call.ended and leg.role in ("supervisor", "consult"):
+            if self.control is not None:  # a silent supervisor or consulted phone: drop that leg only
+                self._spawn(leg.call, self.control.leg_gone(leg, by_phone=False))
         elif isinstance(event, MediaTimeout) and not leg.call.ended:
             log.warning(
                 "call %s: no media from %s for %.0f s; hanging up", leg.call.id, leg.role, event.seconds

@@ -216,6 +216,8 @@ class Control:
     dial_agent: tuple[int, str] | None = None
     dial_legs: tuple[Any, Any] | None = None
     dial_state: str = ""
+    dial_state_before: str = ""
+    dial_reason_before: str = ""
 
 
 # -- the shell ---------------------------------------------------------------------------------------
@@ -270,7 +272,7 @@ class CallControl:
             and not caller.ended and not agent.ended
         )  # fmt: skip
         if isinstance(st, ServiceState):
-            bridged = bridged and st.phase in ("connected", "transfer")
+            bridged = bridged and st.bridged and st.phase in ("connected", "transfer")
             ringing = bool(st.ringing)
             phase = st.phase
         else:
@@ -418,14 +420,15 @@ class CallControl:
                     await media.unmix(ctl.mix)
             ctl.mix = await media.mix(spec)
 
-    async def leg_gone(self, leg: Leg) -> bool:
-        """A leg hung up (BYE). True when it was a supervisor or consultation leg (the call goes on)."""
+    async def leg_gone(self, leg: Leg, *, by_phone: bool = True) -> bool:
+        """A leg hung up (BYE; or its media timed out: ``by_phone`` False, we send the BYE).
+        True when it was a supervisor or consultation leg (the call goes on)."""
         call = leg.call
         ctl = call.control
         if not isinstance(ctl, Control) or call.ended:
             return False
         if ctl.supervisor is not None and leg is ctl.supervisor.leg:
-            await self._drop_supervisor(call, by_phone=True)
+            await self._drop_supervisor(call, by_phone=by_phone)
             return True
         if ctl.consult is not None and leg is ctl.consult.leg:
             await self._end_consult(call, "cancelled", by=None)
@@ -446,6 +449,10 @@ class CallControl:
             session.current_call = None
             with contextlib.suppress(AcdError):
                 self.acd.apply(call.tenant_id, lambda e, n: e.end_outbound(session.agent_id, n))
+            if ctl.dial_state_before == "not_ready":  # back to where the agent was
+                reason = ctl.dial_reason_before or "after_call_work"
+                with contextlib.suppress(AcdError):
+                    self.acd.apply(call.tenant_id, lambda e, n: e.set_not_ready(session.agent_id, n, reason))
 
     # -- agent actions ------------------------------------------------------------------------------
 
@@ -492,7 +499,14 @@ class CallControl:
         if caller is None or caller.endpoint is None:
             raise Conflict(f"call {call.id} has no far party (state: {self.state(call)})", field="state")
         ep = caller.endpoint.id
-        self.m._spawn(call, self.m.media.send_dtmf(ep, clean))
+
+        async def send() -> None:
+            try:
+                await self.m.media.send_dtmf(ep, clean)
+            except (MediaEngineError, ValueError) as exc:  # the leg closed meanwhile
+                log.warning("call %s: DTMF not sent: %s", call.id, exc)
+
+        self.m._spawn(call, send())
         call.data.setdefault("dtmf_sent", []).append({"by": by, "digits": len(clean)})
         self._event(call, "dtmf_sent", by=by, digits=clean)
         return clean
@@ -652,6 +666,7 @@ class CallControl:
             ctl.owner = None
         assert st.caller.endpoint is not None and c.leg.endpoint is not None
         await self.m.media.bridge(st.caller.endpoint.id, c.leg.endpoint.id)
+        st.bridged = True
         await self._record(call, st.caller, c.leg)
         call.data.setdefault("transfers", []).append(
             {"mode": "consult", "kind": c.kind, "to": c.target, "by": by, "from_agent": released.user_id
@@ -816,6 +831,7 @@ class CallControl:
         ctl.muted = False
         assert st.caller.endpoint is not None and sup.leg.endpoint is not None
         await self.m.media.bridge(st.caller.endpoint.id, sup.leg.endpoint.id)
+        st.bridged = True
         await self._record(call, st.caller, sup.leg)
         call.data["takeover"] = {"by": user_id, "from_agent": released.user_id if released else None,
                                  "at": utcnow().isoformat()}  # fmt: skip
@@ -899,6 +915,8 @@ class CallControl:
         ctl = self.ctl(call)
         ctl.dial_agent = (session.user_id, session.name)
         ctl.dial_state = "agent_ringing"
+        ctl.dial_state_before = state
+        ctl.dial_reason_before = self.acd.tenant(tenant_id).engine.agent_reason(session.agent_id) or ""
         session.current_call = call.id
         self.m._calls[call.id] = call
         await self.m.cdr.call_started(

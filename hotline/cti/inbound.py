@@ -139,6 +139,8 @@ class ServiceState:
     #: the next queue entry is reserved for this agent (blind transfer to an agent)
     target_agent: str | None = None
     transfers: int = 0
+    #: caller and agent (or transfer target) are bridged: call control may act on the call
+    bridged: bool = False
     #: agents whose phone rang for this call (call_ringing published once per offer)
     rang: set[str] = field(default_factory=set)
     #: the call was offered with auto-answer headers (``answer``, see docs/adr/0006)
@@ -953,6 +955,7 @@ class ServiceCalls:
             with contextlib.suppress(MediaEngineError):
                 await self.m.media.stop_play(st.caller.endpoint.id)
         await self.m._connect(call, st.caller, leg, agent_id=session.user_id)
+        st.bridged = not call.ended
         self.events.append(
             st.tenant_id,
             "bridged",
@@ -1143,6 +1146,7 @@ class ServiceCalls:
             return
         st.connected_at = self.now()
         await self.m._connect(call, st.caller, winner)
+        st.bridged = not call.ended
 
     # -- call control: the agent leaves the call (blind transfer, takeover) ----------------------
 
@@ -1165,6 +1169,7 @@ class ServiceCalls:
             await self.m._bye_leg(leg)
             await self.m._close_leg(leg, reason=reason)
         st.agent, st.agent_leg = None, None
+        st.bridged = False
         if session is not None:
             session.current_call = None
             session.wrap_call = call.id
