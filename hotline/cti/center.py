@@ -41,6 +41,7 @@ class AcdLocator:
         self._db = factory
         self.units: dict[int, str] = {}
         self._reload: asyncio.Task[None] | None = None
+        self._reloaded = 0.0
 
     async def load(self) -> None:
         async with self._db() as s:
@@ -49,7 +50,9 @@ class AcdLocator:
 
     def _path(self, unit_id: int) -> str | None:
         path = self.units.get(unit_id)
-        if path is None and (self._reload is None or self._reload.done()):
+        now = time.monotonic()
+        if path is None and now - self._reloaded >= 5.0 and (self._reload is None or self._reload.done()):
+            self._reloaded = now  # at most one reload per 5 s, however many lookups miss
             with contextlib.suppress(RuntimeError):  # no running loop (pure tests)
                 self._reload = asyncio.get_running_loop().create_task(self.load())
         return path
