@@ -65,6 +65,9 @@ async def test_admin_changes_are_made_in_the_browser_and_audited(
     await page.click("#user-form button[type=submit]")
     await page.wait_for_url(re.compile(r".*/admin/users/\d+$"))
     await shot(page, "admin-user-edit")
+    await page.fill("#f-newpw", "Zhou-Jie-2027!")
+    await page.click("#password-form button[type=submit]")
+    await page.locator("#password-form .form-status", has_text="Password set").wait_for()
     user_id = int(page.url.rsplit("/", 1)[1])
     user = await _api(page, f"/api/v1/users/{user_id}")
     assert user["display_name"] == "周杰"
@@ -183,11 +186,18 @@ async def test_admin_changes_are_made_in_the_browser_and_audited(
         "ivr.number.save",
         "calendar.update",
         "agent.profile",
+        "user.password_reset",
     ):
         assert want in actions, (want, actions[:20])
     await page.fill("#af-action", "ivr.flow.activate")
-    await page.click(".adm-filters button")
+    await page.evaluate("window.__kept = 1")
+    await page.click(".adm-filters button")  # htmx swaps the results and pushes the URL
     await page.wait_for_url("**/admin/audit?**")
+    await page.wait_for_function(
+        """() => [...document.querySelectorAll('table.audit td:nth-child(3)')]
+             .every((td) => td.textContent === 'ivr.flow.activate')"""
+    )
+    assert await page.evaluate("window.__kept") == 1  # no page load: only the results were swapped
     assert set(await page.locator("table.audit td:nth-child(3)").all_inner_texts()) == {"ivr.flow.activate"}
     await page.goto(f"{live.url}/admin/audit")
     await shot(page, "admin-audit")

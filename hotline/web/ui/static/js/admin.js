@@ -315,4 +315,6 @@ document.addEventListener("click", (ev) => {
   if (rm) rm.closest("[data-item]").remove();
 });
 
+document.body.addEventListener("htmx:afterSettle", () => localTimes());
+
 localTimes();
