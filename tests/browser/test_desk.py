@@ -10,12 +10,16 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from httpx import AsyncClient
 
 from tests.browser.conftest import Live
 from tests.conftest import token_for
+from tests.contact.pathtools import Center
+from tests.peers import sipp
+from tests.peers.sipp import Pause, Play, SippPeers, dtmf_pcap
 
 STATE = "#state-badge"
 
@@ -131,6 +135,35 @@ async def test_desk_state_bar_language_shortcuts_and_lost_connection(
     await page.wait_for_selector(".api-error")
     assert await text(page, ".api-error span")
 
+    # messages from a supervisor: urgent → a highlighted toast; emergency → a modal to acknowledge
+    async with AsyncClient(base_url=live.url) as client:
+        boss = await token_for(client, "wang.fang")
+        for priority, body in (
+            ("urgent", "Queue is long, please stay ready"),
+            ("emergency", "Fire drill at 15:00"),
+        ):
+            r = await client.post(
+                "/api/v1/messages", json={"to_users": [me], "priority": priority, "text": body}, headers=boss
+            )
+            assert r.status_code == 201, r.text
+    await page.wait_for_selector(".toast.urgent")
+    assert "Queue is long" in await text(page, ".toast.urgent")
+    await page.wait_for_selector("#emergency-dialog[open]")
+    assert "Fire drill" in await text(page, "#emg-text")
+    assert await page.evaluate("() => document.activeElement.id") == "btn-emg-ack"
+    await page.keyboard.press("Escape")  # does not dismiss it
+    assert await page.is_visible("#emergency-dialog")
+    await shot(page, "desk-a6-emergency-message")
+    await page.click("#btn-emg-ack")
+    await page.wait_for_selector("#emergency-dialog", state="hidden")
+    assert await text(page, "#msg-count") == "1"  # the urgent one is still unread
+    await page.click("#msg-list .msg.prio-urgent button")
+    await page.wait_for_selector("#msg-empty:not([hidden])")
+    async with AsyncClient(base_url=live.url) as client:
+        h = await token_for(client, "li.na")
+        r = await client.get("/api/v1/messages", params={"unread": "true"}, headers=h)
+        assert r.status_code == 200 and r.json() == [], r.text
+
     await page.click("#btn-logout")
     await page.wait_for_selector("#login-form:not([hidden])")
     assert not page.desk_errors, page.desk_errors
@@ -140,3 +173,128 @@ async def test_desk_refuses_a_user_without_agent_profile(live: Live, new_page: A
     page = await new_page("zhao.min", lang="en", path="/desk")
     assert "not an agent" in await text(page, "main")
     await asyncio.sleep(0)
+
+
+# -- (b) a real call -------------------------------------------------------------------------------
+
+sipp_peers = sipp.sipp_peers  # the fixture
+
+
+class LiveCenter(Center):
+    """:class:`Center` against the live server (HTTP over the loopback, the app in-process)."""
+
+    live: Live
+
+    @property
+    def tele(self) -> Any:
+        return self.live.hotline.telephony
+
+
+async def test_desk_real_call_pop_hold_resume_transfer_wrap_up(
+    live: Live, new_page: Any, shot: Any, sipp_peers: SippPeers, tmp_path: Path
+) -> None:
+    async with AsyncClient(base_url=live.url, timeout=30) as client:
+        c = await LiveCenter.create(client, sipp_peers, tmp_path)
+        assert isinstance(c, LiveCenter)
+        c.live = live
+        await c.fast_queues("billing", wrap_up=60)
+        # li.na's phone rings long enough to look at the toast, then answers; it hangs up when
+        # the server sends BYE (the transfer releases her)
+        phone = await c.phone("li.na", ring_ms=5000, hangup_by="remote", talk_ms=None)
+        page = await open_desk(new_page, "li.na")
+        await page.click("#btn-login")
+        await wait_state(page, "未就绪")
+        await page.click("#btn-ready")
+        await wait_state(page, "就绪")
+
+        # the customer: 1 (bills) → account 3201001001# → 0 (an agent), then talks
+        caller = await c.caller(
+            "caller",
+            "95598",
+            [
+                Pause(1500),
+                c.digits("1"),
+                Pause(2500),
+                Play(dtmf_pcap(tmp_path / "account.pcap", "3201001001#", fill="PCMA", gap_ms=400)),
+                Pause(2500),
+                c.digits("0"),
+                Play(c.tone(900.0, 40.0, "PCMA"), wait=False),
+            ],
+            expect_bye=True,
+            bye_timeout=90,
+        )
+        await page.wait_for_selector("#incoming:not([hidden])", timeout=45_000)
+        await wait_state(page, "振铃")
+        assert "13912340001" in await text(page, "#in-caller")
+        await wait_text(page, "#in-pop", "3201001001")
+        assert await text(page, "#in-queue")
+        await wait_text(page, "#pop-body", "3201001001")
+        await wait_text(page, "#pop-body", "户号")
+        await shot(page, "desk-b1-incoming-toast-and-pop")
+
+        # answered on the phone: the toast goes, the softphone shows the connected call
+        await page.wait_for_selector("#call-card[data-state='connected']", timeout=20_000)
+        await page.wait_for_selector("#incoming", state="hidden")
+        await wait_state(page, "通话中")
+        call_id = (await c.calls(dialed="95598"))[0]["id"]
+        await shot(page, "desk-b2-connected")
+
+        # hold with the button, resume with the keyboard
+        await page.click("#btn-hold")
+        await page.wait_for_selector("#call-card[data-state='held']")
+        assert await page.get_attribute("#btn-hold", "aria-pressed") == "true"
+        await shot(page, "desk-b3-held")
+        await page.keyboard.press("Alt+h")
+        await page.wait_for_selector("#call-card[data-state='connected']")
+        assert await page.get_attribute("#btn-hold", "aria-pressed") == "false"
+
+        # zhang.wei comes in (his own phone and desk) to take the transfer
+        phone2 = await c.phone("zhang.wei", ring_ms=1500, hangup_by="phone", talk_ms=3000)
+        await c.login("zhang.wei")
+        page2 = await open_desk(new_page, "zhang.wei")
+        await wait_state(page2, "就绪")
+
+        # blind transfer to zhang.wei from the dialog (opened with Alt+T)
+        await page.keyboard.press("Alt+t")
+        await page.wait_for_selector("#transfer-dialog[open]")
+        await page.select_option("#xfer-kind", "agent")
+        await page.select_option("#xfer-agent", str(c.users["zhang.wei"]))
+        await shot(page, "desk-b4-transfer-dialog")
+        await page.click("#btn-xfer-go")
+        await page.wait_for_selector("#transfer-dialog", state="hidden")
+
+        # li.na is released into wrap-up: form with a countdown from the queue's 60 s
+        await page.wait_for_selector("#wrapup-form:not([hidden])", timeout=15_000)
+        await page.wait_for_selector("#call-info", state="hidden")
+        await wait_state(page, "话后处理")
+        left = int(await page.get_attribute("#wrapup-countdown", "data-left") or "0")
+        assert 40 <= left <= 60, left
+
+        # zhang.wei's desk: the transferred call rings there with the same pop, then he talks
+        await page2.wait_for_selector("#incoming:not([hidden])", timeout=20_000)
+        await wait_text(page2, "#in-pop", "3201001001")
+        await shot(page2, "desk-b5-zhang-wei-transferred-call")
+        await page2.wait_for_selector("#call-card[data-state='connected']", timeout=20_000)
+
+        await page.select_option("#wrapup-disposition", "transferred")
+        await page.fill("#wrapup-notes", "账单问题，已转张伟")
+        await shot(page, "desk-b6-wrap-up")
+        await page.click("#btn-wrapup")
+        await page.wait_for_selector("#wrapup-form", state="hidden")
+        await wait_state(page, "就绪")
+        await page.wait_for_selector(f"#hist-body tr[data-call='{call_id}']")
+        await wait_text(page, f"#hist-body tr[data-call='{call_id}']", "已转接")
+        await shot(page, "desk-b7-after-wrap-up")
+
+        # zhang.wei's phone hangs up: his desk goes to wrap-up too
+        await page2.wait_for_selector("#wrapup-form:not([hidden])", timeout=20_000)
+        await shot(page2, "desk-b8-zhang-wei-wrap-up")
+
+        assert await caller.wait(30) == 0, caller.explain()
+        assert await phone.wait(15) == 0, phone.explain()
+        assert await phone2.wait(15) == 0, phone2.explain()
+        cdr = await c.call(call_id)
+        assert cdr["disposition"] == "transferred", cdr
+        assert cdr["disposition_notes"] == "账单问题，已转张伟"
+        assert cdr["data"].get("account") == "3201001001", cdr["data"]
+        assert not page.desk_errors and not page2.desk_errors, (page.desk_errors, page2.desk_errors)

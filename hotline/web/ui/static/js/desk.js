@@ -205,28 +205,34 @@ function offered(callId, env, info = {}) {
   if (info.caller) c.caller = info.caller;
   if (info.queue || env.queue) c.queue = info.queue || env.queue;
   if (typeof info.wait === "number") c.wait_base = { wait: info.wait, at: serverMs(env.at) };
+  if (info.caller_name) c.caller_name = info.caller_name;
+  if (info.queue_name) c.queue_name = info.queue_name;
   if (info.data) c.data = { ...(c.data || {}), ...info.data };
+  if (info.pop) {
+    // the pop's own fields (menu choice, account) win over the raw variables' absence
+    for (const k of ["menu_choice", "account"]) if (info.pop[k] !== null && info.pop[k] !== undefined) c.data[k] = info.pop[k];
+    if (Array.isArray(info.pop.menu_path)) c.ivr_path = info.pop.menu_path;
+    if (info.pop.transferred) c.transferred = true;
+  }
+  if (info.pop) c.popped = true;
   S.call = c;
   if (S.wrap && S.wrap.call_id !== callId) hideWrapUp(); // a new call ends the old wrap-up form
   renderCall();
-  fetchPop(c);
 }
 
 /** Fill the pop (caller, queue, IVR variables and path) from the call's record. */
 function fetchPop(c) {
-  if (c.fetched) return;
+  if (c.fetched || c.popped) return;
   c.fetched = true;
   const callId = c.id;
-  api("GET", `/api/v1/calls/${encodeURIComponent(callId)}`, undefined, { quiet: true })
-    .then((cdr) => {
-      if (!S.call || S.call.id !== callId) return;
-      S.call.caller = S.call.caller || cdr.caller;
-      S.call.queue = S.call.queue || cdr.queue;
-      S.call.data = { ...(cdr.data || {}), ...(S.call.data || {}) };
-      S.call.ivr_path = cdr.ivr_path || [];
-      if (!S.call.wait_base && cdr.queue_entered_at) {
-        S.call.wait_base = { wait: 0, at: serverMs(cdr.queue_entered_at) };
-      }
+  // the live call document (scoped so that an agent sees the calls they are on)
+  api("GET", "/api/v1/calls/live", undefined, { quiet: true })
+    .then((calls) => {
+      const doc = (calls || []).find((x) => x.id === callId);
+      if (!doc || !S.call || S.call.id !== callId) return;
+      S.call.caller = S.call.caller || doc.caller;
+      S.call.queue = S.call.queue || doc.queue;
+      S.call.data = { ...(doc.data || {}), ...(S.call.data || {}) };
       renderCall();
     })
     .catch(() => {});
@@ -235,26 +241,41 @@ function fetchPop(c) {
 function endCall(callId) {
   if (!S.call || S.call.id !== callId) return;
   const wasConnected = Boolean(S.call.connected_ms);
+  if (wasConnected) rememberHandled(summaryOf(S.call));
   const queue = S.call.queue;
+  const last = S.call;
   S.call = null;
+  if (wasConnected && !S.wrap) prepareWrapUp(callId, queue, last);
   renderCall();
-  if (wasConnected && !S.wrap) prepareWrapUp(callId, queue);
   loadHistory();
+}
+
+/** The call an event is about: ACD task ids of a call's later queue entries are "<call>/t<n>". */
+function callOf(env) {
+  return String(env.call_id || "").split("/")[0];
 }
 
 function callEvent(env) {
   const d = env.data || {};
-  const mine = env.agent_id === ME || (S.call && env.call_id === S.call.id);
+  const mine = env.agent_id === ME || (S.call && callOf(env) === S.call.id);
   if (!mine) return;
   if (d.call && typeof d.call === "object") setCallDoc(d.call);
-  const id = env.call_id;
+  const id = callOf(env);
   switch (env.type) {
     case "offer":
       if (env.agent_id === ME) offered(id, env);
       break;
     case "call_ringing":
       if (env.agent_id === ME || !env.agent_id) {
-        offered(id, env, { caller: d.caller, queue: d.queue, wait: d.wait, data: d.ivr || d.variables || d.data });
+        offered(id, env, {
+          caller: d.caller,
+          caller_name: d.caller_name,
+          queue: env.queue || d.queue,
+          queue_name: d.queue_name,
+          wait: d.wait,
+          data: d.variables || d.ivr || d.data,
+          pop: d,
+        });
       }
       break;
     case "offer_withdrawn":
@@ -287,8 +308,12 @@ function callEvent(env) {
       break;
     case "transfer":
       if (S.call && S.call.id === id) {
-        if (d.state === "started" && d.mode === "consult") {
-          S.call.transfer = d;
+        if (d.mode === "blind" && d.state === "started") {
+          endCall(id); // the agent leaves at once
+          return;
+        }
+        if (d.state === "started" || d.state === "answered") {
+          S.call.transfer = { ...(S.call.transfer || {}), ...d, state: d.state === "answered" ? "talking" : "ringing" };
           S.call.state = "consulting";
         } else if (d.state === "completed") {
           endCall(id);
@@ -334,6 +359,9 @@ function callEvent(env) {
       endCall(id);
       break;
     case "disposition":
+      if (env.agent_id === ME && handledCalls().some((c) => c.id === id)) {
+        rememberHandled({ id, disposition: d.disposition });
+      }
       if (S.wrap && S.wrap.call_id === id) hideWrapUp();
       loadHistory();
       break;
@@ -350,8 +378,8 @@ function renderCall() {
   const ringing = live && c.state === "ringing";
   const connected = live && ["connected", "held", "consulting", "conference"].includes(c.state);
   if (live) {
-    $("call-caller").textContent = c.caller || "—";
-    $("call-queue").textContent = queueLabel(c.queue) || "—";
+    $("call-caller").textContent = c.caller_name ? `${c.caller} (${c.caller_name})` : c.caller || "—";
+    $("call-queue").textContent = c.queue_name || queueLabel(c.queue) || "—";
     $("call-state").textContent = callStateLabel(c.state);
     const flags = [];
     if (c.muted) flags.push(T.desk_muted);
@@ -374,9 +402,14 @@ function renderCall() {
   mute.firstChild.textContent = `${live && c.muted ? T.desk_unmute : T.desk_mute} `;
   $("btn-transfer").disabled = !connected || c.state === "consulting";
   for (const b of document.querySelectorAll("#dtmf button")) b.disabled = !connected;
-  const consulting = live && c.transfer && c.transfer.state === "started";
+  const consulting = live && c.transfer && c.transfer.mode === "consult";
   $("consult-bar").hidden = !consulting;
-  if (consulting) $("consult-text").textContent = fmt("desk_consulting", { to: targetLabel(c.transfer.to) });
+  if (consulting) {
+    $("consult-text").textContent = fmt("desk_consulting", { to: targetLabel(c.transfer.to) });
+    const talking = c.transfer.state === "talking";
+    $("btn-xfer-complete").disabled = !talking;
+    $("btn-xfer-conference").disabled = !talking;
+  }
   renderToast();
   renderPop();
   renderClock();
@@ -397,8 +430,8 @@ function renderToast() {
   const toast = $("incoming");
   const show = Boolean(c && c.state === "ringing");
   if (show) {
-    $("in-caller").textContent = c.caller || "—";
-    $("in-queue").textContent = queueLabel(c.queue) || "—";
+    $("in-caller").textContent = c.caller_name ? `${c.caller} (${c.caller_name})` : c.caller || "—";
+    $("in-queue").textContent = c.queue_name || queueLabel(c.queue) || "—";
     const pop = $("in-pop");
     pop.replaceChildren(popList(c.data || {}, 4));
   }
@@ -433,9 +466,9 @@ function popList(data, limit = Infinity) {
 
 function renderPop() {
   const body = $("pop-body");
-  const c = S.call;
+  const c = S.call || (S.wrap && S.wrap.last);
   if (!c) {
-    if (!S.wrap) body.replaceChildren(el("p", { class: "muted", text: T.desk_pop_empty }));
+    body.replaceChildren(el("p", { class: "muted", text: T.desk_pop_empty }));
     return;
   }
   body.replaceChildren(
@@ -449,7 +482,7 @@ function renderPop() {
 
 async function answer() {
   if (!S.call || S.call.state !== "ringing") return;
-  const doc = await act("POST", `/api/v1/agents/${ME}/answer`);
+  const doc = await act("POST", `/api/v1/agents/${ME}/answer`, {});
   if (doc) setCallDoc(doc);
 }
 
@@ -483,7 +516,8 @@ async function dial(ev) {
   ev.preventDefault();
   const number = $("dial-number").value.trim();
   if (!number) return;
-  const doc = await act("POST", `/api/v1/agents/${ME}/dial`, { number });
+  const out = await act("POST", `/api/v1/agents/${ME}/dial`, { number });
+  const doc = out && out.call ? out.call : out;
   if (doc) {
     setCallDoc({ ...doc, state: doc.state || "dialing" });
     $("dial-number").value = "";
@@ -538,13 +572,14 @@ async function submitTransfer(ev) {
 
 // -- wrap-up -------------------------------------------------------------------------------------
 
-function prepareWrapUp(callId, queue) {
+function prepareWrapUp(callId, queue, last = null) {
   const q = S.queues.get(queue);
   S.wrap = {
     call_id: callId,
     queue,
+    last, // the ended call (its pop stays visible while the agent writes the notes)
     started_ms: Date.now(),
-    seconds: q ? q.wrap_up : null,
+    seconds: q ? q.wrap_up : undefined, // null: the queue has manual wrap-up
   };
   renderWrapUp(true);
 }
@@ -552,11 +587,22 @@ function prepareWrapUp(callId, queue) {
 /** The agent entered wrap-up (agent_state event): time the countdown from the event. */
 function startWrapUp(env) {
   if (!S.wrap) {
-    const last = S.call ? S.call.id : (S.agent && S.agent.wrap_up_call) || null;
-    if (!last) return;
-    prepareWrapUp(last, S.call ? S.call.queue : "");
+    const id = S.call ? S.call.id : (S.agent && S.agent.wrap_up_call) || null;
+    if (!id) return;
+    prepareWrapUp(String(id).split("/")[0], S.call ? S.call.queue : "", S.call);
   }
   S.wrap.started_ms = serverMs(env.at);
+  renderWrapUp(false);
+}
+
+/** Reloaded during wrap-up: the form again, the countdown from the queue of the call. */
+function resumeWrapUp(status) {
+  if (status.state !== "wrap_up" || !status.wrap_up_call || S.wrap) return;
+  const id = String(status.wrap_up_call).split("/")[0];
+  const known = S.history.find((c) => c.id === id);
+  prepareWrapUp(id, known ? known.queue : "", null);
+  S.wrap.started_ms = Date.now() - status.seconds_in_state * 1000;
+  if (!known) S.wrap.seconds = undefined; // queue unknown: no countdown
   renderWrapUp(false);
 }
 
@@ -586,19 +632,24 @@ function hideWrapUp() {
 async function submitWrapUp(ev) {
   ev.preventDefault();
   if (!S.wrap) return;
+  const callId = S.wrap.call_id;
   const disposition = $("wrapup-disposition").value;
   if (!disposition) {
     $("wrapup-disposition").focus();
     return;
   }
+  const button = $("btn-wrapup");
+  button.disabled = true;
   const status = await act("POST", `/api/v1/agents/${ME}/wrap-up`, {
     disposition,
     notes: $("wrapup-notes").value,
-    call_id: S.wrap.call_id,
+    call_id: callId,
     ready: $("wrapup-ready").checked,
   });
+  button.disabled = false;
   if (status) {
-    hideWrapUp();
+    if (handledCalls().some((c) => c.id === callId)) rememberHandled({ id: callId, disposition });
+    if (S.wrap && S.wrap.call_id === callId) hideWrapUp();
     setAgent(status);
     loadHistory();
   }
@@ -696,19 +747,76 @@ function urgentToast(m) {
 
 let historyLoading = null;
 
+// Calls the agent handled but passed on (after a transfer the colleague is the call's agent, so
+// neither ?agent_id= nor GET /calls/{id} finds them for this agent): a summary of each is kept
+// per day in this browser and shown with the server's list.
+function handledKey() {
+  const d = new Date();
+  const day = `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
+  return `hotline.desk.handled.${ME}.${day}`;
+}
+
+function handledCalls() {
+  try {
+    const items = JSON.parse(localStorage.getItem(handledKey()) || "[]");
+    return Array.isArray(items) ? items : [];
+  } catch {
+    return [];
+  }
+}
+
+function rememberHandled(summary) {
+  const items = handledCalls().filter((x) => x.id !== summary.id);
+  const old = handledCalls().find((x) => x.id === summary.id) || {};
+  items.push({ ...old, ...summary });
+  try {
+    localStorage.setItem(handledKey(), JSON.stringify(items.slice(-200)));
+  } catch {
+    /* storage full or disabled: the history shows only the calls the server lists */
+  }
+}
+
+function summaryOf(c) {
+  const iso = (ms) => (ms ? new Date(ms + S.skewMs).toISOString() : null);
+  return {
+    id: c.id,
+    started_at: iso(c.offered_ms || c.started_ms || c.connected_ms),
+    answered_at: iso(c.connected_ms),
+    ended_at: iso(Date.now()),
+    talk_seconds: c.connected_ms ? (Date.now() - c.connected_ms) / 1000 : null,
+    caller: c.caller || "",
+    dialed: c.dialed || "",
+    direction: c.direction || "inbound",
+    queue: c.queue || "",
+    disposition: "",
+  };
+}
+
+let historyAgain = false;
+
 async function loadHistory() {
-  if (historyLoading) return historyLoading;
+  if (historyLoading) {
+    historyAgain = true; // something changed while the list was loading: load it once more
+    return historyLoading;
+  }
   const midnight = new Date();
   midnight.setHours(0, 0, 0, 0);
   const params = new URLSearchParams({ agent_id: String(ME), since: midnight.toISOString(), limit: "100" });
   historyLoading = api("GET", `/api/v1/calls?${params}`, undefined, { quiet: true })
     .then((page) => {
-      S.history = page.items || [];
+      const items = page.items || [];
+      const have = new Set(items.map((c) => c.id));
+      const extra = handledCalls().filter((c) => !have.has(c.id) && c.started_at);
+      S.history = [...items, ...extra].sort((a, b) => String(b.started_at).localeCompare(String(a.started_at)));
       renderHistory();
     })
     .catch(() => {})
     .finally(() => {
       historyLoading = null;
+      if (historyAgain) {
+        historyAgain = false;
+        loadHistory();
+      }
     });
   return historyLoading;
 }
@@ -725,8 +833,7 @@ function renderHistory() {
         "tr",
         { "data-call": c.id },
         el("td", {}, el("time", { dateTime: c.started_at, text: timeFmt.format(when), title: dateTimeFmt.format(when) })),
-        el("td", { text: number || "—" }),
-        el("td", { text: queueLabel(c.queue) || "—" }),
+        el("td", { text: number || "—", title: queueLabel(c.queue) }),
         el("td", { text: talk === null ? "—" : duration(talk) }),
         el("td", { text: result }),
       );
@@ -751,11 +858,14 @@ function renderClock() {
   }
   if (S.wrap) {
     const cd = $("wrapup-countdown");
-    if (S.wrap.seconds === null || S.wrap.seconds === undefined) {
+    if (S.wrap.seconds === undefined) {
+      cd.textContent = "";
+      cd.dataset.left = "";
+    } else if (S.wrap.seconds === null) {
       cd.textContent = T.desk_wrapup_manual;
       cd.dataset.left = "";
     } else {
-      const left = Math.ceil(S.wrap.seconds - (now - S.wrap.started_ms) / 1000);
+      const left = Math.min(S.wrap.seconds, Math.ceil(S.wrap.seconds - (now - S.wrap.started_ms) / 1000));
       cd.textContent = left > 0 ? fmt("desk_wrapup_left", { s: left }) : T.desk_wrapup_over;
       cd.dataset.left = String(Math.max(0, left));
       cd.classList.toggle("low", left <= 5);
@@ -801,7 +911,15 @@ function snapshot(data) {
     S.queues.set(q.name, queueInfo(q));
   }
   const mine = (data.calls || []).find((c) => c.agent_id === ME && c.state !== "ended" && c.state !== "wrap_up");
+  const ringing = (data.calls || []).find((c) => (c.ringing_agents || []).includes(ME));
   if (mine) setCallDoc(mine);
+  else if (ringing) {
+    offered(ringing.id, { at: new Date(Date.now() + S.skewMs).toISOString() }, {
+      caller: ringing.caller,
+      queue: ringing.queue,
+      data: ringing.data,
+    });
+  }
   else if (S.call && !(data.calls || []).some((c) => c.id === S.call.id)) {
     endCall(S.call.id);
   }
@@ -898,10 +1016,13 @@ async function start() {
   else renderAgent();
   if (me && me.state !== "logged_out" && !S.call) {
     const now = { at: new Date(Date.now() + S.skewMs).toISOString() };
-    if (me.offers && me.offers.length) offered(me.offers[0], now);
+    if (me.offers && me.offers.length) {
+      offered(String(me.offers[0]).split("/")[0], now);
+      fetchPop(S.call);
+    }
     else if (me.current_call) callEvent({ ...now, type: "connect", agent_id: ME, call_id: me.current_call, data: {} });
   }
-  loadHistory();
+  loadHistory().then(() => me && resumeWrapUp(me));
   api("GET", "/api/v1/messages?unread=true", undefined, { quiet: true })
     .then((items) => {
       for (const m of Array.isArray(items) ? items : items.items || []) addMessage(m);
