@@ -314,3 +314,23 @@ async def test_revoked_token_closes_the_stream(live: Live) -> None:
         assert await live.center.check_sessions() == 1
         code, reason = await _closed(ws)
     assert code == 4401 and "revoked" in reason
+
+
+async def test_registered_snapshot_sections(live: Live) -> None:
+    seen: list[int] = []
+
+    async def calls(ctx: Any) -> list[dict[str, Any]]:
+        seen.append(ctx.principal.user_id)
+        return [{"id": "c-1", "state": "queued"}]
+
+    async def broken(ctx: Any) -> list[Any]:
+        raise RuntimeError("provider down")
+
+    live.center.hub.register_snapshot("calls", calls)
+    live.center.hub.register_snapshot("extra", broken)
+    async with await open_ws(live, query=f"token={await live.token('wang.fang')}") as ws:
+        await recv(ws)
+        snap = await recv(ws)
+    assert snap["data"]["calls"] == [{"id": "c-1", "state": "queued"}]
+    assert snap["data"]["extra"] == []  # a failing section does not break the stream
+    assert seen == [await _user_id(live, "wang.fang")]
