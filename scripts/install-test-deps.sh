@@ -5,11 +5,11 @@
 set -euo pipefail
 # With arguments: only those packages (make demo installs espeak-ng for the IVR's spoken prompts).
 packages=("$@")
-[ ${#packages[@]} -gt 0 ] || packages=(postgresql sip-tester baresip-core espeak-ng chromium)
+[ ${#packages[@]} -gt 0 ] || packages=(postgresql sip-tester baresip-core espeak-ng chromium fonts-wqy-microhei)
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # postgresql: storage tests on a real server; sip-tester (SIPp) and baresip-core: real SIP peers; espeak-ng: TTS prompts;
-# chromium: the browser tests (Playwright drives /usr/bin/chromium headless).
+# chromium: the browser tests (Playwright drives /usr/bin/chromium headless); fonts-wqy-microhei: CJK glyphs in its screenshots.
 for pkg in "${packages[@]}"; do
   have_pkg "$pkg" || need+=("$pkg")
 done
