@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from httpx import AsyncClient
 
+from tests.conftest import token_for
 from tests.contact.pathtools import Center, until
 from tests.peers.sipp import Pause, Play, SippPeers
 
@@ -94,12 +95,22 @@ async def test_live_call_pop_hold_resume_mute_dtmf_hangup(
     call = tele.calls._calls[cid]
     caller_ep = call.service.caller.endpoint.id
     assert tele.media._legs[caller_ep].playback is not None  # music on hold
+    assert tele.media._rec(call.recording).writer.paused  # the recording pauses while held
     r = await act(c, "zhang.wei", cid, "hold", status=409)
     assert "not connected (state: held)" in r["detail"], r
     await asyncio.sleep(1.5)
     back = await act(c, "zhang.wei", cid, "resume")
     assert back["state"] == "connected" and back["on_hold"] is False, back
     assert tele.media._legs[caller_ep].playback is None
+    assert not tele.media._rec(call.recording).writer.paused
+    # scope: the agent on it, a supervisor and QA of the province see it; a handler may not list
+    assert [d["id"] for d in await live(c, "zhang.wei")] == [cid]
+    for who in ("wang.fang", "zhao.min"):
+        h = await token_for(c.client, who)
+        r = await c.client.get("/api/v1/calls/live", headers=h)
+        assert [d["id"] for d in r.json()] == [cid], (who, r.text)
+    h = await token_for(c.client, "liu.yang")
+    assert (await c.client.get("/api/v1/calls/live", headers=h)).status_code == 403
     # mute: the caller stops hearing the agent (a mix in which the caller hears nobody)
     m = await act(c, "zhang.wei", cid, "mute", {"muted": True})
     assert m["muted"] is True
@@ -533,4 +544,30 @@ async def test_answer_needs_auto_answer_and_pickup_takes_a_colleagues_call(
     assert ring["data"]["auto_answer"] is True
     assert await caller2.wait(20) == 0, caller2.explain()
     assert await zphone.wait(15) == 0, zphone.explain()
+    ev.stop()
+
+
+async def test_blind_transfer_to_an_outside_number_through_the_trunk(
+    telephony_client: AsyncClient, tmp_path: Path, sipp_peers: SippPeers
+) -> None:
+    c = await Center.create(telephony_client, sipp_peers, tmp_path)
+    ev = Events(telephony_client)
+    await c.fast_queues("fault", wrap_up=30)
+    caller, phone, cid = await _talking(c, "zhang.wei")
+    # the "gateway" of the outbound trunk is a SIPp phone: it answers any INVITE
+    gateway = await c.phone("wang.fang", ring_ms=200, talk_ms=1500)
+    c.tele.services.outbound_trunk = f"sip:{{number}}@127.0.0.1:{gateway.local_port}"
+    doc = await act(c, "zhang.wei", cid, "transfer", {"to": {"number": "013812345678"}})
+    assert doc["agent_id"] is None, doc
+    await c.wait_state("zhang.wei", "wrap_up")
+    assert await caller.wait(30) == 0, caller.explain()  # the gateway hangs up after 1.5 s
+    assert await gateway.wait(15) == 0, gateway.explain()
+    assert await phone.wait(15) == 0, phone.explain()
+    await c.idle()
+    cdr = await c.call(cid)
+    [t] = cdr["data"]["transfers"]
+    assert (t["kind"], t["to"]) == ("number", "013812345678"), t
+    assert cdr["ended_by"] == "callee", cdr
+    assert gateway.received("INVITE"), gateway.explain()
+    assert any(e["data"]["state"] == "started" for e in ev.of(cid, "transfer"))
     ev.stop()

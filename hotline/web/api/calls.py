@@ -151,6 +151,7 @@ async def list_calls(
     "agent always sees the calls they are on.",
 )
 async def calls_live(ctx: CtxDep) -> list[CallLive]:
+    await ctx.require_any(Perm.CALL_READ, "call")
     return await live_calls(ctx)
 
 
