@@ -31,6 +31,11 @@ from hotline.web.api import (
     system,
     users,
 )
+from hotline.web.api import control as call_control
+from hotline.web.api import events as events_api
+from hotline.web.api import messages as messages_api
+from hotline.web.api import stats as stats_api
+from hotline.web.api import webhooks as webhooks_api
 from hotline.web.context import AppState
 from hotline.web.metrics import Metrics, MetricsMiddleware
 from hotline.web.ui import admin as admin_ui
@@ -106,8 +111,13 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         customers.router,
         extensions.router,
         calls.router,
+        call_control.router,
         ivr.router,
         agents.router,
+        stats_api.router,
+        messages_api.router,
+        events_api.router,
+        webhooks_api.router,
         pages.router,
         codes.router,
         ivrgraph.router,
