@@ -326,6 +326,15 @@ async def test_role_scope(client: AsyncClient, role: str, scope: str) -> None:
         f"/api/v1/ivr/flows/f-{role}-{scope}".replace("_", "-"), json={"source": flow}, headers=h
     )
     check(bad, "PUT flow", r.status_code, "ivr.write" in PERMS[role] and scope == "tenant")
+    # service codes are tenant-wide (queue.write at tenant scope); résumés are read like users
+    code = f"nr-{role}-{scope}".replace("_", "-")
+    r = await client.put(
+        f"/api/v1/codes/not_ready/{code}", json={"label_zh": "x", "label_en": "x"}, headers=h
+    )
+    check(bad, "PUT code", r.status_code, "queue.write" in PERMS[role] and scope == "tenant")
+    for name, (loc, owned) in user_targets.items():
+        r = await client.get(f"/api/v1/agents/{WORLD.users[name]}/profile", headers=h)
+        check(bad, f"GET profile {name}", r.status_code, expect(role, scope, "user.read", loc, owned))
     for name, (loc, owned) in user_targets.items():
         uid = WORLD.users[name]
         r = await client.get(f"/api/v1/agents/{uid}", headers=h)
