@@ -156,6 +156,11 @@ def mix_plan(
     return None
 
 
+def target_doc(kind: str, target: str) -> dict[str, Any]:
+    """``{"agent": 12}`` / ``{"queue": "billing"}`` … as in the transfer request."""
+    return {kind: int(target) if kind == "agent" and target.isdigit() else target}
+
+
 def check_mute(call_id: str, muted: bool, *, supervised: bool, conference: bool) -> None:
     if muted and (supervised or conference):
         what = "supervised" if supervised else "a conference"
@@ -340,7 +345,7 @@ class CallControl:
         transfer = None
         if ctl.consult is not None:
             c = ctl.consult
-            transfer = {"mode": "consult", "to": {c.kind: c.target}, "state": c.state}
+            transfer = {"mode": "consult", "to": target_doc(c.kind, c.target), "state": c.state}
         supervisors = []
         if ctl.supervisor is not None:
             s = ctl.supervisor
@@ -597,7 +602,7 @@ class CallControl:
         await self.m._create_endpoint(call, c_leg, None)
         call.legs.append(c_leg)
         ctl.consult = Consult(kind, target, number, c_leg, by, agent_user=agent_user)
-        self._event(call, "transfer", by=by, mode="consult", to={kind: target}, state="started")
+        self._event(call, "transfer", by=by, mode="consult", to=target_doc(kind, target), state="started")
         self.m._spawn(call, self._ring_consult(call, ctl.consult))
 
     async def _ring_consult(self, call: Call, c: Consult) -> None:
@@ -614,7 +619,12 @@ class CallControl:
             await self.m._close_leg(c.leg, reason="not answered", sip_code=status)
             ctl.consult = None
             self._event(
-                call, "transfer", mode="consult", to={c.kind: c.target}, state="failed", sip_code=status
+                call,
+                "transfer",
+                mode="consult",
+                to=target_doc(c.kind, c.target),
+                state="failed",
+                sip_code=status,
             )
             _caller, agent = self.legs(call)
             if agent is not None and agent.held:
@@ -625,7 +635,7 @@ class CallControl:
         _caller, agent = self.legs(call)
         if agent is not None and agent.endpoint is not None and c.leg.endpoint is not None:
             await self.m.media.bridge(agent.endpoint.id, c.leg.endpoint.id)
-        self._event(call, "transfer", mode="consult", to={c.kind: c.target}, state="answered")
+        self._event(call, "transfer", mode="consult", to=target_doc(c.kind, c.target), state="answered")
 
     def _consult(self, call: Call, action: str) -> Consult:
         check(action, call.id, self.state(call))
@@ -669,11 +679,17 @@ class CallControl:
         st.bridged = True
         await self._record(call, st.caller, c.leg)
         call.data.setdefault("transfers", []).append(
-            {"mode": "consult", "kind": c.kind, "to": c.target, "by": by, "from_agent": released.user_id
+            {"mode": "consult", "kind": c.kind, "to": target_doc(c.kind, c.target)[c.kind], "by": by, "from_agent": released.user_id
              if released else None, "at": utcnow().isoformat()}
         )  # fmt: skip
         self._event(
-            call, "transfer", agent_id=by, by=by, mode="consult", to={c.kind: c.target}, state="completed"
+            call,
+            "transfer",
+            agent_id=by,
+            by=by,
+            mode="consult",
+            to=target_doc(c.kind, c.target),
+            state="completed",
         )
 
     async def cancel(self, call: Call, by: int) -> None:
@@ -701,7 +717,7 @@ class CallControl:
         if agent is not None and agent.held:
             await self.m._set_hold(agent, False)
         await self.remix(call)
-        self._event(call, "transfer", by=by, mode="consult", to={c.kind: c.target}, state=state)
+        self._event(call, "transfer", by=by, mode="consult", to=target_doc(c.kind, c.target), state=state)
 
     async def conference(self, call: Call, by: int) -> None:
         c = self._consult(call, "conference")
@@ -715,9 +731,9 @@ class CallControl:
             await self.m._set_hold(agent, False)
         await self.remix(call)
         call.data.setdefault("conferences", []).append(
-            {"by": by, "with": {c.kind: c.target}, "at": utcnow().isoformat()}
+            {"by": by, "with": target_doc(c.kind, c.target), "at": utcnow().isoformat()}
         )
-        self._event(call, "conference", by=by, to={c.kind: c.target})
+        self._event(call, "conference", by=by, to=target_doc(c.kind, c.target))
 
     async def _record(self, call: Call, a: Leg, b: Leg) -> None:
         if not self.m.settings.record_calls or a.endpoint is None or b.endpoint is None:

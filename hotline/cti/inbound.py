@@ -1193,11 +1193,12 @@ class ServiceCalls:
         agent (target = user id: a new task in the call's queue reserved for that agent), queue,
         flow (the flow's outcome is carried out; no return to the agent) or number."""
         call = st.call
-        record = {"mode": "blind", "kind": kind, "to": target, "by": by, "at": utcnow().isoformat()}
+        to: Any = int(target) if kind == "agent" else target
+        record = {"mode": "blind", "kind": kind, "to": to, "by": by, "at": utcnow().isoformat()}
         call.data.setdefault("transfers", []).append(record)
         self.events.append(
             st.tenant_id, "transfer", call_id=call.id, queue=st.queue, agent_id=by,
-            mode="blind", to={kind: target}, state="started",
+            mode="blind", to={kind: int(target) if kind == "agent" else target}, state="started",
         )  # fmt: skip
         outcome: Outcome | None
         if kind in ("agent", "queue"):

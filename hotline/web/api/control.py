@@ -134,15 +134,6 @@ class AnswerIn(Strict):
     )
 
 
-class DialOut(BaseModel):
-    call: CallLive
-
-
-class PickupOut(BaseModel):
-    call: CallLive
-    outcome: str = Field(description="ringing (offered to your phone now) or reserved (when you are ready)")
-
-
 # -- helpers ----------------------------------------------------------------------------------------
 
 
@@ -365,17 +356,20 @@ async def conference(call_id: str, ctx: CtxDep) -> CallLive:
 
 @router.post(
     "/calls/{call_id}/pickup",
-    response_model=PickupOut,
+    response_model=CallLive,
     summary="Take a call ringing at a colleague (or waiting in line) to your phone",
+    description="The colleague's offer is withdrawn and the call is reserved for you for 30 s: "
+    "offered to your phone at once when you are ready (state ringing), else when you become ready "
+    "(state queued). The `pickup` event says which (`outcome`: ringing or reserved). ADR 0006.",
     responses=_STATE_409,
 )
-async def pickup(call_id: str, ctx: CtxDep) -> PickupOut:
+async def pickup(call_id: str, ctx: CtxDep) -> CallLive:
     control, call, res = await _find(ctx, call_id)
     await ctx.authorize(Perm.CALL_CONTROL, res)
     session = center_of(ctx).acd.agent(ctx.tenant_id, ctx.principal.user_id)
     outcome = await control.pickup(call, session)
     await _audit(ctx, "call.pickup", call_id, {"outcome": outcome})
-    return PickupOut(call=live_doc(control, call), outcome=outcome)
+    return live_doc(control, call)
 
 
 # -- supervisor actions --------------------------------------------------------------------------------
@@ -458,16 +452,19 @@ async def _agent_session(ctx: Ctx, control: CallControl, user_id: int) -> Any:
 
 @router.post(
     "/agents/{user_id}/dial",
-    response_model=DialOut,
+    response_model=CallLive,
     summary="Click-to-dial: the server calls the agent's phone, then the number",
+    description="The new call (direction outbound) is answered at once; `dial` events follow its "
+    "progress (agent_ringing, customer_ringing, connected, agent_no_answer, failed). The number is "
+    "an extension, else dialled through `[sip] outbound_trunk` (409 when none is configured).",
     responses=_STATE_409,
 )
-async def dial(user_id: int, body: DialIn, ctx: CtxDep) -> DialOut:
+async def dial(user_id: int, body: DialIn, ctx: CtxDep) -> CallLive:
     control = _control(ctx)
     session = await _agent_session(ctx, control, user_id)
     call = await control.dial(ctx.tenant_id, session, body.number)
     await _audit(ctx, "call.dial", call.id, {"number": body.number, "agent": user_id})
-    return DialOut(call=live_doc(control, call))
+    return live_doc(control, call)
 
 
 @router.post(
