@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +39,10 @@ async def snapshot(client: AsyncClient) -> tuple[list[Any], list[Any], list[Any]
     return queues, agents, hours
 
 
-async def test_statistics_survive_a_restart(tmp_path: Path, demo_db_template: Path) -> None:
-    db = tmp_path / "demo.db"
-    shutil.copyfile(demo_db_template, db)
-    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{db}")
-    async for client in _client(settings, seed=False):
+async def test_statistics_survive_a_restart(tmp_path: Path, db_url: str) -> None:
+    """On SQLite and PostgreSQL."""
+    settings = make_settings(tmp_path, db_url)
+    async for client in _client(settings, seed=True):
         me, before, agents_before, hours_before = await a_day(client)
     async for client in _client(settings, seed=False):
         after, agents_after, hours_after = await snapshot(client)
