@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from httpx import AsyncClient
+from sqlalchemy import select
 
 from tests.conftest import token_for
 from tests.contact.pathtools import Center, until
@@ -43,6 +44,21 @@ async def act(c: Center, who: str, call_id: str, verb: str, body: Any = None, st
     r = await c.client.post(f"/api/v1/calls/{call_id}/{verb}", json=body, headers=h)
     assert r.status_code == status, (verb, r.status_code, r.text)
     return r.json()
+
+
+async def _snapshot_calls(c: Center, username: str) -> list[Any]:
+    """The ``calls`` section call control adds to the event stream's snapshot, for a user."""
+    from hotline.auth.users import principal_for
+    from hotline.store.models import User
+    from hotline.web.context import Ctx
+
+    state = c.client.app.state.hotline  # type: ignore[attr-defined]
+    async with state.db() as s:
+        user = (await s.execute(select(User).where(User.username == username))).scalar_one()
+        principal = await principal_for(s, user, ip="127.0.0.1")
+    ctx = Ctx(principal=principal, session=None, state=state)  # type: ignore[arg-type]
+    out: list[Any] = await state.center.hub.snapshot_providers["calls"](ctx)
+    return out
 
 
 async def connected_call(c: Center, agent: str) -> dict[str, Any]:
@@ -111,6 +127,10 @@ async def test_live_call_pop_hold_resume_mute_dtmf_hangup(
         assert [d["id"] for d in r.json()] == [cid], (who, r.text)
     h = await token_for(c.client, "liu.yang")
     assert (await c.client.get("/api/v1/calls/live", headers=h)).status_code == 403
+    # the event stream's snapshot has the same documents (section "calls")
+    snap = await _snapshot_calls(c, "zhang.wei")
+    assert [d.id for d in snap] == [cid] and snap[0].state == "connected", snap
+    assert await _snapshot_calls(c, "liu.yang") == []
     # mute: the caller stops hearing the agent (a mix in which the caller hears nobody)
     m = await act(c, "zhang.wei", cid, "mute", {"muted": True})
     assert m["muted"] is True
