@@ -80,12 +80,17 @@ async def test_missing_records_are_404_pages(app_client: AsyncClient) -> None:
     await sign_in(app_client, "admin")
     for path in (
         "/admin/users/999999",
+        "/admin/users/99999999999999999999999",
         "/admin/queues/nope",
         "/admin/calendars/99999",
+        "/admin/calendars/99999999999999999999999",
         "/admin/agents/999999",
+        "/admin/ivr/%3Cscript%3E",
+        "/admin/ivr/95598-zh?version=999",
     ):
         r = await app_client.get(path)
         assert r.status_code == 404, path
+    assert (await app_client.get("/admin/audit", params={"before_id": 10**30})).status_code == 200
 
 
 async def test_signed_out_goes_to_login(app_client: AsyncClient) -> None:

@@ -10,6 +10,7 @@ permission (else a 403 page, audited) and shows edit controls only with its writ
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, get_args, get_origin
@@ -24,7 +25,9 @@ from hotline.cti.queues import QueueSettings
 from hotline.errors import Forbidden, HotlineError, NotFound
 from hotline.ivr.graph import flow_svg
 from hotline.ivr.loader import parse_flow
+from hotline.ivr.model import FLOW_NAME_PATTERN
 from hotline.org.service import UNIT_KINDS
+from hotline.store.types import valid_id
 from hotline.web.api import agents as agents_api
 from hotline.web.api import codes as codes_api
 from hotline.web.api import extensions as ext_api
@@ -545,7 +548,7 @@ async def flow_edit(request: Request, name: str, version: int | None = None) -> 
         try:
             flow = _dump(await ivr_api.get_flow(name, page.ctx, version=version))
         except NotFound:
-            if version is not None or not can_edit:
+            if version is not None or not can_edit or not re.match(FLOW_NAME_PATTERN, name):
                 raise
             flow = {"name": name, "active_version": None, "source": None, "versions": []}
         source = flow.get("source")
@@ -614,7 +617,7 @@ async def audit_page(
                 outcome=outcome or None,
                 since=None,
                 until=None,
-                before_id=before_id if before_id and before_id > 0 else None,
+                before_id=before_id if before_id is not None and valid_id(before_id) else None,
                 limit=100,
             )
         )
