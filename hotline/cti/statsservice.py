@@ -204,6 +204,7 @@ class StatsService:
         if acd is None:
             return []
         thr = self.thresholds(tenant_id)
+        self._reconcile(tenant_id, st)  # the ACD is the authority (e.g. after a queue reload)
         docs = st.all_queue_stats(now, sorted(acd.queues))
         mono = self.acd.now()
         for d in docs:
