@@ -1015,7 +1015,10 @@ class CallManager:
         )
         if req.method == "INVITE":
             self._retransmit_ok(leg, resp)
+        changed = hold != leg.held
         await self._set_hold(leg, hold)
+        if changed and self.control is not None:  # held from the phone: events, supervision mix
+            await self.control.phone_hold(leg, hold)
 
     def _retransmit_ok(self, leg: Leg, resp: Response) -> None:
         retx = OkRetransmitter(resp, leg.peer, reliable=leg.peer.reliable, timers=self.sip.settings.timers)

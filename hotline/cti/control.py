@@ -488,6 +488,17 @@ class CallControl:
         await self.remix(call)
         self._event(call, "call_hold" if hold else "call_resume", by=by)
 
+    async def phone_hold(self, leg: Leg, hold: bool) -> None:
+        """A phone put the call on hold (or took it back) with a re-INVITE."""
+        call = leg.call
+        ctl = self.ctl(call)
+        if ctl.mix is not None and hold:
+            with contextlib.suppress(MediaEngineError):
+                await self.m.media.unmix(ctl.mix)
+            ctl.mix = None
+        await self.remix(call)
+        self._event(call, "call_hold" if hold else "call_resume", by=None, source=leg.role)
+
     async def mute(self, call: Call, muted: bool, by: int) -> None:
         check("mute", call.id, self.state(call))
         self._agent_leg(call)
