@@ -595,6 +595,16 @@ class AcdService:
             "until": self.wall(self.now() + seconds).isoformat(),
         }
 
+    def task_of(self, tenant_id: int, call_id: str) -> str:
+        """The ACD task of a call: the call id itself, or after a transfer ``<call id>/t<n>``
+        (the newest live one); the call id when the ACD holds none."""
+        acd = self.tenants.get(tenant_id)
+        if acd is None:
+            return call_id
+        prefix = call_id + "/"
+        live = [t for t in acd.engine.live_task_ids if t == call_id or t.startswith(prefix)]
+        return max(live, key=lambda t: (t != call_id, len(t), t)) if live else call_id
+
     def task_status(self, tenant_id: int, call_id: str) -> TaskStatus | None:
         """The call's state in the ACD; None when the ACD does not know it."""
         eng = self.tenant(tenant_id).engine

@@ -289,3 +289,7 @@ async def test_reserve_a_waiting_call(app_client: AsyncClient) -> None:
     w.engine_call(lambda e, now: e.abandon("t2", now))
     r = await app_client.post("/api/v1/calls/t2/reserve", json={"agent_id": li}, headers=w.h["wang.fang"])
     assert r.status_code == 409 and "state: ended" in r.json()["detail"]
+    # a transferred call waits as <call id>/t<n>: reserved by its call id
+    w.center.acd.new_task(TENANT, TaskSpec("c9/t1", "general"))
+    out = await w.post("/api/v1/calls/c9/reserve", "wang.fang", {"agent_id": li})
+    assert out["task_id"] == "c9/t1" and out["call_id"] == "c9" and eng.task_target("c9/t1") == str(li)

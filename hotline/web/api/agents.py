@@ -666,6 +666,7 @@ class ReserveIn(Strict):
 
 class ReserveOut(BaseModel):
     call_id: str
+    task_id: str = Field(description="the ACD task: the call id, or <call id>/t<n> after a transfer")
     queue: str
     agent_id: int
     state: str = Field(description="ringing (offered to the agent at once) or reserved (waiting for them)")
@@ -685,7 +686,8 @@ class ReserveOut(BaseModel):
 async def reserve(call_id: str, body: ReserveIn, ctx: CtxDep) -> ReserveOut:
     acd = center_of(ctx).acd
     tid = ctx.tenant_id
-    status = acd.task_status(tid, call_id) if tid in acd.tenants else None
+    task_id = acd.task_of(tid, call_id)  # a transferred call waits as <call id>/t<n>
+    status = acd.task_status(tid, task_id) if tid in acd.tenants else None
     if status is None or status is TaskStatus.ENDED:
         async with ctx.db() as s:
             call = await s.scalar(select(Call).where(Call.tenant_id == tid, Call.id == call_id[:40]))
@@ -699,7 +701,7 @@ async def reserve(call_id: str, body: ReserveIn, ctx: CtxDep) -> ReserveOut:
         ended = status is TaskStatus.ENDED or (call is not None and call.ended_at is not None)
         state = "ended" if ended else "not in a queue"
         raise Conflict(f"call {call_id} is not waiting in a queue (state: {state})", field="call_id")
-    info = acd.queue_info(tid, acd.tenant(tid).engine.task_queue(call_id))
+    info = acd.queue_info(tid, acd.tenant(tid).engine.task_queue(task_id))
     async with ctx.db() as s:
         path = await unit_path(s, info.unit_id) if info is not None else TENANT_PATH
     await ctx.authorize(Perm.CALL_SUPERVISE, Resource("call", tid, path, None, call_id))
@@ -712,7 +714,8 @@ async def reserve(call_id: str, body: ReserveIn, ctx: CtxDep) -> ReserveOut:
     await ctx.authorize(
         Perm.AGENT_CONTROL, Resource("agent", tid, agent_path, session.user_id, str(session.user_id))
     )
-    out = acd.reserve(session, call_id, body.seconds, by=ctx.principal.user_id)
+    out = acd.reserve(session, task_id, body.seconds, by=ctx.principal.user_id)
+    out["task_id"], out["call_id"] = task_id, call_id
     async with transaction(ctx.db) as s:
         audit.record(
             s,
