@@ -139,7 +139,11 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
         if v is None or isinstance(v, str | int | float | bool):
             out[k] = v
         elif isinstance(v, list | tuple):
-            out[k] = [x if isinstance(x, str | int | float | bool) or x is None else str(x) for x in v]
+            out[k] = [
+                x if isinstance(x, str | int | float | bool) or x is None
+                else _jsonable(x) if isinstance(x, dict) else str(x)
+                for x in v
+            ]  # fmt: skip
         elif isinstance(v, dict):
             out[k] = _jsonable(v)
         else:
