@@ -90,7 +90,11 @@ async def test_admin_changes_are_made_in_the_browser_and_audited(
     await page.fill("#nf-name", "demo-flow")
     await page.click("#new-flow button[type=submit]")
     await page.wait_for_url(f"{live.url}/admin/ivr/demo-flow")
-    await page.fill("#flow-source", BROKEN)
+    await page.set_input_files(  # upload the broken flow from a file: validated at once
+        "#flow-file", files=[{"name": "demo-flow.yaml", "mimeType": "text/yaml", "buffer": BROKEN.encode()}]
+    )
+    await page.locator(".issue-error").first.wait_for()
+    assert await page.input_value("#flow-source") == BROKEN
     await page.uncheck("#flow-activate")
     await page.click("#flow-save")
     issue = page.locator(".issue-error").first

@@ -141,6 +141,17 @@ area.addEventListener("keydown", (ev) => {
     delete area.dataset.escaped;
   }
 });
+const upload = document.getElementById("flow-file");
+if (upload) {
+  // a YAML file from disk replaces the text (validated at once; saved only on "save")
+  upload.addEventListener("change", async () => {
+    const file = upload.files && upload.files[0];
+    if (!file) return;
+    area.value = await file.text();
+    renderGutter();
+    await validate();
+  });
+}
 document.getElementById("flow-validate").addEventListener("click", validate);
 form.addEventListener("submit", save);
 renderGutter();
