@@ -100,19 +100,21 @@ async def test_desk_state_bar_language_shortcuts_and_lost_connection(
     await wait_text(page, "#state-reason", "会议")
     await wait_state(page, "未就绪")
 
-    # the connection drops: a banner says so, and goes away when the stream is back
+    # the connection drops: a banner says so; a change made meanwhile arrives when the stream
+    # resumes (the missed events are replayed), and the banner goes away
     assert await page.is_hidden("#conn-banner")
     await page.context.set_offline(True)
     await page.wait_for_selector("#conn-banner:not([hidden])", timeout=10_000)
     assert "连接已断开" in await text(page, "#conn-banner")
     await shot(page, "desk-a4-connection-lost")
-    await page.context.set_offline(False)
-    await page.wait_for_selector("#conn-banner", state="hidden", timeout=20_000)
-    # and the stream works again: a change made meanwhile elsewhere shows up
     async with AsyncClient(base_url=live.url) as client:
         headers = await token_for(client, "li.na")
         r = await client.post(f"/api/v1/agents/{me}/ready", headers=headers)
         assert r.status_code == 200, r.text
+    await asyncio.sleep(0.5)
+    assert await text(page, STATE) == "未就绪"  # not seen yet
+    await page.context.set_offline(False)
+    await page.wait_for_selector("#conn-banner", state="hidden", timeout=20_000)
     await wait_state(page, "就绪")
 
     # English
@@ -172,7 +174,6 @@ async def test_desk_state_bar_language_shortcuts_and_lost_connection(
 async def test_desk_refuses_a_user_without_agent_profile(live: Live, new_page: Any) -> None:
     page = await new_page("zhao.min", lang="en", path="/desk")
     assert "not an agent" in await text(page, "main")
-    await asyncio.sleep(0)
 
 
 # -- (b) a real call -------------------------------------------------------------------------------
@@ -273,6 +274,7 @@ async def test_desk_real_call_pop_hold_resume_transfer_wrap_up(
         # zhang.wei's desk: the transferred call rings there with the same pop, then he talks
         await page2.wait_for_selector("#incoming:not([hidden])", timeout=20_000)
         await wait_text(page2, "#in-pop", "3201001001")
+        await wait_text(page2, "#in-pop", "由 李娜 转入")
         await shot(page2, "desk-b5-zhang-wei-transferred-call")
         await page2.wait_for_selector("#call-card[data-state='connected']", timeout=20_000)
 

@@ -212,7 +212,8 @@ function offered(callId, env, info = {}) {
     // the pop's own fields (menu choice, account) win over the raw variables' absence
     for (const k of ["menu_choice", "account"]) if (info.pop[k] !== null && info.pop[k] !== undefined) c.data[k] = info.pop[k];
     if (Array.isArray(info.pop.menu_path)) c.ivr_path = info.pop.menu_path;
-    if (info.pop.transferred) c.transferred = true;
+    const transfers = Array.isArray(info.pop.transfers) ? info.pop.transfers : [];
+    if (info.pop.transferred && transfers.length) c.transferred_by = transfers[transfers.length - 1].by;
   }
   if (info.pop) c.popped = true;
   S.call = c;
@@ -433,7 +434,13 @@ function renderToast() {
     $("in-caller").textContent = c.caller_name ? `${c.caller} (${c.caller_name})` : c.caller || "—";
     $("in-queue").textContent = c.queue_name || queueLabel(c.queue) || "—";
     const pop = $("in-pop");
-    pop.replaceChildren(popList(c.data || {}, 4));
+    const by = c.transferred_by ? S.agents.get(Number(c.transferred_by)) : null;
+    pop.replaceChildren(
+      c.transferred_by
+        ? el("p", { class: "transferred", text: fmt("desk_transferred_from", { name: by ? by.name : `#${c.transferred_by}` }) })
+        : "",
+      popList(c.data || {}, 4),
+    );
   }
   if (toast.hidden === show) toast.hidden = !show;
 }
@@ -471,7 +478,11 @@ function renderPop() {
     body.replaceChildren(el("p", { class: "muted", text: T.desk_pop_empty }));
     return;
   }
+  const by = c.transferred_by ? S.agents.get(Number(c.transferred_by)) : null;
   body.replaceChildren(
+    c.transferred_by
+      ? el("p", { class: "transferred", text: fmt("desk_transferred_from", { name: by ? by.name : `#${c.transferred_by}` }) })
+      : null,
     el("h3", { text: T.desk_pop_ivr }),
     popList(c.data || {}),
     c.ivr_path && c.ivr_path.length
