@@ -300,3 +300,79 @@ async def test_desk_real_call_pop_hold_resume_transfer_wrap_up(
         assert cdr["disposition_notes"] == "账单问题，已转张伟"
         assert cdr["data"].get("account") == "3201001001", cdr["data"]
         assert not page.desk_errors and not page2.desk_errors, (page.desk_errors, page2.desk_errors)
+
+
+async def test_desk_real_call_mute_dtmf_consult_conference_complete_hangup(
+    live: Live, new_page: Any, shot: Any, sipp_peers: SippPeers, tmp_path: Path
+) -> None:
+    async with AsyncClient(base_url=live.url, timeout=30) as client:
+        c = await LiveCenter.create(client, sipp_peers, tmp_path)
+        assert isinstance(c, LiveCenter)
+        c.live = live
+        await c.fast_queues("fault", wrap_up=30)
+        phone = await c.phone("li.na", ring_ms=800, hangup_by="remote", talk_ms=None)
+        page = await open_desk(new_page, "li.na", lang="en")
+        await page.click("#btn-login")
+        await wait_state(page, "Not ready")
+        await page.keyboard.press("Alt+r")
+        await wait_state(page, "Ready")
+
+        caller = await c.caller(
+            "caller",
+            "95598",
+            [Pause(1500), c.digits("2"), Play(c.tone(900.0, 60.0, "PCMA"), wait=False)],
+            expect_bye=True,
+            bye_timeout=90,
+        )
+        await page.wait_for_selector("#call-card[data-state='connected']", timeout=45_000)
+        await wait_text(page, "#pop-body", "Menu choice")
+        assert "null" not in await text(page, "#pop-body")
+
+        # mute and unmute; two keypad digits to the caller
+        await page.keyboard.press("Alt+m")
+        await wait_text(page, "#call-flags", "Muted")
+        assert await page.get_attribute("#btn-mute", "aria-pressed") == "true"
+        await page.click("#btn-mute")
+        await page.wait_for_function("() => document.querySelector('#call-flags').textContent === ''")
+        await page.click("#dtmf button[data-key='1']")
+        await page.click("#dtmf button[data-key='#']")
+        await wait_text(page, "#dtmf-sent", "1#")
+
+        # consult zhang.wei (logged in, not ready: his phone is called directly)
+        phone2 = await c.phone("zhang.wei", ring_ms=1500, hangup_by="remote", talk_ms=None)
+        await c.login("zhang.wei", ready=False)
+        page2 = await open_desk(new_page, "zhang.wei", lang="en")
+        await wait_state(page2, "Not ready")
+        await page.click("#btn-transfer")
+        await page.check("input[name=mode][value=consult]")
+        await page.select_option("#xfer-agent", str(c.users["zhang.wei"]))
+        await page.click("#btn-xfer-go")
+        await page.wait_for_selector("#consult-bar:not([hidden])")
+        await wait_text(page, "#consult-text", "Consulting 张伟")
+        # complete/conference wait until zhang.wei answers
+        await page.wait_for_selector("#btn-xfer-conference:not([disabled])", timeout=20_000)
+        await shot(page, "desk-c1-consulting")
+        await page.click("#btn-xfer-conference")
+        await page.wait_for_selector("#call-card[data-state='conference']")
+        await page2.wait_for_selector("#call-info:not([hidden])", timeout=10_000)
+        await shot(page, "desk-c2-conference")
+        await page.click("#btn-xfer-complete")
+
+        # li.na leaves (wrap-up); the call is zhang.wei's, who hangs up from his desk
+        await page.wait_for_selector("#wrapup-form:not([hidden])", timeout=15_000)
+        await page2.wait_for_selector("#call-card[data-state='connected']", timeout=10_000)
+        await wait_text(page2, "#call-caller", "13912340001")
+        await shot(page2, "desk-c3-zhang-wei-after-complete")
+        assert await page2.is_hidden("#wrapup-form")
+        await page2.keyboard.press("Alt+x")
+        await page2.wait_for_selector("#call-info", state="hidden", timeout=15_000)
+
+        await page.select_option("#wrapup-disposition", "transferred")
+        await page.click("#btn-wrapup")
+        await page.wait_for_selector("#wrapup-form", state="hidden")
+        assert await caller.wait(30) == 0, caller.explain()
+        assert await phone.wait(15) == 0, phone.explain()
+        assert await phone2.wait(15) == 0, phone2.explain()
+        cdr = (await c.calls(dialed="95598"))[0]
+        assert cdr["ended_by"] == "agent", cdr
+        assert not page.desk_errors and not page2.desk_errors, (page.desk_errors, page2.desk_errors)

@@ -256,8 +256,30 @@ function callOf(env) {
   return String(env.call_id || "").split("/")[0];
 }
 
+/** I am the consulted agent and the call became mine (transfer completed or conference). */
+function takeOver(callId) {
+  api("GET", "/api/v1/calls/live", undefined, { quiet: true })
+    .then((calls) => {
+      const doc = (calls || []).find((x) => x.id === callId);
+      if (doc && (doc.agent_id === ME || doc.state === "conference")) {
+        setCallDoc({ ...doc, agent_id: ME });
+        fetchPop(S.call);
+      }
+    })
+    .catch(() => {});
+}
+
 function callEvent(env) {
   const d = env.data || {};
+  const toMe = env.type === "transfer" && d.to && Number(d.to.agent) === ME;
+  if (toMe && (d.state === "completed" || d.state === "answered") && (!S.call || S.call.id !== callOf(env))) {
+    if (d.state === "completed") takeOver(callOf(env));
+    return;
+  }
+  if (env.type === "conference" && d.to && Number(d.to.agent) === ME) {
+    takeOver(callOf(env));
+    return;
+  }
   const mine = env.agent_id === ME || (S.call && callOf(env) === S.call.id);
   if (!mine) return;
   if (d.call && typeof d.call === "object") setCallDoc(d.call);
@@ -308,6 +330,12 @@ function callEvent(env) {
       renderCall();
       break;
     case "transfer":
+      if (toMe && S.call && S.call.id === id) {
+        // I was consulted (and in a conference): the call stays with me now
+        if (d.state === "completed") Object.assign(S.call, { state: "connected", transfer: null });
+        renderCall();
+        break;
+      }
       if (S.call && S.call.id === id) {
         if (d.mode === "blind" && d.state === "started") {
           endCall(id); // the agent leaves at once
@@ -352,7 +380,9 @@ function callEvent(env) {
         renderCall();
       }
       break;
-    case "complete":
+    case "complete": // the ACD task of one agent (after a transfer, the colleague's part goes on)
+      if (env.agent_id === ME) endCall(id);
+      break;
     case "call_hangup":
     case "call_ended":
     case "call_released":
@@ -478,18 +508,19 @@ function renderPop() {
     body.replaceChildren(el("p", { class: "muted", text: T.desk_pop_empty }));
     return;
   }
-  const by = c.transferred_by ? S.agents.get(Number(c.transferred_by)) : null;
-  body.replaceChildren(
-    c.transferred_by
-      ? el("p", { class: "transferred", text: fmt("desk_transferred_from", { name: by ? by.name : `#${c.transferred_by}` }) })
-      : null,
-    el("h3", { text: T.desk_pop_ivr }),
-    popList(c.data || {}),
-    c.ivr_path && c.ivr_path.length
-      ? el("p", { class: "muted ivr-path", text: c.ivr_path.map((p) => (typeof p === "object" ? p.node || JSON.stringify(p) : p)).join(" → ") })
-      : null,
-  );
+  const parts = [];
+  if (c.transferred_by) {
+    const by = S.agents.get(Number(c.transferred_by));
+    parts.push(el("p", { class: "transferred", text: fmt("desk_transferred_from", { name: by ? by.name : `#${c.transferred_by}` }) }));
+  }
+  parts.push(el("h3", { text: T.desk_pop_ivr }), popList(c.data || {}));
+  if (c.ivr_path && c.ivr_path.length) {
+    const steps = c.ivr_path.map((p) => (typeof p === "object" ? p.node || JSON.stringify(p) : p));
+    parts.push(el("p", { class: "muted ivr-path", text: steps.join(" → ") }));
+  }
+  body.replaceChildren(...parts);
 }
+
 
 async function answer() {
   if (!S.call || S.call.state !== "ringing") return;
