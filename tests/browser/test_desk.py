@@ -376,3 +376,33 @@ async def test_desk_real_call_mute_dtmf_consult_conference_complete_hangup(
         cdr = (await c.calls(dialed="95598"))[0]
         assert cdr["ended_by"] == "agent", cdr
         assert not page.desk_errors and not page2.desk_errors, (page.desk_errors, page2.desk_errors)
+
+
+async def test_desk_click_to_dial(
+    live: Live, new_page: Any, shot: Any, sipp_peers: SippPeers, tmp_path: Path
+) -> None:
+    async with AsyncClient(base_url=live.url, timeout=30) as client:
+        c = await LiveCenter.create(client, sipp_peers, tmp_path)
+        assert isinstance(c, LiveCenter)
+        c.live = live
+        mine = await c.phone("zhang.wei", ring_ms=800, hangup_by="remote", talk_ms=None)
+        customer = await c.phone("li.na", ring_ms=1500, hangup_by="remote", talk_ms=None)  # extension 1001
+        page = await open_desk(new_page, "zhang.wei")
+        await page.click("#btn-login")
+        await wait_state(page, "未就绪")
+        # Alt+C puts the cursor in the dial box
+        await page.keyboard.press("Alt+c")
+        assert await page.evaluate("() => document.activeElement.id") == "dial-number"
+        await page.keyboard.type("1001")
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector("#call-info:not([hidden])")
+        await wait_text(page, "#call-caller", "1001")
+        assert await text(page, "#call-caller-label") == "被叫号码"
+        await page.wait_for_selector("#call-card[data-state='connected']", timeout=20_000)
+        await shot(page, "desk-d1-click-to-dial-connected")
+        await page.click("#btn-hangup")
+        await page.wait_for_selector("#call-info", state="hidden", timeout=15_000)
+        assert await mine.wait(15) == 0, mine.explain()
+        assert await customer.wait(15) == 0, customer.explain()
+        await wait_state(page, "未就绪")
+        assert not page.desk_errors, page.desk_errors

@@ -409,6 +409,7 @@ function renderCall() {
   const ringing = live && c.state === "ringing";
   const connected = live && ["connected", "held", "consulting", "conference"].includes(c.state);
   if (live) {
+    $("call-caller-label").textContent = c.direction === "outbound" ? T.desk_dialed : T.desk_caller;
     $("call-caller").textContent = c.caller_name ? `${c.caller} (${c.caller_name})` : c.caller || "—";
     $("call-queue").textContent = c.queue_name || queueLabel(c.queue) || "—";
     $("call-state").textContent = callStateLabel(c.state);
