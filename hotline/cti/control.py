@@ -438,6 +438,11 @@ class CallControl:
         if ctl.consult is not None and leg is ctl.consult.leg:
             await self._end_consult(call, "cancelled", by=None)
             return True
+        _caller, agent = self.legs(call)
+        if agent is not None and leg is agent and ctl.consult is not None and ctl.consult.state == "talking":
+            # the agent hung up while talking to the consulted party: hand the caller over
+            await self.complete(call, self.agent_of(call)[0] or 0)
+            return True
         return False
 
     def call_finished(self, call: Call, cause: str, ended_by: str) -> None:

@@ -591,3 +591,34 @@ async def test_blind_transfer_to_an_outside_number_through_the_trunk(
     assert gateway.received("INVITE"), gateway.explain()
     assert any(e["data"]["state"] == "started" for e in ev.of(cid, "transfer"))
     ev.stop()
+
+
+async def test_agent_hanging_up_during_a_consultation_hands_the_caller_over(
+    telephony_client: AsyncClient, tmp_path: Path, sipp_peers: SippPeers
+) -> None:
+    c = await Center.create(telephony_client, sipp_peers, tmp_path)
+    ev = Events(telephony_client)
+    await c.fast_queues("fault", wrap_up=30)
+    zphone = await c.phone("zhang.wei", ring_ms=300, hangup_by="phone", talk_ms=5000)
+    lphone = await c.phone("li.na", ring_ms=300, hangup_by="phone", talk_ms=9000)
+    await c.login("zhang.wei")
+    await c.login("li.na", ready=False)
+    caller = await c.caller(
+        "caller", "95598", [Pause(1000), c.digits("2"), Play(c.tone(CALLER_HZ, 30.0, "PCMA"), wait=False)],
+        expect_bye=True, bye_timeout=60,
+    )  # fmt: skip
+    cid = (await connected_call(c, "zhang.wei"))["id"]
+    li = c.users["li.na"]
+    await act(c, "zhang.wei", cid, "transfer", {"mode": "consult", "to": {"agent": li}})
+    assert await zphone.wait(20) == 0, zphone.explain()  # zhang.wei hangs up after 5 s
+    doc = await connected_call(c, "li.na")
+    assert doc["id"] == cid and doc["agent_id"] == li and doc["transfer"] is None, doc
+    await c.wait_state("zhang.wei", "wrap_up")
+    assert await caller.wait(30) == 0, caller.explain()  # li.na hangs up after 9 s
+    assert await lphone.wait(15) == 0, lphone.explain()
+    await c.idle()
+    cdr = await c.call(cid)
+    assert cdr["ended_by"] == "callee" and cdr["data"]["transfers"][0]["mode"] == "consult", cdr
+    states = [e["data"]["state"] for e in ev.of(cid, "transfer")]
+    assert states == ["started", "answered", "completed"], states
+    ev.stop()
