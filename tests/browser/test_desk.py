@@ -168,6 +168,17 @@ async def test_desk_state_bar_language_shortcuts_and_lost_connection(
 
     await page.click("#btn-logout")
     await page.wait_for_selector("#login-form:not([hidden])")
+
+    # the browser session ends elsewhere: the stream stops retrying and says so
+    await page.evaluate(
+        """() => fetch('/logout', {method: 'POST', body: new URLSearchParams({csrf_token:
+             document.querySelector('meta[name=csrf-token]').content}), redirect: 'manual'})"""
+    )
+    await page.context.set_offline(True)
+    await page.wait_for_selector("#conn-banner:not([hidden])")
+    await page.context.set_offline(False)
+    await wait_text(page, "#conn-banner", "signed out")
+    await page.wait_for_function("() => window.deskStream.status === 'denied'")
     assert not page.desk_errors, page.desk_errors
 
 

@@ -5,7 +5,7 @@
 //   stream.on("snapshot", (data) => …);            // {agents, queues, calls}: replace your state
 //   stream.on("event", (env) => …);                // every envelope {seq, type, at, call_id, queue, agent_id, data}
 //   stream.on("agent_state", (env) => …);          // envelopes of one type
-//   stream.on("status", (s) => …);                 // "connecting" | "open" | "lost"
+//   stream.on("status", (s) => …);                 // "connecting" | "open" | "lost" | "denied" | "idle"
 //   stream.start();
 //
 // Protocol: the server greets with {type: "hello", seq, epoch, resumed}. A fresh connection (or a
@@ -18,7 +18,12 @@
 const DEFAULT_STRINGS = {
   live_conn_lost: "Connection lost — reconnecting…",
   live_conn_back: "Connection restored",
+  live_signed_out: "You are signed out. Reload the page to sign in again.",
 };
+
+//: close codes after which retrying cannot help (4401 not authenticated, 4403 foreign Origin,
+//: 4400 bad query): the stream stops and the banner says why
+const FATAL_CODES = new Set([4400, 4401, 4403]);
 
 function readPageStrings() {
   const el = document.getElementById("page-strings");
@@ -130,8 +135,10 @@ export class EventStream {
     this.ws = ws;
     this._greeted = false;
     ws.onmessage = (msg) => this._frame(ws, msg.data);
-    ws.onclose = () => {
-      if (this.ws === ws) this._lost("closed");
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      if (FATAL_CODES.has(ev.code)) this._fatal(ev);
+      else this._lost("closed");
     };
     ws.onerror = () => {}; // onclose follows
     this._armDead();
@@ -209,6 +216,17 @@ export class EventStream {
     const delay = this.backoffMin / 2 + Math.random() * (cap - this.backoffMin / 2); // jitter
     this.attempt += 1;
     this._timers.retry = setTimeout(() => this._connect(), navigator.onLine === false ? this.backoffMax : delay);
+  }
+
+  _fatal(ev) {
+    console.warn(`event stream refused (${ev.code}): ${ev.reason}`);
+    this.ws = null;
+    this.stop();
+    this._setStatus("denied");
+    const el = this._bannerEl();
+    el.textContent = ev.code === 4401 ? this.strings.live_signed_out : `${this.strings.live_conn_lost} (${ev.reason})`;
+    el.hidden = false;
+    document.body.classList.add("conn-lost");
   }
 
   _retryNow() {
