@@ -13,7 +13,7 @@ Supervision, take-over and force release need ``call.supervise``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter
@@ -145,8 +145,11 @@ def _control(ctx: Ctx) -> CallControl:
     return control
 
 
-async def call_resource(ctx: Ctx, control: CallControl, call: Call) -> Resource:
-    """The policy's view of a live call: the unit of its queue (else of its agent), its agent."""
+async def call_resource(
+    ctx: Ctx, control: CallControl, call: Call, paths: dict[int, str] | None = None
+) -> Resource:
+    """The policy's view of a live call: the unit of its queue (else of its agent), its agent.
+    ``paths`` caches unit paths across calls (one lookup per unit for a whole list)."""
     agent_id, _name = control.agent_of(call)
     acd = control.acd
     unit_id = None
@@ -159,8 +162,13 @@ async def call_resource(ctx: Ctx, control: CallControl, call: Call) -> Resource:
         unit_id = agent.unit_id if agent else None
     path = TENANT_PATH
     if unit_id is not None:
-        async with ctx.db() as s:
-            path = await unit_path(s, unit_id) or TENANT_PATH
+        cached = paths.get(unit_id) if paths is not None else None
+        if cached is None:
+            async with ctx.db() as s:
+                cached = await unit_path(s, unit_id) or TENANT_PATH
+            if paths is not None:
+                paths[unit_id] = cached
+        path = cached
     return Resource("call", call.tenant_id, path, agent_id, call.id)
 
 
@@ -213,8 +221,12 @@ async def live_calls(ctx: Ctx) -> list[CallLive]:
         return []
     control: CallControl = tele.control
     out = []
-    for call in sorted(control.calls(ctx.tenant_id), key=lambda c: c.started_at or datetime.min):
-        res = await call_resource(ctx, control, call)
+    paths: dict[int, str] = {}
+    calls = sorted(
+        control.calls(ctx.tenant_id), key=lambda c: c.started_at or datetime.min.replace(tzinfo=UTC)
+    )
+    for call in calls:
+        res = await call_resource(ctx, control, call, paths)
         if allows(ctx.principal, Perm.CALL_READ, res) or res.owner_id == ctx.principal.user_id:
             out.append(live_doc(control, call))
     return out
