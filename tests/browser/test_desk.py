@@ -91,14 +91,18 @@ async def test_desk_state_bar_language_shortcuts_and_lost_connection(
     await wait_state(page, "就绪")
     assert await text(page, "#state-reason") == ""
 
-    # a change made elsewhere (another client of the API) arrives through the event stream
+    # a change made elsewhere (a supervisor forcing the state) arrives through the event stream
     async with AsyncClient(base_url=live.url) as client:
         headers = await token_for(client, "li.na")
         me = (await client.get("/api/v1/auth/me", headers=headers)).json()["id"]
-        r = await client.post(f"/api/v1/agents/{me}/not-ready", json={"reason": "meeting"}, headers=headers)
+        boss = await token_for(client, "wang.fang")
+        r = await client.post(f"/api/v1/agents/{me}/not-ready", json={"reason": "meeting"}, headers=boss)
         assert r.status_code == 200, r.text
     await wait_text(page, "#state-reason", "会议")
     await wait_state(page, "未就绪")
+    await page.wait_for_selector(".toast.info")
+    toast = await text(page, ".toast.info")
+    assert "班长已将您的状态改为 未就绪 (会议)" in toast and "王芳" in toast, toast
 
     # the connection drops: a banner says so; a change made meanwhile arrives when the stream
     # resumes (the missed events are replayed), and the banner goes away

@@ -786,6 +786,25 @@ function urgentToast(m) {
   setTimeout(() => box.remove(), 30000);
 }
 
+const FORCED_STATE = { ready: "available", not_ready: "not_ready", logout: "logged_out", login: "not_ready" };
+
+/** A supervisor changed my state: say so (the state bar follows the agent_state event). */
+function forcedToast(d) {
+  let state = stateLabel(FORCED_STATE[d.action] || d.action);
+  if (d.reason) state += ` (${codeLabel("not_ready", d.reason)})`;
+  const box = el(
+    "div",
+    { class: "toast info", role: "status" },
+    el("p", { class: "msg-text", text: fmt("desk_forced", { state }) }),
+    d.by ? el("p", { class: "msg-meta", text: fmt("desk_from", { sender: (S.agents.get(d.by) || {}).name || d.by_name }) }) : null,
+  );
+  const close = el("button", { type: "button", class: "secondary small", text: T.desk_close });
+  close.addEventListener("click", () => box.remove());
+  box.append(close);
+  $("toasts").append(box);
+  setTimeout(() => box.remove(), 10000);
+}
+
 // -- history -------------------------------------------------------------------------------------
 
 let historyLoading = null;
@@ -982,6 +1001,7 @@ function onEvent(env) {
     otherAgent(env);
     agentEvent(env);
     if (env.type === "agent_forced" && env.agent_id === ME) {
+      forcedToast(env.data || {});
       // the state change itself arrives as agent_state; refresh to be sure of reason and since
       api("GET", `/api/v1/agents/${ME}`, undefined, { quiet: true }).then(setAgent).catch(() => {});
     }
