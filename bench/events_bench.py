@@ -170,6 +170,7 @@ class Stats:
         self.max = 0.0
         self.first = self.last = 0.0
         self.cpu0 = time.process_time()
+        self.wait0 = _sched_wait(os.getpid())
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -177,6 +178,7 @@ class Stats:
             "measured": self.measured,
             "snapshots": self.snapshots,
             "client_cpu_s": round(time.process_time() - self.cpu0, 2),
+            "client_cpu_wait_ms": round((_sched_wait(os.getpid()) - self.wait0) * 1000),
         }
         if self.measured:
             marks = {"p50": 0.50, "p95": 0.95, "p99": 0.99, "p999": 0.999}
@@ -434,6 +436,9 @@ def run_phase(
         "client_cpu_s": got["client_cpu_s"],
         "publisher_late_ms": result.get("late_ms"),
         "server_loop_lag_ms": result.get("loop_lag_ms"),
+        "server_publish_to_send_ms": result.get("server_publish_to_send_ms"),
+        "client_cpu_wait_ms": got.get("client_cpu_wait_ms"),
+        "server_gc_pauses": result.get("gc_pauses"),
         "server_cpu_wait_ms": round((_sched_wait(server_pid) - wait0) * 1000),
         "open_connections": got["open_connections"],
         "p99_under_100ms": bool(lat) and lat.get("p99", 1e9) < 100 and got["measured"] >= expected,

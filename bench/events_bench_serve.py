@@ -21,16 +21,72 @@ Usage: python bench/events_bench_serve.py serve --config FILE --data-dir DIR --h
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from starlette.websockets import WebSocket
+
 from hotline.cti import center as center_mod
 
 _start = center_mod.ContactCenter.start
+_send_text = WebSocket.send_text
+_T = re.compile(r'"t":([0-9.]+)')
+#: server side: publish -> the frame handed to the socket (seconds), while a run is measured
+SENT: list[float] = []
+MEASURING = [False]
+
+
+async def _send_text_timed(self: WebSocket, data: str) -> None:
+    await _send_text(self, data)
+    if MEASURING[0] and data.startswith('{"seq"'):
+        m = _T.search(data)
+        if m is not None:
+            SENT.append(time.time() - float(m.group(1)))
+
+
+_GC: dict[str, float] = {}
+_gc_started = [0.0]
+
+
+def _gc_callback(phase: str, info: dict[str, int]) -> None:
+    """Garbage collector pauses while a run is measured (count, total and longest per generation)."""
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+        return
+    if not MEASURING[0]:
+        return
+    ms = (time.perf_counter() - _gc_started[0]) * 1000
+    g = info.get("generation", 0)
+    _GC[f"gen{g}_count"] = _GC.get(f"gen{g}_count", 0) + 1
+    _GC[f"gen{g}_total_ms"] = round(_GC.get(f"gen{g}_total_ms", 0.0) + ms, 1)
+    _GC[f"gen{g}_max_ms"] = round(max(_GC.get(f"gen{g}_max_ms", 0.0), ms), 1)
+
+
+gc.callbacks.append(_gc_callback)
+WebSocket.send_text = _send_text_timed  # type: ignore[method-assign,assignment]
+
+
+def _dist(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {}
+    v = sorted(values)
+
+    def pick(q: float) -> float:
+        return round(v[min(len(v) - 1, int(len(v) * q))] * 1000, 1)
+
+    return {
+        "n": len(v),
+        "p50": pick(0.5),
+        "p95": pick(0.95),
+        "p99": pick(0.99),
+        "max": round(v[-1] * 1000, 1),
+    }
 
 
 async def _publisher(center: Any, control: Path, done: Path) -> None:
@@ -66,6 +122,9 @@ async def _run(center: Any, spec: dict[str, Any]) -> dict[str, Any]:
     i = 0
     lags: list[float] = []
     sampler = asyncio.ensure_future(_lag_sampler(lags))
+    SENT.clear()
+    _GC.clear()
+    MEASURING[0] = True
     while True:
         now = time.monotonic()
         if now - start >= duration:
@@ -90,12 +149,16 @@ async def _run(center: Any, spec: dict[str, Any]) -> dict[str, Any]:
             stats += 1
         await asyncio.sleep(max(0.0, start + published / rate - time.monotonic()))
     sampler.cancel()
+    await asyncio.sleep(2.0)  # frames still queued when publishing stopped
+    MEASURING[0] = False
     lags.sort()
     return {
         "published": published,
         "stats": stats,
         "late_ms": round(late * 1000, 1),
         "agents": len(agents),
+        "server_publish_to_send_ms": _dist(SENT),
+        "gc_pauses": dict(_GC),
         # how late a 10 ms timer fired: the event loop busy (or the process waiting for the CPU)
         "loop_lag_ms": {
             "p50": round(lags[len(lags) // 2] * 1000, 1) if lags else None,
