@@ -10,11 +10,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 from httpx import AsyncClient
 
+from hotline.web.ui.desk import json_block
 from tests.browser.conftest import Live
 from tests.conftest import token_for
 from tests.contact.pathtools import Center
@@ -184,6 +186,12 @@ async def test_desk_state_bar_language_shortcuts_and_lost_connection(
     await wait_text(page, "#conn-banner", "signed out")
     await page.wait_for_function("() => window.deskStream.status === 'denied'")
     assert not page.desk_errors, page.desk_errors
+
+
+def test_json_block_cannot_close_the_script_element() -> None:
+    text = str(json_block({"name": "</script><script>alert(1)</script>", "x": "a&b"}))
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == {"name": "</script><script>alert(1)</script>", "x": "a&b"}
 
 
 async def test_desk_refuses_a_user_without_agent_profile(live: Live, new_page: Any) -> None:
