@@ -361,6 +361,23 @@ async def test_desk_real_call_mute_dtmf_consult_conference_complete_hangup(
         await page.click("#dtmf button[data-key='#']")
         await wait_text(page, "#dtmf-sent", "1#")
 
+        # a supervisor listens (not shown to the agent), then whispers (shown), then leaves
+        sup_phone = await c.phone("wang.fang", ring_ms=300, hangup_by="remote", talk_ms=None)
+        await c.login("wang.fang", ready=False)
+        cid = (await c.calls(dialed="95598"))[0]["id"]
+        boss = c.tokens["wang.fang"]
+        r = await client.post(f"/api/v1/calls/{cid}/supervise", json={"mode": "listen"}, headers=boss)
+        assert r.status_code == 200, r.text
+        await asyncio.sleep(2.0)
+        assert await text(page, "#call-flags") == ""
+        r = await client.post(f"/api/v1/calls/{cid}/supervise", json={"mode": "whisper"}, headers=boss)
+        assert r.status_code == 200, r.text
+        await wait_text(page, "#call-flags", "supervisor joined")
+        r = await client.post(f"/api/v1/calls/{cid}/supervise/stop", headers=boss)
+        assert r.status_code == 200, r.text
+        await page.wait_for_function("() => document.querySelector('#call-flags').textContent === ''")
+        assert await sup_phone.wait(15) == 0, sup_phone.explain()
+
         # consult zhang.wei (logged in, not ready: his phone is called directly)
         phone2 = await c.phone("zhang.wei", ring_ms=1500, hangup_by="remote", talk_ms=None)
         await c.login("zhang.wei", ready=False)

@@ -187,7 +187,7 @@ function setCallDoc(doc) {
   c.on_hold = Boolean(doc.on_hold);
   c.muted = Boolean(doc.muted);
   c.transfer = doc.transfer || null;
-  c.supervisors = doc.supervisors || [];
+  c.supervisors = (doc.supervisors || []).map((x) => ({ id: x.user_id, mode: x.mode }));
   c.direction = doc.direction || c.direction;
   if (doc.data && typeof doc.data === "object") c.data = doc.data;
   if (doc.connected_at) c.connected_ms = serverMs(doc.connected_at);
@@ -376,7 +376,7 @@ function callEvent(env) {
       break;
     case "supervise":
       if (S.call && S.call.id === id) {
-        S.call.supervisors = d.state === "ended" ? [] : [d.supervisor_id];
+        S.call.supervisors = d.state === "ended" ? [] : [{ id: d.supervisor_id, mode: d.mode }];
         renderCall();
       }
       break;
@@ -415,7 +415,8 @@ function renderCall() {
     $("call-state").textContent = callStateLabel(c.state);
     const flags = [];
     if (c.muted) flags.push(T.desk_muted);
-    if (c.supervisors && c.supervisors.length) flags.push(T.desk_supervised);
+    // silent monitoring stays silent: only a supervisor the agent hears is shown
+    if ((c.supervisors || []).some((x) => x.mode === "whisper" || x.mode === "barge")) flags.push(T.desk_supervised);
     $("call-flags").textContent = flags.join(" · ");
   } else {
     $("call-flags").textContent = "";
