@@ -324,8 +324,14 @@ class _Scoped:
 class EventHub:
     """Per-tenant sequence numbers, a bounded replay buffer, readers and synchronous listeners."""
 
-    def __init__(self, *, buffer: int = 10_000, locator: Locator | None = None) -> None:
+    def __init__(
+        self, *, buffer: int = 10_000, buffer_bytes: int = 32 << 20, locator: Locator | None = None
+    ) -> None:
+        #: the replay buffer per tenant: at most ``buffer`` events and ``buffer_bytes`` of encoded
+        #: text (big ``stats`` events would otherwise make 10,000 events hundreds of megabytes)
         self._buffer_size = buffer
+        self._buffer_bytes = buffer_bytes
+        self._bytes: dict[int, int] = {}
         #: id of this run: sequence numbers restart with it (a client resumes only within one)
         self.epoch = secrets.token_hex(6)
         self.locator: Locator = locator if locator is not None else NullLocator()
@@ -381,8 +387,12 @@ class EventHub:
         )
         recent = self._recent.get(tenant_id)
         if recent is None:
-            recent = self._recent[tenant_id] = deque(maxlen=self._buffer_size)
+            recent = self._recent[tenant_id] = deque()
         recent.append(event)
+        size = self._bytes.get(tenant_id, 0) + len(text)
+        while len(recent) > self._buffer_size or (size > self._buffer_bytes and len(recent) > 1):
+            size -= len(recent.popleft().text)
+        self._bytes[tenant_id] = size
         self.published += 1
         readers = self._readers.get(tenant_id)
         if readers is not None and readers.count:

@@ -70,6 +70,18 @@ def test_sequence_buffer_and_since() -> None:
     assert json.loads(e.text) == e.envelope()
 
 
+def test_buffer_bounded_by_bytes_too() -> None:
+    hub = EventHub(buffer=100, buffer_bytes=2000)
+    for _ in range(10):
+        hub.publish(T, "stats", data={"rows": "x" * 500})
+    kept = hub._recent[T]
+    assert 2 <= len(kept) <= 3 and sum(len(e.text) for e in kept) <= 2000
+    assert kept[-1].seq == 10 and hub.since(T, 1) is None
+    hub.publish(T, "big", data={"rows": "y" * 5000})  # larger than the budget: kept alone
+    assert [e.type for e in hub._recent[T]] == ["big"]
+    assert [e.seq for e in hub.since(T, 10) or []] == [11]
+
+
 def test_encoded_once_and_shared() -> None:
     hub = EventHub(locator=LOC)
     a, b = Reader(ADMIN), Reader(NJ_BOSS)
