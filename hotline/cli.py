@@ -215,6 +215,9 @@ def serve(
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,
+            # the event stream sends small JSON frames to thousands of desktops: compressing
+            # every frame for every client would cost more CPU than the bandwidth it saves
+            ws_per_message_deflate=False,
         )
     )
     server.run()
