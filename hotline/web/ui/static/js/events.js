@@ -71,7 +71,14 @@ export class EventStream {
     this.stopped = false;
     window.addEventListener("offline", this._onOffline);
     window.addEventListener("online", this._onOnline);
-    window.addEventListener("pagehide", () => this.stop(), { once: true });
+    if (!this._pageHooks) {
+      // leaving the page closes the socket; coming back from the back/forward cache reopens it
+      this._pageHooks = true;
+      window.addEventListener("pagehide", () => this.stop());
+      window.addEventListener("pageshow", (ev) => {
+        if (ev.persisted && this.stopped && this.status !== "denied") this.start();
+      });
+    }
     this._connect();
     return this;
   }
@@ -86,7 +93,7 @@ export class EventStream {
       this.ws.close(1000, "bye");
       this.ws = null;
     }
-    this._setStatus("idle");
+    if (this.status !== "denied") this._setStatus("idle");
   }
 
   /** Send a JSON frame (true when it went out). */
