@@ -34,6 +34,10 @@ from tests.conftest import token_for
 PW = "Other-tenant-1"
 
 #: Body for writes, per path template; {unit}, {user}, {cal} are tenant B's ids.
+CONTROL_VERBS = (
+    "hangup", "hold", "resume", "transfer/complete", "transfer/cancel", "conference", "pickup",
+    "supervise/stop", "takeover", "release",
+)  # fmt: skip
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/units/{unit_id}"): {"name": "hijacked"},
     ("PUT", "/api/v1/calendars/{cal_id}"): {"name": "B hours", "week": {}},
@@ -59,10 +63,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/voicemails/{voicemail_id}"): {"status": "done"},
     ("POST", "/api/v1/calls/{call_id}/flow"): {"flow": "bname"},
     # call control (a live call of B; without telephony every live call is unknown: 404)
-    **{("POST", f"/api/v1/calls/{{call_id}}/{verb}"): {} for verb in (
-        "hangup", "hold", "resume", "transfer/complete", "transfer/cancel", "conference", "pickup",
-        "supervise/stop", "takeover", "release",
-    )},  # fmt: skip
+    **{("POST", f"/api/v1/calls/{{call_id}}/{verb}"): {} for verb in CONTROL_VERBS},
     ("POST", "/api/v1/calls/{call_id}/mute"): {"muted": True},
     ("POST", "/api/v1/calls/{call_id}/dtmf"): {"digits": "1"},
     ("POST", "/api/v1/calls/{call_id}/transfer"): {"mode": "blind", "to": {"queue": "bname"}},
@@ -120,7 +121,9 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
         s.add(NumberRoute(tenant_id=t.id, number="96666", flow="bname"))
         vm = Voicemail(tenant_id=t.id, call_id="b-call-1", box="bname", path="voicemail/x.wav", seconds=1.0)
         s.add(vm)
-        hook = WebhookRow(tenant_id=t.id, name="b-crm", url="https://b.example/hook", secret="b" * 32, events=[])
+        hook = WebhookRow(
+            tenant_id=t.id, name="b-crm", url="https://b.example/hook", secret="b" * 32, events=[]
+        )
         s.add(hook)
         msg = AgentMessage(tenant_id=t.id, sender_id=admin.id, text="B only")
         s.add(msg)
