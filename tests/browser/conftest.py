@@ -11,20 +11,18 @@ Fixtures:
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from hotline.web.app import create_app
 from tests.conftest import make_settings
+from tests.liveserver import running
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -44,13 +42,6 @@ CHROMIUM_ARGS = [
 pytestmark = pytest.mark.browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @dataclass
 class Live:
     url: str
@@ -68,24 +59,8 @@ async def live(tmp_path: Path, demo_db_template: Path) -> AsyncIterator[Live]:
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{db}", sip=True)
     settings.sip.keepalive_interval = 0
     app = create_app(settings)
-    port = _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.ensure_future(server.serve())
-    for _ in range(400):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.05)
-    if task.done():
-        task.result()
-    assert server.started, "uvicorn did not start"
-    try:
-        yield Live(f"http://127.0.0.1:{port}", app)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
+    async with running(app) as url:
+        yield Live(url, app)
 
 
 @pytest.fixture

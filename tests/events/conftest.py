@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,20 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from hotline.web.app import create_app
 from tests.conftest import make_settings
+from tests.liveserver import running
 
 PASSWORD = "Hotline-2026"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -61,32 +53,13 @@ class Live:
         return {"Authorization": f"Bearer {await self.token(username)}"}
 
 
-async def serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.ensure_future(server.serve())
-    for _ in range(400):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.05)
-    if task.done():
-        task.result()
-    assert server.started, "uvicorn did not start"
-    return server, task, port
-
-
 @pytest.fixture
 async def live(tmp_path: Path, demo_db_template: Path) -> AsyncIterator[Live]:
     db = tmp_path / "demo.db"
     shutil.copyfile(demo_db_template, db)
     app = create_app(make_settings(tmp_path, f"sqlite+aiosqlite:///{db}"))
-    server, task, port = await serve(app)
-    try:
-        yield Live(f"http://127.0.0.1:{port}", app)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
+    async with running(app) as url:
+        yield Live(url, app)
 
 
 async def recv(ws: ClientConnection, wait: float = 5.0) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from hotline.cti.webhooks import backoff_delay, matches, signature, verify
 from hotline.store.models import AuditEntry, User, WebhookDelivery
 from tests.conftest import _client, make_settings, token_for
-from tests.events.conftest import free_port
+from tests.liveserver import free_port
 
 
 class Receiver:
