@@ -442,6 +442,9 @@ class EventHub:
                 path = loc.queue_path(tid, event.queue)
             elif event.agent_id is not None:
                 path = loc.agent_path(tid, event.agent_id)
+            if event.type == "supervise" and event.data.get("mode") == "listen":
+                # silent monitoring: supervisors of the call's unit only, never the agent listened to
+                return Audience(Perm.CALL_SUPERVISE, "call", path or TENANT_PATH)
             return Audience(Perm.CALL_READ, "call", path or TENANT_PATH, event.agent_id)
         if event.queue:
             return Audience(Perm.QUEUE_READ, "queue", loc.queue_path(tid, event.queue) or TENANT_PATH)

@@ -122,6 +122,21 @@ def test_scope_routing() -> None:
     assert seen[11] == [("offer", 11)]
 
 
+def test_silent_listening_is_hidden_from_the_agent() -> None:
+    hub = EventHub(locator=LOC)
+    nj_agent = who(12, (Role.AGENT, Scope.SUBTREE, NJ))  # call.read over the whole unit
+    readers = {p.user_id: Reader(p) for p in (NJ_BOSS, SZ_BOSS, OWN_11, nj_agent)}
+    for r in readers.values():
+        hub.subscribe(r)
+    for mode in ("listen", "whisper"):
+        hub.publish(T, "supervise", call_id="c2", queue="general", agent_id=11, data={"mode": mode})
+    seen = {uid: [f["data"]["mode"] for f in texts(r)] for uid, r in readers.items()}  # type: ignore[index]
+    assert seen == {2: ["listen", "whisper"], 3: [], 11: ["whisper"], 12: ["whisper"]}
+    listen = hub.since(T, 0)
+    assert listen is not None
+    assert hub.frame_for(readers[11], listen[0]) is None and hub.frame_for(readers[2], listen[0])
+
+
 def test_frame_for_matches_fan_out() -> None:
     hub = EventHub(locator=LOC)
     readers = [Reader(p) for p in (ADMIN, NJ_BOSS, SZ_BOSS, OWN_10, OWN_11)]

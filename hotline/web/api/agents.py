@@ -15,7 +15,7 @@ from sqlalchemy import select
 from hotline import audit
 from hotline.acd.errors import AcdError
 from hotline.acd.model import AgentState, TaskStatus
-from hotline.auth.policy import TENANT_PATH, Perm, Resource, allows
+from hotline.auth.policy import TENANT_PATH, Perm, Resource, allows, can_at_all
 from hotline.auth.users import get_user
 from hotline.cti.acdservice import AgentSession
 from hotline.cti.queues import QUEUE_NAME, parse_settings
@@ -470,6 +470,8 @@ async def queue_events(
                 res = Resource("agent", ctx.tenant_id, path, session.user_id, str(session.user_id))
                 if allows(ctx.principal, Perm.AGENT_READ, res):
                     agents.add(session.user_id)
+    # silent monitoring is visible to supervisors only (as on the event stream)
+    hide_listen = not can_at_all(ctx.principal, Perm.CALL_SUPERVISE)
     return [
         QueueEventOut(
             id=r.id,
@@ -481,7 +483,8 @@ async def queue_events(
             data=r.data,
         )
         for r in rows
-        if tenant_wide or r.queue in visible or (not r.queue and r.agent_id in agents)
+        if (tenant_wide or r.queue in visible or (not r.queue and r.agent_id in agents))
+        and not (hide_listen and r.event == "supervise" and (r.data or {}).get("mode") == "listen")
     ]
 
 

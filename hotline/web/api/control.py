@@ -20,7 +20,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hotline import audit
-from hotline.auth.policy import TENANT_PATH, Perm, Resource, allows
+from hotline.auth.policy import TENANT_PATH, Perm, Resource, allows, can_at_all
 from hotline.auth.users import get_user
 from hotline.cti.control import SUPERVISOR_MODES, CallControl, supervisor_extension
 from hotline.errors import Conflict, NotFound
@@ -172,8 +172,12 @@ async def call_resource(
     return Resource("call", call.tenant_id, path, agent_id, call.id)
 
 
-def live_doc(control: CallControl, call: Call) -> CallLive:
-    return CallLive(**control.doc(call))
+def live_doc(control: CallControl, call: Call, ctx: Ctx | None = None) -> CallLive:
+    """The live call as ``ctx``'s user may see it: a silent listener is shown to supervisors only."""
+    doc = control.doc(call)
+    if ctx is not None and not can_at_all(ctx.principal, Perm.CALL_SUPERVISE):
+        doc["supervisors"] = [s for s in doc["supervisors"] if s["mode"] != "listen"]
+    return CallLive(**doc)
 
 
 async def _find(ctx: Ctx, call_id: str) -> tuple[CallControl, Call, Resource]:
@@ -228,7 +232,7 @@ async def live_calls(ctx: Ctx) -> list[CallLive]:
     for call in calls:
         res = await call_resource(ctx, control, call, paths)
         if allows(ctx.principal, Perm.CALL_READ, res) or res.owner_id == ctx.principal.user_id:
-            out.append(live_doc(control, call))
+            out.append(live_doc(control, call, ctx))
     return out
 
 
@@ -244,7 +248,7 @@ _STATE_409: dict[int | str, dict[str, Any]] = {
 )
 async def hangup(call_id: str, ctx: CtxDep) -> CallLive:
     control, call = await _may_control(ctx, call_id)
-    doc = live_doc(control, call)
+    doc = live_doc(control, call, ctx)
     await control.hangup(call, ctx.principal.user_id)
     await _audit(ctx, "call.hangup", call_id)
     doc.state = "ended"
@@ -261,7 +265,7 @@ async def hold(call_id: str, ctx: CtxDep) -> CallLive:
     control, call = await _may_control(ctx, call_id)
     await control.hold(call, True, ctx.principal.user_id)
     await _audit(ctx, "call.hold", call_id)
-    return live_doc(control, call)
+    return live_doc(control, call, ctx)
 
 
 @router.post(
@@ -274,7 +278,7 @@ async def resume(call_id: str, ctx: CtxDep) -> CallLive:
     control, call = await _may_control(ctx, call_id)
     await control.hold(call, False, ctx.principal.user_id)
     await _audit(ctx, "call.resume", call_id)
-    return live_doc(control, call)
+    return live_doc(control, call, ctx)
 
 
 @router.post(
@@ -287,7 +291,7 @@ async def mute(call_id: str, body: MuteIn, ctx: CtxDep) -> CallLive:
     control, call = await _may_control(ctx, call_id)
     await control.mute(call, body.muted, ctx.principal.user_id)
     await _audit(ctx, "call.mute", call_id, {"muted": body.muted})
-    return live_doc(control, call)
+    return live_doc(control, call, ctx)
 
 
 @router.post(
@@ -300,7 +304,7 @@ async def dtmf(call_id: str, body: DtmfIn, ctx: CtxDep) -> CallLive:
     control, call = await _may_control(ctx, call_id)
     digits = await control.dtmf(call, body.digits, ctx.principal.user_id)
     await _audit(ctx, "call.dtmf", call_id, {"digits": len(digits)})
-    return live_doc(control, call)
+    return live_doc(control, call, ctx)
 
 
 @router.post(
@@ -324,7 +328,7 @@ async def transfer(call_id: str, body: TransferIn, ctx: CtxDep) -> CallLive:
     else:
         await control.consult(call, kind, target, ctx.principal.user_id)
     await _audit(ctx, "call.transfer", call_id, {"mode": body.mode, "to": {kind: target}})
-    return live_doc(control, call)
+    return live_doc(control, call, ctx)
 
 
 @router.post(
@@ -337,7 +341,7 @@ async def transfer_complete(call_id: str, ctx: CtxDep) -> CallLive:
     control, call = await _may_control(ctx, call_id)
     await control.complete(call, ctx.principal.user_id)
     await _audit(ctx, "call.transfer_complete", call_id)
-    return live_doc(control, call)
+    return live_doc(control, call, ctx)
 
 
 @router.post(
@@ -350,7 +354,7 @@ async def transfer_cancel(call_id: str, ctx: CtxDep) -> CallLive:
     control, call = await _may_control(ctx, call_id)
     await control.cancel(call, ctx.principal.user_id)
     await _audit(ctx, "call.transfer_cancel", call_id)
-    return live_doc(control, call)
+    return live_doc(control, call, ctx)
 
 
 @router.post(
@@ -363,7 +367,7 @@ async def conference(call_id: str, ctx: CtxDep) -> CallLive:
     control, call = await _may_control(ctx, call_id)
     await control.conference(call, ctx.principal.user_id)
     await _audit(ctx, "call.conference", call_id)
-    return live_doc(control, call)
+    return live_doc(control, call, ctx)
 
 
 @router.post(
@@ -381,7 +385,7 @@ async def pickup(call_id: str, ctx: CtxDep) -> CallLive:
     session = center_of(ctx).acd.agent(ctx.tenant_id, ctx.principal.user_id)
     outcome = await control.pickup(call, session)
     await _audit(ctx, "call.pickup", call_id, {"outcome": outcome})
-    return live_doc(control, call)
+    return live_doc(control, call, ctx)
 
 
 # -- supervisor actions --------------------------------------------------------------------------------
@@ -402,7 +406,7 @@ async def supervise(call_id: str, body: SuperviseIn, ctx: CtxDep) -> CallLive:
     extension = supervisor_extension(body.extension, session.extension if session else None)
     await control.supervise(call, ctx.principal.user_id, await _me_name(ctx), body.mode, extension)
     await _audit(ctx, "call.supervise", call_id, {"mode": body.mode, "extension": extension})
-    return live_doc(control, call)
+    return live_doc(control, call, ctx)
 
 
 @router.post(
@@ -415,7 +419,7 @@ async def supervise_stop(call_id: str, ctx: CtxDep) -> CallLive:
     control, call = await _may_supervise(ctx, call_id)
     await control.supervise_stop(call, ctx.principal.user_id)
     await _audit(ctx, "call.supervise_stop", call_id)
-    return live_doc(control, call)
+    return live_doc(control, call, ctx)
 
 
 @router.post(
@@ -428,7 +432,7 @@ async def takeover(call_id: str, ctx: CtxDep) -> CallLive:
     control, call = await _may_supervise(ctx, call_id)
     await control.takeover(call, ctx.principal.user_id, await _me_name(ctx))
     await _audit(ctx, "call.takeover", call_id)
-    return live_doc(control, call)
+    return live_doc(control, call, ctx)
 
 
 @router.post(
@@ -439,7 +443,7 @@ async def takeover(call_id: str, ctx: CtxDep) -> CallLive:
 )
 async def release(call_id: str, ctx: CtxDep) -> CallLive:
     control, call = await _may_supervise(ctx, call_id)
-    doc = live_doc(control, call)
+    doc = live_doc(control, call, ctx)
     await control.hangup(call, ctx.principal.user_id, supervisor=True)
     await _audit(ctx, "call.release", call_id)
     doc.state = "ended"
@@ -476,7 +480,7 @@ async def dial(user_id: int, body: DialIn, ctx: CtxDep) -> CallLive:
     session = await _agent_session(ctx, control, user_id)
     call = await control.dial(ctx.tenant_id, session, body.number)
     await _audit(ctx, "call.dial", call.id, {"number": body.number, "agent": user_id})
-    return live_doc(control, call)
+    return live_doc(control, call, ctx)
 
 
 @router.post(
@@ -503,4 +507,4 @@ async def answer(user_id: int, body: AnswerIn, ctx: CtxDep) -> CallLive:
     call = offered[0]
     control.answer(call, session)
     await _audit(ctx, "call.answer", call.id)
-    return live_doc(control, call)
+    return live_doc(control, call, ctx)
