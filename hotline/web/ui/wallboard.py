@@ -25,7 +25,14 @@ with (STRINGS_DIR / "wallboard.toml").open("rb") as _f:
     #: the keys the page's script needs (all strings of the wallboard area)
     WALLBOARD_KEYS: tuple[str, ...] = tuple(tomllib.load(_f))
 #: strings of the shared modules events.js and api.js (defined in desk.toml)
-SHARED_KEYS = ("live_conn_lost", "live_conn_back", "api_net_error", "api_dismiss", "api_error_title")
+SHARED_KEYS = (
+    "live_conn_lost",
+    "live_conn_back",
+    "live_signed_out",
+    "api_net_error",
+    "api_dismiss",
+    "api_error_title",
+)
 
 
 def js_strings(t: dict[str, str]) -> dict[str, str]:
