@@ -52,6 +52,7 @@ class EventLog:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._stopping = False
         self.written = 0
         self.failures = 0
 
@@ -86,15 +87,26 @@ class EventLog:
             self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
+        """Stop the writer between two batches (never in the middle of one), then write the rest.
+
+        Cancelling the writer inside a transaction would leave its SQLite connection holding the
+        write lock until it is garbage-collected, and the final write would find the database
+        locked."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 30)
+            except TimeoutError:  # pragma: no cover - a database hung for 30 s
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
+            self._stopping = False
         await self.flush()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
@@ -103,7 +115,8 @@ class EventLog:
             except Exception:  # the database is down: keep the events and try again
                 self.failures += 1
                 log.exception("queue event log: write failed; %d events kept", len(self._buffer))
-                await asyncio.sleep(1.0)
+                if not self._stopping:
+                    await asyncio.sleep(1.0)
 
     async def flush(self) -> None:
         async with self._lock:

@@ -105,6 +105,7 @@ class WebhookService:
         self._tasks: list[asyncio.Task[None]] = []
         self._wake_writer = asyncio.Event()
         self._wake_sender = asyncio.Event()
+        self._stopping = False
         self._lock = asyncio.Lock()
         self._client: httpx.AsyncClient | None = None
         self.sent = 0
@@ -125,12 +126,20 @@ class WebhookService:
         if self._stop_listening is not None:
             self._stop_listening()
             self._stop_listening = None
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # let the loops finish their current step: a loop cancelled inside a transaction would
+        # leave its SQLite connection holding the write lock (see EventLog.stop)
+        self._stopping = True
+        self._wake_writer.set()
+        self._wake_sender.set()
+        if self._tasks:
+            _done, late = await asyncio.wait(self._tasks, timeout=15)
+            for task in late:
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._tasks = []
+        self._stopping = False
         with contextlib.suppress(Exception):
             await self.flush()
         if self._client is not None:
@@ -196,7 +205,7 @@ class WebhookService:
         return len(batch)
 
     async def _write_loop(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_writer.wait(), self.batch_interval)
             self._wake_writer.clear()
@@ -209,7 +218,7 @@ class WebhookService:
     # -- sending ------------------------------------------------------------------------------
 
     async def _send_loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 delay = await self.send_due()
             except Exception:
