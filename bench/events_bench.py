@@ -21,7 +21,9 @@ What it does (everything in a temporary directory on loopback; it stops what it 
      about one bench agent (round robin), appended to the queue event log like the ACD's
      (durable write + publish), so each event reaches exactly one desktop; plus a ``stats`` event
      every 2 s with a row per agent (each desktop gets its own row: 2,000 frames per tick,
-     each the join of pre-encoded rows). Expected frames = events + ticks x connections.
+     each the join of pre-encoded rows) — unless the desktops connect with ``?skip=stats``
+     (``--skip stats``, the default: the agent desk shows no statistics and asks the server not
+     to send them). Expected frames = events (+ ticks x connections when stats are received).
    * **(b) broadcast** (``mode=broadcast``): every event to all connections (``users=`` all of
      them: one pre-encoded frame written to every socket). Rates from ``--broadcast-rates`` in
      increasing order until p99 >= 100 ms or frames are lost; the highest rate that kept p99 <
@@ -301,12 +303,14 @@ async def client_main(args: argparse.Namespace) -> None:
     connect_times: list[float] = []
     t0 = time.monotonic()
 
+    skip = f"&skip={args.skip}" if args.skip else ""
+
     async def one(token: str) -> None:
         async with sem:
             fut: asyncio.Future[float] = loop.create_future()
             host = f"{HOST}:{args.port}"
             _, proto = await loop.create_connection(
-                lambda: WsConn(stats, f"/api/v1/events?token={token}", host, fut), HOST, args.port
+                lambda: WsConn(stats, f"/api/v1/events?token={token}{skip}", host, fut), HOST, args.port
             )
             conns.append(proto)
             connect_times.append(await asyncio.wait_for(fut, 60))
@@ -416,7 +420,8 @@ def run_phase(
     cpu1, w1 = _cpu_seconds(server_pid), time.monotonic()
     got = _say(client, "report")
     if spec["mode"] == "agents":
-        expected = result["published"] + result["stats"] * n
+        stats_frames = 0 if "stats" in str(spec.get("skip", "")).split(",") else result["stats"] * n
+        expected = result["published"] + stats_frames
     else:
         expected = result["published"] * n
     lat = got.get("latency_ms", {})
@@ -479,7 +484,7 @@ def main_run(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(0.2)
         client = Proc(
             [PY, str(Path(__file__).resolve()), "client", "--port", str(port), "--tokens",
-             str(work / "tokens.json"), "--connections", str(args.connections)],
+             str(work / "tokens.json"), "--connections", str(args.connections), "--skip", args.skip],
             env, None, args.client_cpu, args.nice, stdin=subprocess.PIPE,
         )  # fmt: skip
         result["connect"] = _line(client.proc, 300)
@@ -490,7 +495,13 @@ def main_run(args: argparse.Namespace) -> dict[str, Any]:
         run += 1
         result["a_realistic_scope"] = run_phase(
             work, spid, client.proc, run,
-            {"mode": "agents", "rate": args.rate, "duration": args.duration, "stats_every": 2.0},
+            {
+                "mode": "agents",
+                "rate": args.rate,
+                "duration": args.duration,
+                "stats_every": 2.0,
+                "skip": args.skip,
+            },
             args.connections,
         )  # fmt: skip
         steps = []
@@ -561,12 +572,18 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--port", type=int, required=True)
     c.add_argument("--tokens", required=True)
     c.add_argument("--connections", type=int, required=True)
+    c.add_argument("--skip", default="")
     p.add_argument("--quick", action="store_true", help="500 connections, 10 s runs")
     p.add_argument("--connections", type=int, default=None)
     p.add_argument("--rate", type=float, default=200.0, help="events/s in run (a)")
     p.add_argument("--duration", type=float, default=None, help="seconds of run (a)")
     p.add_argument("--broadcast-rates", type=lambda s: [float(x) for x in s.split(",")], default=None)
     p.add_argument("--broadcast-duration", type=float, default=None)
+    p.add_argument(
+        "--skip",
+        default="stats",
+        help="event types the desktops skip (?skip=, like the agent desk: 'stats'); '' to receive them",
+    )
     p.add_argument("--server-cpu", type=int, default=0)
     p.add_argument("--client-cpu", type=int, default=1)
     p.add_argument(

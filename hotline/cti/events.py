@@ -153,12 +153,22 @@ class Reader:
         "principal",
         "sent",
         "session_id",
+        "skip",
         "tenant_id",
         "user_id",
     )
 
-    def __init__(self, principal: Principal, *, limit: int = 1000, session_id: int | None = None) -> None:
+    def __init__(
+        self,
+        principal: Principal,
+        *,
+        limit: int = 1000,
+        session_id: int | None = None,
+        skip: frozenset[str] = frozenset(),
+    ) -> None:
         self.principal = principal
+        #: event types this consumer does not want (e.g. an agent desktop skips ``stats``)
+        self.skip = skip
         self.tenant_id = principal.tenant_id
         self.user_id = principal.user_id
         self.session_id = session_id
@@ -477,7 +487,7 @@ class EventHub:
 
     def frame_for(self, reader: Reader, event: LiveEvent) -> str | None:
         """The text ``reader`` gets for ``event`` (replays), or None when they may not see it."""
-        if event.tenant_id != reader.tenant_id:
+        if event.tenant_id != reader.tenant_id or event.type in reader.skip:
             return None
         if event.users is not None:
             return event.text if reader.user_id in event.users else None
@@ -541,15 +551,19 @@ class EventHub:
 
     def _fan_out(self, event: LiveEvent, t: _TenantReaders) -> None:
         seq = event.seq
+        kind = event.type
         if event.users is not None:
             for uid in event.users:
                 for r in t.by_user.get(uid, ()):
-                    r.push(seq, event.text)
+                    if kind not in r.skip:
+                        r.push(seq, event.text)
             return
-        if event.type in SCOPED_LISTS:
+        if kind in SCOPED_LISTS:
             scoped = self._scoped_of(event)
             for g in t.groups.values():
                 for r in g.readers:
+                    if kind in r.skip:
+                        continue
                     text = scoped.text_for(g, r)
                     if text is not None:
                         r.push(seq, text)
@@ -559,8 +573,9 @@ class EventHub:
         for g in t.groups.values():
             if g.readers and g.sees(a):
                 for r in g.readers:
-                    r.push(seq, text)
+                    if kind not in r.skip:
+                        r.push(seq, text)
         if a.owner is not None:
             for r in t.by_user.get(a.owner, ()):
-                if a.perm in r.own:
+                if a.perm in r.own and kind not in r.skip:
                     r.push(seq, text)

@@ -137,6 +137,21 @@ def test_silent_listening_is_hidden_from_the_agent() -> None:
     assert hub.frame_for(readers[11], listen[0]) is None and hub.frame_for(readers[2], listen[0])
 
 
+def test_readers_skip_the_types_they_do_not_want() -> None:
+    hub = EventHub(locator=LOC)
+    desk = Reader(OWN_10, skip=frozenset({"stats"}))
+    board = Reader(NJ_BOSS)
+    for r in (desk, board):
+        hub.subscribe(r)
+    hub.publish(T, "stats", data={"queues": [], "agents": [{"agent_id": 10, "state": "ready"}]})
+    hub.publish(T, "agent_state", agent_id=10)
+    hub.publish(T, "stats", users=[10], data={"queues": [], "agents": []})
+    assert [f["type"] for f in texts(desk)] == ["agent_state"]
+    assert [f["type"] for f in texts(board)] == ["stats", "agent_state"]
+    replay = hub.since(T, 0)
+    assert replay is not None and hub.frame_for(desk, replay[0]) is None
+
+
 def test_frame_for_matches_fan_out() -> None:
     hub = EventHub(locator=LOC)
     readers = [Reader(p) for p in (ADMIN, NJ_BOSS, SZ_BOSS, OWN_10, OWN_11)]

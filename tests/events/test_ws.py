@@ -103,6 +103,8 @@ async def test_bad_auth_is_closed_with_a_reason(
         ("since=1&epoch=bad%20epoch", "epoch"),
         ("since=1&epoch=x&color=red", "unknown query parameter 'color'"),
         ("since=1&since=2&epoch=x", "twice"),
+        ("skip=Stats", "skip"),
+        ("skip=stats,,x", "skip"),
     ],
 )
 async def test_bad_query_is_closed_with_4400(live: Live, query: str, words: str) -> None:

@@ -43,6 +43,7 @@ log = logging.getLogger("hotline.web.events")
 #: frames a reader may fall behind before its backlog is replaced by a snapshot
 READER_LIMIT = 2000
 EPOCH = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SKIP_NAME = re.compile(r"^[a-z][a-z_.]{0,63}$")
 PONG = encode({"type": "pong"})
 
 
@@ -96,8 +97,8 @@ async def authenticate(ws: WebSocket, state: AppState) -> tuple[Principal, AuthS
 def parse_query(params: dict[str, str], raw_keys: list[str]) -> tuple[int | None, str | None]:
     """``since`` and ``epoch`` (both or neither); ``token`` is read elsewhere; anything else is refused."""
     for key in raw_keys:
-        if key not in ("since", "epoch", "token"):
-            raise Refused(4400, f"unknown query parameter {key!r} (since, epoch, token)")
+        if key not in ("since", "epoch", "token", "skip"):
+            raise Refused(4400, f"unknown query parameter {key!r} (since, epoch, token, skip)")
         if raw_keys.count(key) > 1:
             raise Refused(4400, f"query parameter {key!r} given twice")
     since_raw, epoch = params.get("since"), params.get("epoch")
@@ -110,6 +111,16 @@ def parse_query(params: dict[str, str], raw_keys: list[str]) -> tuple[int | None
     if not EPOCH.match(epoch):
         raise Refused(4400, "epoch: letters, digits, '-' and '_' (at most 64)")
     return int(since_raw), epoch
+
+
+def parse_skip(raw: str | None) -> frozenset[str]:
+    """``skip=stats,message``: event types the client does not want (at most 20 names)."""
+    if not raw:
+        return frozenset()
+    names = raw.split(",")
+    if len(names) > 20 or not all(SKIP_NAME.match(n) for n in names):
+        raise Refused(4400, "skip: a comma-separated list of event types such as 'stats' (at most 20)")
+    return frozenset(names)
 
 
 def _jsonable(items: Any) -> list[Any]:
@@ -186,11 +197,12 @@ async def events(ws: WebSocket) -> None:
     try:
         principal, row = await authenticate(ws, state)
         since, epoch = parse_query(dict(ws.query_params), [k for k, _ in ws.query_params.multi_items()])
+        skip = parse_skip(ws.query_params.get("skip"))
     except Refused as exc:
         await ws.close(exc.code, exc.reason)
         return
     ctx = Ctx(principal=principal, session=row, state=state)
-    reader = Reader(principal, limit=READER_LIMIT, session_id=row.id)
+    reader = Reader(principal, limit=READER_LIMIT, session_id=row.id, skip=skip)
     tid = principal.tenant_id
     # subscribe and read the backlog with no await in between: nothing is missed or doubled
     missed = hub.since(tid, since) if since is not None and epoch == hub.epoch else None

@@ -1047,7 +1047,8 @@ async function start() {
   renderCall();
   renderMessages();
 
-  const stream = new EventStream({ strings: T });
+  // the desk shows no statistics: the server need not send it the 2-second stats ticks
+  const stream = new EventStream({ strings: T, skip: ["stats"] });
   stream.on("snapshot", snapshot).on("event", onEvent);
   stream.on("resumed", () => {
     // the stream replays what was missed; the agent's own status is cheap to re-read

@@ -38,6 +38,8 @@ function readPageStrings() {
 export class EventStream {
   constructor(options = {}) {
     this.path = options.path || "/api/v1/events";
+    // event types this page does not want (the server then never sends them), e.g. ["stats"]
+    this.skip = options.skip || [];
     this.strings = { ...DEFAULT_STRINGS, ...readPageStrings(), ...(options.strings || {}) };
     this.pingEvery = options.pingEvery ?? 15000;
     this.deadAfter = options.deadAfter ?? 25000;
@@ -120,6 +122,7 @@ export class EventStream {
   _url() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const url = new URL(this.path, `${proto}//${location.host}`);
+    if (this.skip.length) url.searchParams.set("skip", this.skip.join(","));
     if (this.seq !== null && this.epoch) {
       url.searchParams.set("since", String(this.seq));
       url.searchParams.set("epoch", this.epoch);
