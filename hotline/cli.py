@@ -253,6 +253,7 @@ def print_banner(settings: Settings, info: Any) -> None:
     base = settings.base_url
     out.print(f"[bold]Hotline[/] — data in {settings.data_dir.resolve()}")
     out.print(f"  Web:      {base}/  (sign in)")
+    out.print(f"  Apps:     agent desk {base}/desk    wallboard {base}/wallboard    admin {base}/admin")
     out.print(f"  API docs: {base}/api/docs    health: {base}/api/v1/health    metrics: {base}/metrics")
     if settings.sip.enabled:
         out.print(
