@@ -16,7 +16,7 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from hotline.web.ui.desk import json_block
+from hotline.web.ui.pages import script_json
 from tests.browser.conftest import Live
 from tests.conftest import token_for
 from tests.contact.pathtools import Center
@@ -188,8 +188,8 @@ async def test_desk_state_bar_language_shortcuts_and_lost_connection(
     assert not page.desk_errors, page.desk_errors
 
 
-def test_json_block_cannot_close_the_script_element() -> None:
-    text = str(json_block({"name": "</script><script>alert(1)</script>", "x": "a&b"}))
+def test_script_json_cannot_close_the_script_element() -> None:
+    text = str(script_json({"name": "</script><script>alert(1)</script>", "x": "a&b"}))
     assert "<" not in text and ">" not in text and "&" not in text
     assert json.loads(text) == {"name": "</script><script>alert(1)</script>", "x": "a&b"}
 

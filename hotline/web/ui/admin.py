@@ -36,7 +36,7 @@ from hotline.web.api import org as org_api
 from hotline.web.api import profiles as profiles_api
 from hotline.web.api import users as users_api
 from hotline.web.ui.i18n import pick_lang, translator
-from hotline.web.ui.pages import PageUser, page_user, render_page, to_login
+from hotline.web.ui.pages import PageUser, page_user, render_page, script_strings, to_login
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,11 +75,8 @@ SECTIONS = (
 )
 BY_KEY = {s.key: s for s in SECTIONS}
 
-#: strings the browser modules need (api.js reads the same element)
+#: strings the admin scripts need besides those of the shared modules (pages.script_strings)
 JS_STRINGS = (
-    "api_net_error",
-    "api_dismiss",
-    "api_error_title",
     "adm_saved",
     "adm_saving",
     "adm_invalid_json",
@@ -142,9 +139,7 @@ def _error_page(request: Request, page: PageUser, status: int, detail: str) -> H
 def _render(
     request: Request, page: PageUser, name: str, key: str, can_edit: bool, **ctx: Any
 ) -> HTMLResponse:
-    lang = pick_lang(request)
-    t = translator(lang)
-    js = {k: t[k] for k in JS_STRINGS if k in t}
+    t = translator(pick_lang(request))
     return render_page(
         request,
         page,
@@ -152,7 +147,7 @@ def _render(
         sections=_sections_for(page),
         section_key=key,
         can_edit=can_edit,
-        js_strings=Markup(json.dumps(js, ensure_ascii=False).replace("</", "<\\/")),  # noqa: S704
+        js_strings=script_strings(t, keys=JS_STRINGS),
         **ctx,
     )
 

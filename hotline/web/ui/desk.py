@@ -8,25 +8,16 @@ the agent's identity and default extension.
 
 from __future__ import annotations
 
-import json
-import tomllib
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from markupsafe import Markup
 from sqlalchemy import select
 
 from hotline.auth.policy import Perm
 from hotline.store.models import AgentProfile, Extension
-from hotline.web.ui.i18n import STRINGS_DIR, pick_lang, translator
-from hotline.web.ui.pages import page_user, render_page, to_login
+from hotline.web.ui.i18n import pick_lang, translator
+from hotline.web.ui.pages import page_user, render_page, script_json, script_strings, to_login
 
 router = APIRouter(include_in_schema=False)
-
-with (STRINGS_DIR / "desk.toml").open("rb") as _f:
-    #: the keys the page's script needs (every string of the desk area)
-    DESK_KEYS: tuple[str, ...] = tuple(tomllib.load(_f))
 
 #: keyboard shortcuts: (key code for KeyboardEvent.code, action, string key of its description).
 #: Alt+D/E/F are Chrome's address bar and menu on Windows/Linux, so they are not used.
@@ -40,18 +31,6 @@ SHORTCUTS: tuple[tuple[str, str, str], ...] = (
     ("KeyN", "not_ready", "desk_not_ready"),
     ("KeyC", "dial", "desk_dial_focus"),
 )
-
-
-def js_strings(t: dict[str, str]) -> dict[str, str]:
-    """The desk strings in the page's language, for the JSON block the script reads."""
-    return {key: t[key] for key in DESK_KEYS}
-
-
-def json_block(value: Any) -> Markup:
-    """JSON safe inside a ``<script type="application/json">`` element."""
-    text = json.dumps(value, ensure_ascii=False)
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return Markup(text)  # noqa: S704 (escaped above: no tag can close the script element)
 
 
 @router.get("/desk", response_class=HTMLResponse)
@@ -87,6 +66,6 @@ async def desk(request: Request) -> Response:
         allowed=allowed,
         extension=extension or "",
         shortcuts=SHORTCUTS,
-        strings_json=json_block(js_strings(t)),
-        config_json=json_block(config),
+        strings_json=script_strings(t, "desk"),
+        config_json=script_json(config),
     )

@@ -16,8 +16,11 @@ LANGS = ("zh-CN", "en")
 STRINGS_DIR = Path(__file__).with_name("strings")
 
 
-def load_strings(folder: Path = STRINGS_DIR) -> dict[str, dict[str, str]]:
-    """Every key of every ``*.toml`` file in ``folder`` (keys are unique across files)."""
+def load_strings(
+    folder: Path = STRINGS_DIR, areas: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, dict[str, str]]:
+    """Every key of every ``*.toml`` file in ``folder`` (keys are unique across files); ``areas``,
+    when given, receives the keys of each file by its stem (``desk`` → the keys of desk.toml)."""
     out: dict[str, dict[str, str]] = {}
     origin: dict[str, str] = {}
     for path in sorted(folder.glob("*.toml")):
@@ -32,10 +35,18 @@ def load_strings(folder: Path = STRINGS_DIR) -> dict[str, dict[str, str]]:
                 raise ValueError(f"{path.name}: string {key!r} has an empty or non-text translation")
             out[key] = texts
             origin[key] = path.name
+        if areas is not None:
+            areas[path.stem] = tuple(table)
     return out
 
 
-STRINGS: dict[str, dict[str, str]] = load_strings()
+_AREAS: dict[str, tuple[str, ...]] = {}
+STRINGS: dict[str, dict[str, str]] = load_strings(areas=_AREAS)
+
+
+def area_keys(*areas: str) -> tuple[str, ...]:
+    """The keys defined in ``strings/<area>.toml`` for each area, in file order."""
+    return tuple(key for area in areas for key in _AREAS[area])
 
 
 def pick_lang(request: Request) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from hotline.auth import sessions
 from hotline.auth.policy import Perm, can_at_all
@@ -19,7 +21,7 @@ from hotline.errors import HotlineError
 from hotline.store.db import transaction
 from hotline.store.models import Unit, User
 from hotline.web.context import SESSION_COOKIE, Ctx, StateDep, app_state, authenticated, sign_in
-from hotline.web.ui.i18n import LANGS, pick_lang, translator
+from hotline.web.ui.i18n import LANGS, area_keys, pick_lang, translator
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 router = APIRouter(include_in_schema=False)
@@ -81,6 +83,22 @@ def render_page(request: Request, page: PageUser, name: str, status: int = 200, 
         principal=page.ctx.principal,
         **ctx,
     )
+
+
+def script_json(value: Any) -> Markup:
+    """JSON safe inside a ``<script type="application/json">`` element (no tag can close it)."""
+    text = json.dumps(value, ensure_ascii=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text)  # noqa: S704 (escaped above)
+
+
+templates.env.filters["script_json"] = script_json
+
+
+def script_strings(t: dict[str, str], *areas: str, keys: tuple[str, ...] = ()) -> Markup:
+    """The ``page-strings`` block: the strings of the shared modules (api.js, events.js), of the
+    given areas and the extra ``keys``, in the page's language."""
+    return script_json({key: t[key] for key in (*area_keys("scripts", *areas), *keys)})
 
 
 def to_login(request: Request) -> RedirectResponse:

@@ -7,7 +7,6 @@ The page is a shell: the numbers come from the statistics API and the event stre
 
 from __future__ import annotations
 
-import tomllib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,28 +15,13 @@ from sqlalchemy import select
 
 from hotline.auth.policy import Perm, Scope
 from hotline.store.models import Extension, Unit
-from hotline.web.ui.i18n import STRINGS_DIR, pick_lang, translator
-from hotline.web.ui.pages import PageUser, page_user, render_page, to_login
+from hotline.web.ui.i18n import area_keys, pick_lang, translator
+from hotline.web.ui.pages import PageUser, page_user, render_page, script_strings, to_login
 
 router = APIRouter(include_in_schema=False)
 
-with (STRINGS_DIR / "wallboard.toml").open("rb") as _f:
-    #: the keys the page's script needs (all strings of the wallboard area)
-    WALLBOARD_KEYS: tuple[str, ...] = tuple(tomllib.load(_f))
-#: strings of the shared modules events.js and api.js (defined in desk.toml)
-SHARED_KEYS = (
-    "live_conn_lost",
-    "live_conn_back",
-    "live_signed_out",
-    "api_net_error",
-    "api_dismiss",
-    "api_error_title",
-)
-
-
-def js_strings(t: dict[str, str]) -> dict[str, str]:
-    """The wallboard strings in the page's language, for the JSON block the script reads."""
-    return {key: t[key] for key in (*SHARED_KEYS, *WALLBOARD_KEYS) if key in t}
+#: the keys the page's script needs (all strings of the wallboard area)
+WALLBOARD_KEYS: tuple[str, ...] = area_keys("wallboard")
 
 
 async def scope_label(page: PageUser, t: dict[str, str]) -> str:
@@ -102,7 +86,7 @@ async def wallboard(request: Request, kiosk: int = 0) -> Response:
         forbidden=False,
         kiosk=bool(kiosk),
         scope=await scope_label(page, t),
-        wb_strings=js_strings(t),
+        wb_strings=script_strings(t, "wallboard"),
         wb_config=config,
         phones=phones,
     )
