@@ -145,11 +145,9 @@ def _control(ctx: Ctx) -> CallControl:
     return control
 
 
-async def call_resource(
-    ctx: Ctx, control: CallControl, call: Call, paths: dict[int, str] | None = None
-) -> Resource:
+async def call_resource(ctx: Ctx, control: CallControl, call: Call) -> Resource:
     """The policy's view of a live call: the unit of its queue (else of its agent), its agent.
-    ``paths`` caches unit paths across calls (one lookup per unit for a whole list)."""
+    Unit paths come from the event hub's locator (cached), from the database when it misses."""
     agent_id, _name = control.agent_of(call)
     acd = control.acd
     unit_id = None
@@ -162,12 +160,10 @@ async def call_resource(
         unit_id = agent.unit_id if agent else None
     path = TENANT_PATH
     if unit_id is not None:
-        cached = paths.get(unit_id) if paths is not None else None
+        cached = center_of(ctx).locator.unit_path(call.tenant_id, unit_id)
         if cached is None:
             async with ctx.db() as s:
                 cached = await unit_path(s, unit_id) or TENANT_PATH
-            if paths is not None:
-                paths[unit_id] = cached
         path = cached
     return Resource("call", call.tenant_id, path, agent_id, call.id)
 
@@ -225,12 +221,11 @@ async def live_calls(ctx: Ctx) -> list[CallLive]:
         return []
     control: CallControl = tele.control
     out = []
-    paths: dict[int, str] = {}
     calls = sorted(
         control.calls(ctx.tenant_id), key=lambda c: c.started_at or datetime.min.replace(tzinfo=UTC)
     )
     for call in calls:
-        res = await call_resource(ctx, control, call, paths)
+        res = await call_resource(ctx, control, call)
         if allows(ctx.principal, Perm.CALL_READ, res) or res.owner_id == ctx.principal.user_id:
             out.append(live_doc(control, call, ctx))
     return out
