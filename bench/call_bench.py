@@ -561,17 +561,18 @@ def profile_step(server: Server, work: Path, rate: int, seconds: float, hold_ms:
     }
 
 
-def machine_info() -> dict[str, Any]:
-    """Where a benchmark ran: cores, load at the start, platform, Python and SIPp versions."""
-    return {
+def machine_info(*, sipp: bool = True) -> dict[str, Any]:
+    """Where a benchmark ran: cores, load at the start, platform, Python (and SIPp) versions."""
+    info: dict[str, Any] = {
         "cpu_count": os.cpu_count(),
         "loadavg_at_start": list(os.getloadavg()),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "sipp": subprocess.run(["sipp", "-v"], capture_output=True, text=True, check=False).stdout.strip()[
-            :60
-        ],
     }
+    if sipp:
+        out = subprocess.run(["sipp", "-v"], capture_output=True, text=True, check=False).stdout
+        info["sipp"] = out.strip()[:60]
+    return info
 
 
 def profile_summary(out: Path) -> dict[str, Any]:

@@ -49,7 +49,6 @@ import base64
 import contextlib
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -62,6 +61,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from call_bench import _free_port, _proc_cpu, machine_info
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 PY = sys.executable
@@ -69,28 +70,6 @@ HOST = "127.0.0.1"
 PASSWORD = "Bench-pass-2026"
 BUCKET = 1e-4  # histogram resolution: 0.1 ms
 MAX_BUCKET = 600_000  # 60 s
-
-
-def machine_info() -> dict[str, Any]:
-    """Where the benchmark ran: cores, load at the start, platform, Python."""
-    return {
-        "cpu_count": os.cpu_count(),
-        "loadavg_at_start": list(os.getloadavg()),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _sched_wait(pid: int) -> float:
@@ -407,7 +386,7 @@ def run_phase(
 ) -> dict[str, Any]:
     control, done = work / "control.json", work / "done.json"
     _say(client, "reset")
-    cpu0, w0, wait0 = _cpu_seconds(server_pid), time.monotonic(), _sched_wait(server_pid)
+    cpu0, w0, wait0 = _proc_cpu(server_pid), time.monotonic(), _sched_wait(server_pid)
     control.write_text(json.dumps({"run": run, **spec}))
     deadline = time.monotonic() + spec["duration"] + 60
     result: dict[str, Any] = {}
@@ -417,7 +396,7 @@ def run_phase(
             result = json.loads(done.read_text())
             if result.get("run") == run:
                 break
-    cpu1, w1 = _cpu_seconds(server_pid), time.monotonic()
+    cpu1, w1 = _proc_cpu(server_pid), time.monotonic()
     got = _say(client, "report")
     if spec["mode"] == "agents":
         stats_frames = 0 if "stats" in str(spec.get("skip", "")).split(",") else result["stats"] * n
@@ -452,7 +431,11 @@ def run_phase(
 
 def main_run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="events-bench-"))
-    result: dict[str, Any] = {"machine": machine_info(), "connections": args.connections, "nice": args.nice}
+    result: dict[str, Any] = {
+        "machine": machine_info(sipp=False),
+        "connections": args.connections,
+        "nice": args.nice,
+    }
     server: Proc | None = None
     client: Proc | None = None
     try:
@@ -462,7 +445,7 @@ def main_run(args: argparse.Namespace) -> dict[str, Any]:
         tokens = seed(work / "data", config, args.connections)
         (work / "tokens.json").write_text(json.dumps(tokens))
         result["seed_s"] = round(time.monotonic() - t0, 1)
-        port = _free_port()
+        port = _free_port(socket.SOCK_STREAM)
         env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(BENCH)])
         env["EVENTS_BENCH_CONTROL"] = str(work / "control.json")
@@ -539,9 +522,9 @@ def main_run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _probe_cpu(pid: int, seconds: float) -> float:
-    c0, w0 = _cpu_seconds(pid), time.monotonic()
+    c0, w0 = _proc_cpu(pid), time.monotonic()
     time.sleep(seconds)
-    return (_cpu_seconds(pid) - c0) / (time.monotonic() - w0)
+    return (_proc_cpu(pid) - c0) / (time.monotonic() - w0)
 
 
 def _summary(r: dict[str, Any]) -> str:
