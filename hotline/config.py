@@ -119,6 +119,14 @@ class SecuritySettings(_Section):
     secure_cookies: bool = False
 
 
+class UtilitySettings(_Section):
+    #: the billing system: "builtin" (data in Hotline's database) or "package.module:factory"
+    #: (an adapter to the utility's own CIS; see hotline/utility/backend.py)
+    backend: str = "builtin"
+    #: how long the IVR waits for the billing system before apologising and routing to an agent
+    timeout_seconds: float = Field(3.0, gt=0, le=60)
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_format: bool = Field(False, alias="json")
@@ -134,6 +142,7 @@ class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    utility: UtilitySettings = Field(default_factory=UtilitySettings)
 
     @property
     def database_url(self) -> str:
@@ -178,6 +187,8 @@ _ENV_KEYS: dict[str, tuple[str, ...]] = {
     "SECURITY_SESSION_HOURS": ("security", "session_hours"),
     "SECURITY_PASSWORD_MIN_LENGTH": ("security", "password_min_length"),
     "SECURITY_SECURE_COOKIES": ("security", "secure_cookies"),
+    "UTILITY_BACKEND": ("utility", "backend"),
+    "UTILITY_TIMEOUT_SECONDS": ("utility", "timeout_seconds"),
     "LOG_LEVEL": ("log", "level"),
     "LOG_JSON": ("log", "json"),
 }

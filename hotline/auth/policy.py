@@ -61,6 +61,14 @@ class Perm(StrEnum):
     MESSAGE_SEND = "message.send"
     STATS_READ = "stats.read"
     WEBHOOK_WRITE = "webhook.write"
+    #: private customer fields (ID number, …) without the caller's verification
+    CUSTOMER_PRIVATE = "customer.private"
+    BILLING_READ = "billing.read"
+    #: record payments (agent-assisted), enter meter readings
+    BILLING_WRITE = "billing.write"
+    #: tariffs and bill runs (tenant-wide)
+    TARIFF_WRITE = "tariff.write"
+    OUTAGE_WRITE = "outage.write"
 
 
 P = Perm
@@ -81,6 +89,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             P.CALL_SUPERVISE,
             P.MESSAGE_SEND,
             P.STATS_READ,
+            P.BILLING_READ,
+            P.OUTAGE_WRITE,
         }
     ),
     Role.AGENT: frozenset(
@@ -96,13 +106,24 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             P.CALL_CONTROL,
             P.MESSAGE_SEND,
             P.STATS_READ,
+            P.BILLING_READ,
+            P.BILLING_WRITE,
         }
     ),
     Role.QA: frozenset(
-        {P.UNIT_READ, P.USER_READ, P.CUSTOMER_READ, P.CALL_READ, P.QUEUE_READ, P.AGENT_READ, P.STATS_READ}
+        {
+            P.UNIT_READ,
+            P.USER_READ,
+            P.CUSTOMER_READ,
+            P.CALL_READ,
+            P.QUEUE_READ,
+            P.AGENT_READ,
+            P.STATS_READ,
+            P.BILLING_READ,
+        }
     ),
     Role.KNOWLEDGE_EDITOR: frozenset({P.UNIT_READ}),
-    Role.HANDLER: frozenset({P.UNIT_READ, P.CUSTOMER_READ}),
+    Role.HANDLER: frozenset({P.UNIT_READ, P.CUSTOMER_READ, P.BILLING_READ}),
     Role.VIEWER: frozenset({P.UNIT_READ, P.USER_READ, P.QUEUE_READ, P.AGENT_READ, P.STATS_READ}),
 }
 

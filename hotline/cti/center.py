@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,6 +22,8 @@ from hotline.cti.webhooks import WebhookService
 from hotline.ivr.actions import ActionRegistry, default_registry
 from hotline.store.models import AuthSession, Unit
 from hotline.store.types import utcnow
+from hotline.utility.backend import BillingBackend
+from hotline.utility.builtin import BuiltinBackend
 
 log = logging.getLogger("hotline.cti.events")
 
@@ -73,7 +76,11 @@ class AcdLocator:
 
 class ContactCenter:
     def __init__(
-        self, factory: async_sessionmaker[AsyncSession], *, actions: ActionRegistry | None = None
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        *,
+        actions: ActionRegistry | None = None,
+        billing: BillingBackend | None = None,
     ) -> None:
         self.factory = factory
         #: live events (WebSocket /api/v1/events, webhooks); the event log publishes into it
@@ -87,6 +94,10 @@ class ContactCenter:
         self.webhooks = WebhookService(factory, self.hub)
         self.actions = actions if actions is not None else default_registry()
         self.flows = FlowStore(factory, action_names=self.actions.names)
+        #: the billing system (built-in or a CIS adapter) — hotline.utility.backend
+        self.billing: BillingBackend = billing if billing is not None else BuiltinBackend(factory)
+        #: what IVR action plugins may use (hotline.ivr.actions.ActionContext.services)
+        self.services: dict[str, Any] = {"db": factory, "billing": self.billing}
         self._upkeep: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -165,6 +165,8 @@ class ServiceCalls:
         self.events = events
         self.outbound_trunk = outbound_trunk
         self.states: dict[str, ServiceState] = {}
+        #: what IVR action plugins may use (ActionContext.services), from the contact center
+        self.action_services: dict[str, Any] = {}
         #: agents whose offers carry auto-answer headers (tenant → user ids; docs/adr/0006)
         self.auto_answer_agents: dict[int, set[int]] = {}
         #: seconds from the caller's last DTMF digit to the agent phone's 180 Ringing (benchmarks)
@@ -437,6 +439,7 @@ class ServiceCalls:
             caller=st.call.caller_number,
             dnis=st.choice.number,
             variables=dict(st.variables),
+            services=self.action_services,
         )
         try:
             values = await self.actions.run(effect.name, effect.args, ctx, effect.timeout)

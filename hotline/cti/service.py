@@ -82,6 +82,7 @@ class Telephony:
             self.center.events,
             outbound_trunk=settings.sip.outbound_trunk or None,
         )
+        self.services.action_services = self.center.services
         #: call control for agents and supervisors (the CTI API)
         self.control = CallControl(self.calls, self.services)
 

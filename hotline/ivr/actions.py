@@ -33,6 +33,9 @@ class ActionContext:
     caller: str = ""
     dnis: str = ""
     variables: Mapping[str, Any] = field(default_factory=dict)
+    #: the application's services a plugin may use: "db" (the async session factory) and
+    #: "billing" (the :class:`hotline.utility.backend.BillingBackend`)
+    services: Mapping[str, Any] = field(default_factory=dict)
 
 
 ActionPlugin = Callable[[Mapping[str, Any], ActionContext], Awaitable[Mapping[str, Any]]]

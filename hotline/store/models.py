@@ -6,11 +6,13 @@ Schema changes go through Alembic migrations in ``hotline/store/migrations``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -22,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from hotline.store.types import BigIntPK, JsonDoc, UTCDateTime, utcnow
+from hotline.store.types import BigIntPK, Fixed2, JsonDoc, UTCDateTime, utcnow
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -173,21 +175,95 @@ class AuditEntry(Base):
 
 
 class Customer(Base):
-    """Customer archive (户). The CRM issue extends it; the foundation needs it for access control."""
+    """Customer archive (户): one row per account number.
+
+    ``phone`` is the primary phone (normalised, see :mod:`hotline.crm.phones`); every phone of the
+    customer, the primary one included, is also a row of :class:`CustomerPhone` (screen pop looks
+    them up there). The ID number is stored protected: encrypted (``id_number_enc``), a keyed
+    hash for exact search (``id_number_hash``) and a masked form for display (``id_number_mask``).
+    ``feeder`` and ``transformer_area`` (台区) place the customer in the grid for outages.
+    """
 
     __tablename__ = "customers"
-    __table_args__ = (UniqueConstraint("tenant_id", "account_no", name="uq_customers_tenant_account"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "account_no", name="uq_customers_tenant_account"),
+        Index("ix_customers_grid", "tenant_id", "feeder", "transformer_area"),
+        Index("ix_customers_id_hash", "tenant_id", "id_number_hash"),
+        Index("ix_customers_name", "tenant_id", "name"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     account_no: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
+    #: urban_resident | rural_resident | commercial | large_industry | agriculture
     customer_class: Mapped[str] = mapped_column(String(32), default="urban_resident")
+    #: supply voltage: 220V | 380V | 10kV | 35kV | 110kV | 220kV
+    voltage: Mapped[str] = mapped_column(String(16), default="220V")
     phone: Mapped[str] = mapped_column(String(40), default="", index=True)
     address: Mapped[str] = mapped_column(Text, default="")
+    #: further addresses: [{"kind": "mailing", "text": "…"}]
+    addresses: Mapped[list[Any]] = mapped_column(JsonDoc, default=list)
+    id_number_enc: Mapped[str] = mapped_column(Text, default="")
+    id_number_hash: Mapped[str] = mapped_column(String(64), default="")
+    id_number_mask: Mapped[str] = mapped_column(String(32), default="")
+    vip: Mapped[bool] = mapped_column(Boolean, default=False)
     dedicated_agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: sms | voice | email | wechat | none
+    preferred_channel: Mapped[str] = mapped_column(String(16), default="sms")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    blacklisted: Mapped[bool] = mapped_column(Boolean, default=False)
+    blacklist_reason: Mapped[str] = mapped_column(Text, default="")
+    #: argon2 hash of the authorisation PIN ("" = none set)
+    pin_hash: Mapped[str] = mapped_column(String(200), default="")
+    tags: Mapped[list[Any]] = mapped_column(JsonDoc, default=list)
+    feeder: Mapped[str] = mapped_column(String(64), default="")
+    transformer_area: Mapped[str] = mapped_column(String(64), default="")
+    #: tariff code; "" = the tariff in force for the class and voltage
+    tariff_code: Mapped[str] = mapped_column(String(64), default="")
+    #: active | suspended | closed
+    status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CustomerPhone(Base):
+    """A phone number of a customer, normalised; several customers may share one (family, landlord)."""
+
+    __tablename__ = "customer_phones"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "phone", name="uq_customer_phones_customer_phone"),
+        Index("ix_customer_phones_lookup", "tenant_id", "phone"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    phone: Mapped[str] = mapped_column(String(40))
+    #: mobile | landline | other
+    kind: Mapped[str] = mapped_column(String(16), default="mobile")
+
+
+class ContactEntry(Base):
+    """One entry of a customer's contact history (timeline): a call, chat, e-mail, SMS, work order,
+    note or verification. ``ref`` points at the source record (call id, order id)."""
+
+    __tablename__ = "contact_history"
+    __table_args__ = (Index("ix_contact_history_customer_at", "tenant_id", "customer_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: voice | chat | email | sms | web | counter | system
+    channel: Mapped[str] = mapped_column(String(16), default="voice")
+    #: call | note | ticket | verification | payment | notification
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(64), default="", index=True)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
 
 
 class Extension(Base):
@@ -501,3 +577,190 @@ class TenantSetting(Base):
     key: Mapped[str] = mapped_column(String(64))
     value: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# -- utility back-end (built-in CIS: tariffs, readings, bills, payments, outages) -------------------
+
+
+class Tariff(Base):
+    """A tariff version: ``spec`` is the validated document of :mod:`hotline.utility.tariffs`.
+
+    The version in force on a day is the one with the latest ``effective_from`` not after it.
+    """
+
+    __tablename__ = "tariffs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "code", "effective_from", name="uq_tariffs_code_from"),
+        Index("ix_tariffs_class", "tenant_id", "customer_class", "voltage"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    #: tiered | tou | flat | two_part
+    kind: Mapped[str] = mapped_column(String(16))
+    customer_class: Mapped[str] = mapped_column(String(32))
+    #: voltage it applies to, "*" = any
+    voltage: Mapped[str] = mapped_column(String(16), default="*")
+    effective_from: Mapped[date] = mapped_column(Date)
+    spec: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Meter(Base):
+    """An electricity meter of a customer."""
+
+    __tablename__ = "meters"
+    __table_args__ = (UniqueConstraint("tenant_id", "meter_no", name="uq_meters_tenant_meter"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    meter_no: Mapped[str] = mapped_column(String(32))
+    #: single | tou | demand (TOU registers and a maximum-demand register)
+    kind: Mapped[str] = mapped_column(String(16), default="single")
+    #: CT/PT multiplier (倍率): consumption = register difference × multiplier
+    multiplier: Mapped[int] = mapped_column(Integer, default=1)
+    installed_on: Mapped[date | None] = mapped_column(Date)
+
+
+class MeterReading(Base):
+    """A monthly meter reading (抄表): the register value shown on the meter and the consumption of
+    the period already derived from it (difference × multiplier), per TOU register where the meter
+    has them (``kwh_total`` = their sum), and the maximum demand for two-part tariffs."""
+
+    __tablename__ = "meter_readings"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "customer_id", "period", name="uq_meter_readings_period"),
+        Index("ix_meter_readings_period", "tenant_id", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    meter_no: Mapped[str] = mapped_column(String(32), default="")
+    #: billing month, "YYYY-MM"
+    period: Mapped[str] = mapped_column(String(7))
+    read_on: Mapped[date] = mapped_column(Date)
+    register_value: Mapped[Decimal] = mapped_column(Fixed2, default=Decimal(0))
+    kwh_total: Mapped[Decimal] = mapped_column(Fixed2, default=Decimal(0))
+    kwh_sharp: Mapped[Decimal] = mapped_column(Fixed2, default=Decimal(0))
+    kwh_peak: Mapped[Decimal] = mapped_column(Fixed2, default=Decimal(0))
+    kwh_flat: Mapped[Decimal] = mapped_column(Fixed2, default=Decimal(0))
+    kwh_valley: Mapped[Decimal] = mapped_column(Fixed2, default=Decimal(0))
+    demand_kw: Mapped[Decimal] = mapped_column(Fixed2, default=Decimal(0))
+    #: manual | remote (AMI) | estimated | import
+    source: Mapped[str] = mapped_column(String(16), default="remote")
+
+
+class Bill(Base):
+    """A monthly bill (电费账单) with its line items; ``paid`` grows with payments."""
+
+    __tablename__ = "bills"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "customer_id", "period", name="uq_bills_customer_period"),
+        Index("ix_bills_open", "tenant_id", "status", "due_on"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(7))
+    tariff_id: Mapped[int | None] = mapped_column(ForeignKey("tariffs.id"))
+    kwh: Mapped[Decimal] = mapped_column(Fixed2, default=Decimal(0))
+    amount: Mapped[Decimal] = mapped_column(Fixed2, default=Decimal(0))
+    paid: Mapped[Decimal] = mapped_column(Fixed2, default=Decimal(0))
+    #: late fees settled on this bill so far
+    late_fee_paid: Mapped[Decimal] = mapped_column(Fixed2, default=Decimal(0))
+    #: open | partial | paid | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    issued_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    settled_on: Mapped[date | None] = mapped_column(Date)
+    #: [{"code", "label", "kwh", "price", "amount"}] (strings: exact decimals)
+    lines: Mapped[list[Any]] = mapped_column(JsonDoc, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Payment(Base):
+    """A payment (缴费) and how it was applied: ``allocations`` = [{"bill_id", "period", "principal",
+    "late_fee"}]; whatever is left over is credit (预存) on the account."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "channel", "reference", name="uq_payments_reference"),
+        Index("ix_payments_customer", "tenant_id", "customer_id", "paid_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    amount: Mapped[Decimal] = mapped_column(Fixed2)
+    #: counter | bank | online | agent
+    channel: Mapped[str] = mapped_column(String(16))
+    #: the payer's or bank's reference: (channel, reference) is unique, so a retry is not paid twice
+    reference: Mapped[str] = mapped_column(String(64))
+    paid_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    late_fee: Mapped[Decimal] = mapped_column(Fixed2, default=Decimal(0))
+    credit: Mapped[Decimal] = mapped_column(Fixed2, default=Decimal(0))
+    allocations: Mapped[list[Any]] = mapped_column(JsonDoc, default=list)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    call_id: Mapped[str] = mapped_column(String(40), default="")
+
+
+class Outage(Base):
+    """A planned or unplanned outage (停电) over grid areas (:class:`OutageArea`)."""
+
+    __tablename__ = "outages"
+    __table_args__ = (Index("ix_outages_window", "tenant_id", "status", "start_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    #: planned | unplanned
+    kind: Mapped[str] = mapped_column(String(16))
+    #: scheduled | active | restored | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    cause: Mapped[str] = mapped_column(Text, default="")
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expected_end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    actual_end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: optional text announced instead of the generated one: {"zh": "…", "en": "…"}
+    notice: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class OutageArea(Base):
+    """One affected area: a whole feeder (``transformer_area`` = "") or one transformer area."""
+
+    __tablename__ = "outage_areas"
+    __table_args__ = (Index("ix_outage_areas_lookup", "tenant_id", "feeder", "transformer_area"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    outage_id: Mapped[int] = mapped_column(ForeignKey("outages.id", ondelete="CASCADE"), index=True)
+    feeder: Mapped[str] = mapped_column(String(64))
+    transformer_area: Mapped[str] = mapped_column(String(64), default="")
+
+
+class ServiceApplication(Base):
+    """A service application (业扩报装: new connection, capacity increase, …) and its progress."""
+
+    __tablename__ = "service_applications"
+    __table_args__ = (Index("ix_service_applications_customer", "tenant_id", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    #: new_connection | capacity_increase | change_of_use | transfer_of_name | suspension
+    kind: Mapped[str] = mapped_column(String(32))
+    #: accepted | survey | design | construction | connected | completed | rejected
+    status: Mapped[str] = mapped_column(String(32), default="accepted")
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: [{"step", "at", "note"}]
+    steps: Mapped[list[Any]] = mapped_column(JsonDoc, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

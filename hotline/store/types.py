@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer
@@ -53,3 +54,30 @@ def valid_id(value: int) -> bool:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class Fixed2(TypeDecorator[Decimal]):
+    """Exact decimals with two places (money in yuan, energy in kWh), stored as a BIGINT count of
+    hundredths (fen, 0.01 kWh) on every backend, so sums in SQL stay exact and SQLite needs no
+    floating point. Binding a value with more than two places is an error, never a silent
+    rounding: round it first with :func:`hotline.utility.money.fen`."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | int | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        d = Decimal(value)
+        scaled = d.scaleb(2)
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"{value} has more than two decimal places; round it before storing")
+        return int(scaled)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(int(value)).scaleb(-2).quantize(CENT)
+
+
+CENT = Decimal("0.01")

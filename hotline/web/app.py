@@ -16,6 +16,7 @@ from hotline.cti.center import ContactCenter
 from hotline.cti.service import Telephony
 from hotline.store import migrate
 from hotline.store.db import create_engine, session_factory
+from hotline.utility.backend import load_backend
 from hotline.web import problems
 from hotline.web.api import (
     agents,
@@ -61,7 +62,12 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         if run_migrations:
             await migrate.upgrade(engine)
         factory = session_factory(engine)
-        center = ContactCenter(factory)
+        try:
+            billing = load_backend(settings.utility.backend, factory)
+        except ValueError as exc:
+            await engine.dispose()
+            raise RuntimeError(str(exc)) from exc
+        center = ContactCenter(factory, billing=billing)
         await center.start()
         telephony = Telephony(settings, factory, center) if settings.sip.enabled else None
         if telephony is not None:
