@@ -46,21 +46,31 @@ for _name, _sub in (
     app.add_typer(_sub, name=_name)
 
 
-def _bench_events(ctx: typer.Context) -> None:
-    """Run bench/events_bench.py of this source checkout with the given options."""
-    import subprocess
+def _bench_script(name: str) -> Callable[[typer.Context], None]:
+    """A command running bench/<name>.py of this source checkout with the given options."""
 
-    script = Path(__file__).resolve().parents[1] / "bench" / "events_bench.py"
-    if not script.exists():
-        fail(f"{script} is missing: the benchmark runs from a source checkout")
-    raise typer.Exit(subprocess.run([sys.executable, str(script), *ctx.args], check=False).returncode)
+    def command(ctx: typer.Context) -> None:
+        import subprocess
+
+        script = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+        if not script.exists():
+            fail(f"{script} is missing: the benchmark runs from a source checkout")
+        raise typer.Exit(subprocess.run([sys.executable, str(script), *ctx.args], check=False).returncode)
+
+    return command
+
+
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
 
 def _mount_engines() -> None:
     from hotline.acd.cli import app as acd_bench_app
+    from hotline.crm.cli import import_app
     from hotline.cti.cli import agent_app
     from hotline.ivr.cli import ivr_app
     from hotline.sim.cli import simulate
+    from hotline.utility.cli import billing_app
+    from hotline.utility.seedcli import seed_utility_cmd
     from hotline.wfm.cli import app as wfm_app
 
     app.command("simulate", help="Simulate a contact center day on the real ACD engine (scenario TOML).")(
@@ -74,11 +84,28 @@ def _mount_engines() -> None:
     bench_app.add_typer(acd_bench_app, name="acd")
     bench_app.command(
         "events",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+        context_settings=_PASS_THROUGH,
         help="Live event fan-out: 2,000 WebSocket desktops, 200 events/s, server on one core "
         "(bench/events_bench.py; its options, e.g. --quick, --json; --help for all).",
-    )(_bench_events)
+    )(_bench_script("events_bench"))
+    bench_app.command(
+        "screenpop",
+        context_settings=_PASS_THROUGH,
+        help="Screen-pop lookup by caller number over 1,000,000 customers on SQLite and PostgreSQL "
+        "(bench/screenpop_bench.py; --help for its options).",
+    )(_bench_script("screenpop_bench"))
+    bench_app.command(
+        "billrun",
+        context_settings=_PASS_THROUGH,
+        help="Monthly bill run for 1,000,000 accounts on PostgreSQL "
+        "(bench/billrun_bench.py; --help for its options).",
+    )(_bench_script("billrun_bench"))
     app.add_typer(bench_app, name="bench")
+    app.add_typer(billing_app, name="billing")
+    app.add_typer(import_app, name="import")
+    seed_app.command("utility", help="Utility demo data: customers, readings, bills, payments, outages.")(
+        seed_utility_cmd
+    )
 
 
 _mount_engines()

@@ -18,6 +18,7 @@ from hotline.store import migrate
 from hotline.store.db import create_engine, session_factory
 from hotline.utility.backend import load_backend
 from hotline.web import problems
+from hotline.web.api import accounts as accounts_api
 from hotline.web.api import (
     agents,
     auth,
@@ -35,13 +36,16 @@ from hotline.web.api import (
 from hotline.web.api import control as call_control
 from hotline.web.api import events as events_api
 from hotline.web.api import messages as messages_api
+from hotline.web.api import outages as outages_api
+from hotline.web.api import screenpop as screenpop_api
 from hotline.web.api import stats as stats_api
+from hotline.web.api import tariffs as tariffs_api
 from hotline.web.api import webhooks as webhooks_api
 from hotline.web.context import AppState
 from hotline.web.metrics import Metrics, MetricsMiddleware
 from hotline.web.ui import admin as admin_ui
+from hotline.web.ui import admin_customers, admin_outages, admin_tariffs, pages
 from hotline.web.ui import desk as desk_ui
-from hotline.web.ui import pages
 from hotline.web.ui import wallboard as wallboard_ui
 
 log = logging.getLogger("hotline.web")
@@ -131,6 +135,13 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         admin_ui.router,
         wallboard_ui.router,
         desk_ui.router,
+        tariffs_api.router,
+        accounts_api.router,
+        screenpop_api.router,
+        outages_api.router,
+        admin_customers.router,
+        admin_tariffs.router,
+        admin_outages.router,
     )
     for router in routers:
         app.include_router(router)

@@ -48,6 +48,8 @@ ADMIN_PERMS = (
     Perm.QUEUE_WRITE,
     Perm.IVR_WRITE,
     Perm.AUDIT_READ,
+    Perm.TARIFF_WRITE,
+    Perm.OUTAGE_WRITE,
 )
 
 
@@ -71,6 +73,9 @@ SECTIONS = (
     Section("codes", "/admin/codes", Perm.QUEUE_READ, Perm.QUEUE_WRITE, tenant_wide=True),
     Section("ivr", "/admin/ivr", Perm.IVR_READ, Perm.IVR_WRITE, tenant_wide=True),
     Section("numbers", "/admin/numbers", Perm.IVR_READ, Perm.IVR_WRITE, tenant_wide=True),
+    Section("customers", "/admin/customers", Perm.CUSTOMER_READ, Perm.CUSTOMER_WRITE),
+    Section("tariffs", "/admin/tariffs", Perm.BILLING_READ, Perm.TARIFF_WRITE, tenant_wide=True),
+    Section("outages", "/admin/outages", Perm.BILLING_READ, Perm.OUTAGE_WRITE),
     Section("audit", "/admin/audit", Perm.AUDIT_READ, None),
 )
 BY_KEY = {s.key: s for s in SECTIONS}

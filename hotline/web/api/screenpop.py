@@ -1,0 +1,7 @@
+"""(Being written: screenpop API.)"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["screen-pop"])

@@ -1,0 +1,7 @@
+"""(Being written: tariffs API.)"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["tariffs"])
