@@ -127,6 +127,12 @@ class UtilitySettings(_Section):
     timeout_seconds: float = Field(3.0, gt=0, le=60)
 
 
+class CrmSettings(_Section):
+    #: file holding the 32-byte key protecting customers' ID numbers (empty:
+    #: ``<data_dir>/keys/customer-id.key``, created with mode 0600 on first use; see hotline/crm/protect.py)
+    id_key_file: str = ""
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_format: bool = Field(False, alias="json")
@@ -143,6 +149,7 @@ class Settings(_Section):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     log: LogSettings = Field(default_factory=LogSettings)
     utility: UtilitySettings = Field(default_factory=UtilitySettings)
+    crm: CrmSettings = Field(default_factory=CrmSettings)
 
     @property
     def database_url(self) -> str:
@@ -189,6 +196,7 @@ _ENV_KEYS: dict[str, tuple[str, ...]] = {
     "SECURITY_SECURE_COOKIES": ("security", "secure_cookies"),
     "UTILITY_BACKEND": ("utility", "backend"),
     "UTILITY_TIMEOUT_SECONDS": ("utility", "timeout_seconds"),
+    "CRM_ID_KEY_FILE": ("crm", "id_key_file"),
     "LOG_LEVEL": ("log", "level"),
     "LOG_JSON": ("log", "json"),
 }
