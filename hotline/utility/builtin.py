@@ -1,15 +1,311 @@
-"""The built-in billing back-end: Hotline's own tables (tariffs, readings, bills, payments, outages).
+"""The built-in billing back-end: Hotline's own tables (customers, readings, bills, payments,
+outages, service applications) behind :class:`hotline.utility.backend.BillingBackend`.
 
-(Being written in this session: the interface is in :mod:`hotline.utility.backend`.)
+Balances follow :mod:`hotline.utility.payments` (allocation, credit, ageing) and the tenant's
+late-fee rule (:mod:`hotline.utility.latefees`). "Today" is the tenant's local day (its root
+unit's calendar time zone). Any database error becomes :class:`BackendUnavailable`, so the IVR
+apologises and routes to an agent instead of failing the call.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hotline.store.models import (
+    Bill,
+    Customer,
+    MeterReading,
+    Outage,
+    OutageArea,
+    Payment,
+    ServiceApplication,
+)
+from hotline.store.types import utcnow
+from hotline.utility.backend import (
+    AccountInfo,
+    ApplicationInfo,
+    BackendUnavailable,
+    Balance,
+    BillInfo,
+    BillLine,
+    OutageInfo,
+    PaymentInfo,
+    ReadingInfo,
+    UnknownAccount,
+)
+from hotline.utility.latefees import load_rule
+from hotline.utility.money import ZERO
+from hotline.utility.payments import account_state, ageing, fee_owed, local_day, tenant_zone
+
+#: outages planned to start within this window are announced too
+UPCOMING = timedelta(days=7)
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    return Decimal(str(value))
+
+
+def bill_info(b: Bill, *, with_lines: bool = True) -> BillInfo:
+    lines: tuple[BillLine, ...] = ()
+    if with_lines:
+        lines = tuple(
+            BillLine(
+                code=str(ln.get("code", "")),
+                label=str(ln.get("label", "")),
+                amount=_dec(ln.get("amount")) or ZERO,
+                kwh=_dec(ln.get("kwh")),
+                price=_dec(ln.get("price")),
+            )
+            for ln in (b.lines or [])
+            if isinstance(ln, dict)
+        )
+    return BillInfo(
+        id=str(b.id),
+        period=b.period,
+        kwh=b.kwh,
+        amount=b.amount,
+        paid=b.paid,
+        status=b.status,
+        issued_on=b.issued_on,
+        due_on=b.due_on,
+        settled_on=b.settled_on,
+        lines=lines,
+    )
+
+
+def payment_info(p: Payment) -> PaymentInfo:
+    return PaymentInfo(
+        id=str(p.id),
+        amount=p.amount,
+        channel=p.channel,
+        reference=p.reference,
+        paid_at=p.paid_at,
+        late_fee=p.late_fee,
+        credit=p.credit,
+    )
+
+
+def reading_info(r: MeterReading) -> ReadingInfo:
+    return ReadingInfo(
+        period=r.period,
+        read_on=r.read_on,
+        register_value=r.register_value,
+        kwh_total=r.kwh_total,
+        kwh_sharp=r.kwh_sharp,
+        kwh_peak=r.kwh_peak,
+        kwh_flat=r.kwh_flat,
+        kwh_valley=r.kwh_valley,
+        demand_kw=r.demand_kw,
+        source=r.source,
+    )
+
+
+def account_info(c: Customer) -> AccountInfo:
+    return AccountInfo(
+        account_no=c.account_no,
+        name=c.name,
+        customer_class=c.customer_class,
+        voltage=c.voltage,
+        status=c.status,
+        address=c.address,
+        tariff_code=c.tariff_code,
+        customer_id=c.id,
+    )
+
+
+async def customer_by_account(s: AsyncSession, tenant_id: int, account_no: str) -> Customer | None:
+    return await s.scalar(
+        select(Customer).where(Customer.tenant_id == tenant_id, Customer.account_no == account_no.strip())
+    )
+
+
+async def compute_balance(
+    s: AsyncSession, tenant_id: int, customer: Customer, on: date | None = None
+) -> Balance:
+    """The balance of one account on ``on`` (default the tenant's today), inside a session."""
+    tz = await tenant_zone(s, tenant_id)
+    as_of = on or local_day(utcnow(), tz)
+    rule = await load_rule(s, tenant_id)
+    state = await account_state(s, tenant_id, customer.id, tz)
+    bills = state.open_bills
+    unpaid = sum((b.outstanding for b in bills), ZERO)
+    overdue = [b for b in bills if b.due_on < as_of and b.outstanding > 0]
+    arrears = sum((b.outstanding for b in overdue), ZERO)
+    fee = sum((fee_owed(b, as_of, customer.customer_class, rule) for b in bills), ZERO)
+    upcoming = [b.due_on for b in bills if b.due_on >= as_of and b.outstanding > 0]
+    return Balance(
+        account_no=customer.account_no,
+        as_of=as_of,
+        unpaid=unpaid,
+        arrears=arrears,
+        late_fee=fee,
+        credit=state.credit,
+        amount_due=max(ZERO, unpaid + fee - state.credit),
+        overdue_bills=len(overdue),
+        next_due_on=min(upcoming) if upcoming else None,
+        ageing=ageing(bills, as_of),
+    )
+
+
+async def outages_for(s: AsyncSession, tenant_id: int, customer: Customer, at: datetime) -> list[Outage]:
+    """Outages over the customer's feeder (whole feeder or their transformer area) active at
+    ``at`` or planned to start within 7 days, newest first.
+
+    TODO(H5): call ``hotline.utility.outages.outages_for_customer`` once it is on main.
+    """
+    if not customer.feeder:
+        return []
+    area = OutageArea.transformer_area == ""
+    if customer.transformer_area:
+        area = or_(area, OutageArea.transformer_area == customer.transformer_area)
+    active = and_(
+        Outage.status == "active",
+        Outage.start_at <= at,
+    )
+    planned = and_(
+        Outage.status.in_(("scheduled", "active")), Outage.start_at > at, Outage.start_at <= at + UPCOMING
+    )
+    q = (
+        select(Outage)
+        .join(OutageArea, OutageArea.outage_id == Outage.id)
+        .where(
+            Outage.tenant_id == tenant_id,
+            OutageArea.tenant_id == tenant_id,
+            OutageArea.feeder == customer.feeder,
+            area,
+            or_(active, planned),
+        )
+        .order_by(Outage.start_at.desc(), Outage.id.desc())
+        .distinct()
+    )
+    return list((await s.scalars(q)).all())
 
 
 class BuiltinBackend:
+    """:class:`~hotline.utility.backend.BillingBackend` over the Hotline database."""
+
     name = "builtin"
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self.factory = factory
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        try:
+            async with self.factory() as s:
+                yield s
+        except SQLAlchemyError as exc:
+            raise BackendUnavailable(
+                f"the built-in billing database did not answer ({type(exc).__name__})"
+            ) from exc
+        except OSError as exc:
+            raise BackendUnavailable(f"the built-in billing database is unreachable ({exc})") from exc
+
+    async def _customer(self, s: AsyncSession, tenant_id: int, account_no: str) -> Customer:
+        c = await customer_by_account(s, tenant_id, account_no)
+        if c is None:
+            raise UnknownAccount(f"no account {account_no!r}", field="account_no")
+        return c
+
+    async def account(self, tenant_id: int, account_no: str) -> AccountInfo | None:
+        async with self._session() as s:
+            c = await customer_by_account(s, tenant_id, account_no)
+            return account_info(c) if c is not None else None
+
+    async def balance(self, tenant_id: int, account_no: str, *, on: date | None = None) -> Balance:
+        async with self._session() as s:
+            c = await self._customer(s, tenant_id, account_no)
+            return await compute_balance(s, tenant_id, c, on)
+
+    async def bills(self, tenant_id: int, account_no: str, *, limit: int = 12) -> list[BillInfo]:
+        async with self._session() as s:
+            c = await self._customer(s, tenant_id, account_no)
+            rows = await s.scalars(
+                select(Bill)
+                .where(Bill.tenant_id == tenant_id, Bill.customer_id == c.id)
+                .order_by(Bill.period.desc())
+                .limit(limit)
+            )
+            return [bill_info(b) for b in rows]
+
+    async def payments(self, tenant_id: int, account_no: str, *, limit: int = 12) -> list[PaymentInfo]:
+        async with self._session() as s:
+            c = await self._customer(s, tenant_id, account_no)
+            rows = await s.scalars(
+                select(Payment)
+                .where(Payment.tenant_id == tenant_id, Payment.customer_id == c.id)
+                .order_by(Payment.paid_at.desc(), Payment.id.desc())
+                .limit(limit)
+            )
+            return [payment_info(p) for p in rows]
+
+    async def readings(self, tenant_id: int, account_no: str, *, limit: int = 12) -> list[ReadingInfo]:
+        async with self._session() as s:
+            c = await self._customer(s, tenant_id, account_no)
+            rows = await s.scalars(
+                select(MeterReading)
+                .where(MeterReading.tenant_id == tenant_id, MeterReading.customer_id == c.id)
+                .order_by(MeterReading.period.desc())
+                .limit(limit)
+            )
+            return [reading_info(r) for r in rows]
+
+    async def outages(
+        self, tenant_id: int, account_no: str, *, at: datetime | None = None
+    ) -> list[OutageInfo]:
+        async with self._session() as s:
+            c = await self._customer(s, tenant_id, account_no)
+            found = await outages_for(s, tenant_id, c, at or utcnow())
+            if not found:
+                return []
+            areas: dict[int, list[tuple[str, str]]] = {o.id: [] for o in found}
+            rows = await s.execute(
+                select(OutageArea.outage_id, OutageArea.feeder, OutageArea.transformer_area)
+                .where(OutageArea.outage_id.in_(list(areas)))
+                .order_by(OutageArea.id)
+            )
+            for oid, feeder, ta in rows:
+                areas[oid].append((feeder, ta))
+            return [
+                OutageInfo(
+                    id=str(o.id),
+                    kind=o.kind,
+                    status=o.status,
+                    cause=o.cause,
+                    start_at=o.start_at,
+                    expected_end_at=o.expected_end_at,
+                    actual_end_at=o.actual_end_at,
+                    areas=tuple(areas[o.id]),
+                    notice={str(k): str(v) for k, v in (o.notice or {}).items()},
+                )
+                for o in found
+            ]
+
+    async def applications(self, tenant_id: int, account_no: str) -> list[ApplicationInfo]:
+        async with self._session() as s:
+            c = await self._customer(s, tenant_id, account_no)
+            rows = await s.scalars(
+                select(ServiceApplication)
+                .where(ServiceApplication.tenant_id == tenant_id, ServiceApplication.customer_id == c.id)
+                .order_by(ServiceApplication.submitted_at.desc(), ServiceApplication.id.desc())
+            )
+            return [
+                ApplicationInfo(
+                    id=str(a.id),
+                    kind=a.kind,
+                    status=a.status,
+                    submitted_at=a.submitted_at,
+                    steps=tuple(st for st in (a.steps or []) if isinstance(st, dict)),
+                )
+                for a in rows
+            ]
