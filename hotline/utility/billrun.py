@@ -220,10 +220,10 @@ async def _batch(
         ytd: dict[int, Decimal] = {}
         if ids and period > year_start:
             ytd = {
-                cid: Decimal(int(k)).scaleb(-2)
+                cid: k
                 for cid, k in (
                     await s.execute(
-                        select(Bill.customer_id, func.sum(Bill.__table__.c.kwh))
+                        select(Bill.customer_id, func.sum(Bill.kwh))
                         .where(
                             Bill.tenant_id == tenant_id,
                             Bill.customer_id >= ids[0],
@@ -301,7 +301,7 @@ async def period_summary(s: AsyncSession, tenant_id: int, period: str) -> dict[s
     parse_period(period)
     bills, kwh, amount = (
         await s.execute(
-            select(func.count(), func.sum(Bill.__table__.c.kwh), func.sum(Bill.__table__.c.amount)).where(
+            select(func.count(), func.sum(Bill.kwh), func.sum(Bill.amount)).where(
                 Bill.tenant_id == tenant_id, Bill.period == period
             )
         )
@@ -314,7 +314,7 @@ async def period_summary(s: AsyncSession, tenant_id: int, period: str) -> dict[s
     return {
         "period": period,
         "bills": int(bills or 0),
-        "kwh": str(Decimal(int(kwh or 0)).scaleb(-2).quantize(Decimal("0.01"))),
-        "amount": str(Decimal(int(amount or 0)).scaleb(-2).quantize(Decimal("0.01"))),
+        "kwh": str(kwh or ZERO),
+        "amount": str(amount or ZERO),
         "readings": int(readings or 0),
     }

@@ -445,8 +445,14 @@ def tier_split(tiers: Sequence[Tier], start: Decimal, kwh: Decimal, scale: int =
 
 
 def price(spec: AnySpec, usage: Usage) -> list[BillLine]:
-    """The bill lines of ``usage`` under ``spec`` (pure; exact)."""
+    """The bill lines of ``usage`` under ``spec`` (pure; exact).
+
+    Raises :class:`Invalid` for a reading that does not fit: TOU registers adding up to more
+    than the total (any kind), kWh in a register the tariff does not price.
+    """
     lines: list[BillLine] = []
+    if usage.kwh_sharp + usage.kwh_peak + usage.kwh_flat + usage.kwh_valley > usage.kwh_total:
+        raise Invalid("the TOU registers add up to more than the total kWh", field="kwh_total")
     if isinstance(spec, TieredSpec):
         if spec.tier_period == "annual":
             split = tier_split(spec.tiers, usage.year_to_date_kwh, usage.kwh_total)
