@@ -9,8 +9,10 @@ apologises and routes to an agent instead of failing the call.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,6 +21,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hotline.errors import Conflict, Invalid
 from hotline.store.models import (
     Bill,
     Customer,
@@ -309,3 +312,97 @@ class BuiltinBackend:
                 )
                 for a in rows
             ]
+
+
+# -- meter readings entered by hand (manual readings, corrections from a call) -------------------
+
+PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+TOU_FIELDS = ("kwh_sharp", "kwh_peak", "kwh_flat", "kwh_valley")
+
+
+def check_period(text: str, field: str = "period") -> str:
+    if not PERIOD_RE.match(text or ""):
+        raise Invalid(f"{field}: {text!r} is not a billing month YYYY-MM", field=field)
+    return text
+
+
+@dataclass(frozen=True)
+class NewReading:
+    period: str
+    read_on: date
+    register_value: Decimal
+    kwh_total: Decimal
+    kwh_sharp: Decimal = ZERO
+    kwh_peak: Decimal = ZERO
+    kwh_flat: Decimal = ZERO
+    kwh_valley: Decimal = ZERO
+    demand_kw: Decimal = ZERO
+    meter_no: str = ""
+    source: str = "manual"
+
+
+def check_reading(new: NewReading, last: MeterReading | None) -> NewReading:
+    """Validate a reading against the previous one (pure): period format; values ≥ 0; the TOU
+    registers add up to ``kwh_total``; not before the last reading (period, date, register)."""
+    check_period(new.period)
+    for name in ("register_value", "kwh_total", *TOU_FIELDS, "demand_kw"):
+        if getattr(new, name) < 0:
+            raise Invalid(f"{name} must not be negative", field=name)
+    tou = sum((getattr(new, n) for n in TOU_FIELDS), ZERO)
+    if tou > 0 and tou != new.kwh_total:
+        raise Invalid(
+            f"kwh_total {new.kwh_total} is not the sum of the registers "
+            f"(sharp + peak + flat + valley = {tou})",
+            field="kwh_total",
+        )
+    if new.source not in ("manual", "remote", "estimated", "import"):
+        raise Invalid("source must be manual, remote, estimated or import", field="source")
+    if last is not None:
+        if new.period == last.period:
+            raise Conflict(f"there is already a reading for {new.period}", field="period")
+        if new.period < last.period:
+            raise Invalid(f"period {new.period} is before the last reading ({last.period})", field="period")
+        if new.read_on < last.read_on:
+            raise Invalid(
+                f"read_on {new.read_on} is before the last reading's date ({last.read_on})", field="read_on"
+            )
+        if new.register_value < last.register_value:
+            raise Invalid(
+                f"register_value {new.register_value} is below the last reading's "
+                f"({last.register_value}); a replaced meter needs a new meter number",
+                field="register_value",
+            )
+    return new
+
+
+async def record_reading(
+    s: AsyncSession, tenant_id: int, customer: Customer, new: NewReading
+) -> MeterReading:
+    """Store a validated reading (the caller's transaction)."""
+    last = await s.scalar(
+        select(MeterReading)
+        .where(MeterReading.tenant_id == tenant_id, MeterReading.customer_id == customer.id)
+        .order_by(MeterReading.period.desc())
+        .limit(1)
+    )
+    if last is not None and new.meter_no and last.meter_no and new.meter_no != last.meter_no:
+        last = None if new.period > last.period else last  # a new meter starts its own register
+    check_reading(new, last)
+    row = MeterReading(
+        tenant_id=tenant_id,
+        customer_id=customer.id,
+        meter_no=new.meter_no or (last.meter_no if last is not None else ""),
+        period=new.period,
+        read_on=new.read_on,
+        register_value=new.register_value,
+        kwh_total=new.kwh_total,
+        kwh_sharp=new.kwh_sharp,
+        kwh_peak=new.kwh_peak,
+        kwh_flat=new.kwh_flat,
+        kwh_valley=new.kwh_valley,
+        demand_kw=new.demand_kw,
+        source=new.source,
+    )
+    s.add(row)
+    await s.flush()
+    return row
