@@ -13,11 +13,11 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,8 +26,6 @@ from hotline.store.models import (
     Bill,
     Customer,
     MeterReading,
-    Outage,
-    OutageArea,
     Payment,
     ServiceApplication,
 )
@@ -46,10 +44,8 @@ from hotline.utility.backend import (
 )
 from hotline.utility.latefees import load_rule
 from hotline.utility.money import ZERO
+from hotline.utility.outages import infos_for_customer
 from hotline.utility.payments import account_state, ageing, fee_owed, local_day, tenant_zone
-
-#: outages planned to start within this window are announced too
-UPCOMING = timedelta(days=7)
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -160,40 +156,6 @@ async def compute_balance(
     )
 
 
-async def outages_for(s: AsyncSession, tenant_id: int, customer: Customer, at: datetime) -> list[Outage]:
-    """Outages over the customer's feeder (whole feeder or their transformer area) active at
-    ``at`` or planned to start within 7 days, newest first.
-
-    TODO(H5): call ``hotline.utility.outages.outages_for_customer`` once it is on main.
-    """
-    if not customer.feeder:
-        return []
-    area = OutageArea.transformer_area == ""
-    if customer.transformer_area:
-        area = or_(area, OutageArea.transformer_area == customer.transformer_area)
-    active = and_(
-        Outage.status == "active",
-        Outage.start_at <= at,
-    )
-    planned = and_(
-        Outage.status.in_(("scheduled", "active")), Outage.start_at > at, Outage.start_at <= at + UPCOMING
-    )
-    q = (
-        select(Outage)
-        .join(OutageArea, OutageArea.outage_id == Outage.id)
-        .where(
-            Outage.tenant_id == tenant_id,
-            OutageArea.tenant_id == tenant_id,
-            OutageArea.feeder == customer.feeder,
-            area,
-            or_(active, planned),
-        )
-        .order_by(Outage.start_at.desc(), Outage.id.desc())
-        .distinct()
-    )
-    return list((await s.scalars(q)).all())
-
-
 class BuiltinBackend:
     """:class:`~hotline.utility.backend.BillingBackend` over the Hotline database."""
 
@@ -268,31 +230,8 @@ class BuiltinBackend:
     ) -> list[OutageInfo]:
         async with self._session() as s:
             c = await self._customer(s, tenant_id, account_no)
-            found = await outages_for(s, tenant_id, c, at or utcnow())
-            if not found:
-                return []
-            areas: dict[int, list[tuple[str, str]]] = {o.id: [] for o in found}
-            rows = await s.execute(
-                select(OutageArea.outage_id, OutageArea.feeder, OutageArea.transformer_area)
-                .where(OutageArea.outage_id.in_(list(areas)))
-                .order_by(OutageArea.id)
-            )
-            for oid, feeder, ta in rows:
-                areas[oid].append((feeder, ta))
-            return [
-                OutageInfo(
-                    id=str(o.id),
-                    kind=o.kind,
-                    status=o.status,
-                    cause=o.cause,
-                    start_at=o.start_at,
-                    expected_end_at=o.expected_end_at,
-                    actual_end_at=o.actual_end_at,
-                    areas=tuple(areas[o.id]),
-                    notice={str(k): str(v) for k, v in (o.notice or {}).items()},
-                )
-                for o in found
-            ]
+            tz = await tenant_zone(s, tenant_id)
+            return await infos_for_customer(s, tenant_id, c, at or utcnow(), tz=tz.key)
 
     async def applications(self, tenant_id: int, account_no: str) -> list[ApplicationInfo]:
         async with self._session() as s:

@@ -165,8 +165,9 @@ async def test_every_method(factory: Any) -> None:
     )
 
     outs = await b.outages(tid, "3201000001", at=NOW)
-    assert [o.cause for o in outs] == ["planned scheduled", "unplanned active"]
-    assert outs[1].areas == (("F10", ""),)
+    # H5's outages_for_customer: active now, or planned within 7 days, by start time
+    assert [o.cause for o in outs] == ["unplanned active", "planned scheduled"]
+    assert outs[0].areas == (("F10", ""),) and outs[0].notice["zh"]
     assert await b.outages(tid, "3201000002", at=NOW) == []
 
     apps = await b.applications(tid, "3201000001")
