@@ -360,7 +360,9 @@ def parse_tariff(doc: Mapping[str, Any]) -> AnySpec:
     """The validated spec, or :class:`Invalid` naming the first bad path (detail lists them all)."""
     spec, issues = check(doc)
     if spec is None:
-        raise Invalid("invalid tariff: " + "; ".join(str(i) for i in issues), field=issues[0].path or None)
+        exc = Invalid("invalid tariff: " + "; ".join(str(i) for i in issues), field=issues[0].path or None)
+        exc.errors = [{"field": i.path or "body", "reason": i.reason} for i in issues]  # type: ignore[attr-defined]
+        raise exc
     return spec
 
 
