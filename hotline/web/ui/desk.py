@@ -66,6 +66,6 @@ async def desk(request: Request) -> Response:
         allowed=allowed,
         extension=extension or "",
         shortcuts=SHORTCUTS,
-        strings_json=script_strings(t, "desk"),
+        strings_json=script_strings(t, "desk", "customer"),
         config_json=script_json(config),
     )

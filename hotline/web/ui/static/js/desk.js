@@ -4,6 +4,7 @@
 
 import { act, api } from "/static/js/api.js";
 import { EventStream } from "/static/js/events.js";
+import { customerPanel } from "/static/js/customer-panel.js";
 
 const T = JSON.parse(document.getElementById("page-strings").textContent);
 const CFG = JSON.parse(document.getElementById("desk-config").textContent);
@@ -284,6 +285,7 @@ function callEvent(env) {
   if (!mine) return;
   if (d.call && typeof d.call === "object") setCallDoc(d.call);
   const id = callOf(env);
+  customerPanel(env, id); // the customer panel (screen pop, verification)
   switch (env.type) {
     case "offer":
       if (env.agent_id === ME) offered(id, env);
