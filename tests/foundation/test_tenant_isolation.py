@@ -74,6 +74,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/codes/{kind}/{code}"): {"label_zh": "", "label_en": "x"},
     ("POST", "/api/v1/calls/{call_id}/reserve"): {"agent_id": 1},
     ("POST", "/api/v1/messages/{message_id}/read"): {},
+    ("POST", "/api/v1/accounts/{account_no}/payments"): {"amount": "1.00", "channel": "agent", "reference": "x"},
+    ("POST", "/api/v1/accounts/{account_no}/readings"): {"period": "2026-11", "register_value": "1.00"},
 }
 #: answers other than 404 that still reveal nothing of tenant B
 EXPECTED: dict[tuple[str, str], int] = {
@@ -141,6 +143,8 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
             "user_id": agent.id,
             "admin": admin.id,
             "customer_id": cust.id,
+            "account_no": "B-000001",  # utility accounts API (the customer's account number)
+            "period": "2026-10",
             "extension_id": ext.id,
             "call_id": "b-call-1",
             "webhook_id": hook.id,
