@@ -88,12 +88,12 @@ FIELDS = (
 Problem = tuple[str, str]  # field, reason
 
 
-class _Keep(Enum):
+class Keep(Enum):
     KEEP = 0
 
 
 #: "leave this as it is" (for arguments where None is a value)
-KEEP = _Keep.KEEP
+KEEP = Keep.KEEP
 
 
 # -- pure field rules -------------------------------------------------------------------------
@@ -409,7 +409,7 @@ async def update_customer(
     changes: Mapping[str, Any],
     *,
     unit: Unit | None = None,
-    dedicated_agent_id: int | _Keep | None = KEEP,
+    dedicated_agent_id: int | Keep | None = KEEP,
     protector: IdProtector | None = None,
 ) -> list[str]:
     """Apply ``changes`` (fields of :data:`FIELDS`) to ``c``; returns the names of the fields that
@@ -448,7 +448,7 @@ async def update_customer(
             raise NotFound(f"no unit {unit.id}", field="unit")
         c.unit_id = unit.id
         changed.append("unit")
-    if not isinstance(dedicated_agent_id, _Keep) and dedicated_agent_id != c.dedicated_agent_id:
+    if not isinstance(dedicated_agent_id, Keep) and dedicated_agent_id != c.dedicated_agent_id:
         c.dedicated_agent_id = dedicated_agent_id
         changed.append("dedicated_agent_id")
     if "phones" in values and await set_phones(s, c, values["phones"]):
