@@ -45,6 +45,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/users/{user_id}/password"): {"password": "Hijack-pass-1"},
     ("POST", "/api/v1/users/{user_id}/unlock"): {},
     ("PATCH", "/api/v1/customers/{customer_id}"): {"name": "hijacked"},
+    ("PUT", "/api/v1/customers/{customer_id}/pin"): {"pin": "1234"},
+    ("POST", "/api/v1/customers/{customer_id}/notes"): {"text": "hijacked"},
     ("PATCH", "/api/v1/extensions/{extension_id}"): {"display_name": "hijacked"},
     ("POST", "/api/v1/extensions/{extension_id}/password"): {"password": "Hijack-pass-1"},
     # name-keyed upserts: tenant A may own a record of the same name; these bodies are refused
