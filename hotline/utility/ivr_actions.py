@@ -42,6 +42,7 @@ from hotline.utility import outages as outage_store
 from hotline.utility import speech
 from hotline.utility.backend import BackendUnavailable, Balance, BillInfo, BillingBackend, PaymentInfo
 from hotline.utility.money import to_str
+from hotline.utility.payments import tenant_zone
 
 MAX_ACCOUNTS = 20
 """At most this many accounts per caller number are considered."""
@@ -403,10 +404,10 @@ async def outage_for_caller(args: Mapping[str, Any], ctx: ActionContext) -> Mapp
     db = _db(ctx)
     tenant_id = ctx.tenant_id
     assert tenant_id is not None
-    tz = str(args.get("tz") or "Asia/Shanghai")
     now = utcnow()
     account = _text(args, "account_no", "account")
     async with db() as s:
+        tz = str(args.get("tz") or await tenant_zone(s, tenant_id))
         if account:
             c = await customer_by_account(s, tenant_id, account)
             customers = [c] if c is not None else []
