@@ -27,6 +27,7 @@ bytes an ORM insert would write, without a Decimal round trip per value.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import itertools
 import math
@@ -35,6 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, MetaData, Table, func, select
@@ -42,17 +44,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from hotline.store.bulk import bulk_insert
 from hotline.store.models import (
+    Bill,
     Customer,
     CustomerPhone,
     Meter,
     MeterReading,
     Outage,
     OutageArea,
+    Payment,
     ServiceApplication,
     Unit,
 )
 from hotline.store.types import Fixed2
 from hotline.utility.data import names as N
+from hotline.utility.money import ZERO, fen
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): called after each batch (stage "customers", "outages")."""
@@ -93,7 +98,7 @@ SEASON: dict[str, tuple[float, ...]] = {
 TOU_SPLIT: dict[str, tuple[float, float, float]] = {
     "urban_resident": (0.0, 0.58, 0.0),
     "rural_resident": (0.0, 0.55, 0.0),
-    "commercial": (0.05, 0.38, 0.34),
+    "commercial": (0.0, 0.40, 0.35),
     "agriculture": (0.0, 0.35, 0.35),
     "large_industry": (0.07, 0.33, 0.31),
 }
@@ -128,6 +133,8 @@ class SeedReport:
     outages: int = 0
     outage_areas: int = 0
     applications: int = 0
+    #: bills not issued because no tariff applies (class, voltage, tariff code)
+    no_tariff: int = 0
     periods: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -200,6 +207,7 @@ class Draft:
     # per period: (period, read_on, register, total, sharp, peak, flat, valley, demand) hundredths
     readings: list[tuple[str, date, int, int, int, int, int, int, int]]
     payer: str  # on_time | late | arrears
+    tariff_code: str = ""
     application: tuple[str, str, datetime, list[dict[str, str]]] | None = None
 
 
@@ -229,6 +237,7 @@ def add_months(period: str, k: int) -> str:
     return f"{idx // 12:04d}-{idx % 12 + 1:02d}"
 
 
+@functools.lru_cache(maxsize=4096)
 def month_end(period: str) -> date:
     first_next = add_months(period, 1)
     return date(int(first_next[:4]), int(first_next[5:7]), 1) - timedelta(days=1)
@@ -395,10 +404,10 @@ def draft_customer(
     klass = _pick(rng, *_CLASSES)
     voltage = _pick(rng, *_VOLTAGES[klass])
     account = f"{area.city_code}{area.unit_id % 100:02d}{n:07d}"
-    # phones: the own mobile, or (about 1 in 40) the one of a neighbouring account (family,
+    # phones: the own mobile, or (about 1 in 22) the one of a neighbouring account (family,
     # landlord), so shared numbers appear; a second and third phone for some
     phones: list[tuple[str, str]] = []
-    if rng.random() < 0.025:
+    if rng.random() < 0.045:
         phones.append((_mobile(seed, n - rng.randint(1, 3), 0), "mobile"))
     elif klass not in RESIDENTS and rng.random() < 0.5:
         phones.append((_landline(seed, n, area.area_code), "landline"))
@@ -413,7 +422,7 @@ def draft_customer(
     seen: set[str] = set()
     phones = [p for p in phones if not (p[0] in seen or seen.add(p[0]))]  # type: ignore[func-returns-value]
     if klass in RESIDENTS:
-        meter_kind = "tou" if rng.random() < 0.2 else "single"
+        meter_kind = "tou" if rng.random() < 0.25 and klass == "urban_resident" else "single"
     elif klass == "large_industry":
         meter_kind = "demand"
     elif klass == "agriculture":
@@ -447,6 +456,7 @@ def draft_customer(
         installed_on=date(2008, 1, 1) + timedelta(days=rng.randint(0, 5000)),
         readings=_readings(rng, klass, voltage, meter_kind, multiplier, periods),
         payer=rng.choices(("on_time", "late", "arrears"), (90, 8, 2))[0],
+        tariff_code=RES_TOU_TARIFF if klass == "urban_resident" and meter_kind == "tou" else "",
     )
     if rng.random() < 0.004:
         kind = rng.choice(APPLICATION_KINDS)
@@ -524,6 +534,7 @@ def _customer_row(tenant_id: int, d: Draft) -> dict[str, Any]:
         "email": d.email,
         "feeder": d.feeder,
         "transformer_area": d.transformer_area,
+        "tariff_code": d.tariff_code,
     }
 
 
@@ -767,7 +778,9 @@ async def generate(
         return report
     billing = None
     if bills and periods:
-        billing = await _billing_hook(factory, tenant_id, payments=payments, as_of=as_of, report=report)
+        billing = await _billing_hook(
+            factory, tenant_id, payments=payments, as_of=as_of, periods=periods, seed=seed, report=report
+        )
     numbers = list(range(start_account, start_account + customers))
     grid: dict[int, set[tuple[str, str]]] = {}
     customers_t = _t(Customer)
@@ -802,6 +815,10 @@ async def generate(
         )
     elif report.skipped:
         report.notes.append(f"{report.skipped} accounts already existed and were left as they are")
+    if report.no_tariff:
+        report.notes.append(
+            f"{report.no_tariff} bills not issued: no tariff for the customer's class and voltage"
+        )
     if outages and report.customers:
         plan = outage_plan(seed, areas, {k: sorted(v) for k, v in grid.items()}, periods, now)
         async with factory() as s, s.begin():
@@ -819,13 +836,281 @@ async def _billing_hook(
     *,
     payments: bool,
     as_of: date,
+    periods: Sequence[str],
+    seed: int,
     report: SeedReport,
 ) -> BillHook | None:
-    """Bills (and payments) per batch, once the tariff and payment modules exist."""
-    report.notes.append(
-        "bills and payments: not available yet (the tariff/bill-run modules are not installed)"
-    )
-    return None
+    """Bills (and payments) per batch, priced by :mod:`hotline.utility.tariffs` (the tenant's
+    tariffs; the default set is loaded when it has none) and paid through
+    :func:`hotline.utility.payments.allocate` with the tenant's late-fee rule."""
+    try:
+        from hotline.utility import tariffs as T
+        from hotline.utility.latefees import load_rule
+    except ImportError:  # pragma: no cover - the modules ship together
+        report.notes.append("bills and payments: not available (hotline.utility.tariffs is missing)")
+        return None
+    from hotline.store.models import Tariff
+
+    async with factory() as s, s.begin():
+        if await s.scalar(select(func.count()).select_from(Tariff).where(Tariff.tenant_id == tenant_id)) == 0:
+            loaded = await T.load_default_tariffs(s, tenant_id)
+            report.notes.append(f"the tenant had no tariffs: {loaded} default tariff versions loaded")
+        versions = await T.load_versions(s, tenant_id)
+        rule = await load_rule(s, tenant_id)
+    books = {p: T.TariffBook(versions, month_end(p)) for p in periods if issue_day(p) <= as_of}
+    bills_t, payments_t = _t(Bill), _t(Payment)
+
+    async def hook(
+        conn: AsyncConnection, tenant_id: int, pairs: list[tuple[Draft, int]], report: SeedReport
+    ) -> None:
+        priced: list[tuple[Draft, int, list[BillDraft]]] = []
+        for d, cid in pairs:
+            drafts, missing = price_bills(d, books)
+            report.no_tariff += missing
+            priced.append((d, cid, drafts))
+        paid: list[list[PaymentDraft]] = [
+            simulate_payments(seed, d, b, as_of, rule) if payments else [] for d, _cid, b in priced
+        ]
+        before = await _max_id(conn, bills_t)
+        rows = [bill_row(tenant_id, cid, b) for _d, cid, drafts in priced for b in drafts]
+        report.bills += await bulk_insert(conn, bills_t, rows)
+        if not payments:
+            return
+        ids = {
+            (cid, period): bid
+            for bid, cid, period in await _ids_after(
+                conn, bills_t, tenant_id, before, bills_t.c.customer_id, bills_t.c.period
+            )
+        }
+        pay_rows = []
+        for (_d, cid, drafts), pays in zip(priced, paid, strict=True):
+            bill_ids = [ids[(cid, b.period)] for b in drafts]
+            pay_rows += [payment_row(tenant_id, cid, p, bill_ids) for p in pays]
+        report.payments += await bulk_insert(conn, payments_t, pay_rows)
+
+    return hook
+
+
+# -- bills and payments (pure) --------------------------------------------------------------------
+
+RES_TOU_TARIFF = "res-tiered-tou"  # urban residents with a TOU meter chose time-of-use pricing
+DUE_DAYS = 24
+PAY_TZ_HOURS = 8  # payments are made 09:00-21:00 Beijing time
+
+
+@dataclass
+class BillDraft:
+    period: str
+    tariff_id: int | None
+    kwh: Decimal
+    amount: Decimal
+    lines: list[dict[str, str | None]]
+    issued_on: date
+    due_on: date
+    paid: Decimal = ZERO
+    late_fee_paid: Decimal = ZERO
+    status: str = "open"
+    settled_on: date | None = None
+    #: (day, principal) of the payments on it, for the late fee
+    principal_payments: list[tuple[date, Decimal]] = field(default_factory=list)
+
+
+@dataclass
+class PaymentDraft:
+    amount: Decimal
+    channel: str
+    reference: str
+    paid_at: datetime
+    late_fee: Decimal
+    credit: Decimal
+    #: allocations with "bill_id" = the index of the bill in the customer's drafts
+    allocations: list[dict[str, Any]]
+
+
+@functools.lru_cache(maxsize=4096)
+def issue_day(period: str) -> date:
+    return month_end(period) + timedelta(days=1)
+
+
+def _h(v: int) -> Decimal:
+    return Decimal(v).scaleb(-2)
+
+
+def price_bills(d: Draft, books: dict[str, Any]) -> tuple[list[BillDraft], int]:
+    """The customer's bills for the periods of ``books`` (those already issued), priced exactly
+    like the bill run prices them (same tariff choice, year-to-date kWh of the year's earlier
+    bills). Returns the bills and how many periods had no tariff."""
+    from hotline.utility import tariffs as T
+
+    out: list[BillDraft] = []
+    missing = 0
+    ytd: dict[str, Decimal] = {}
+    for period, _read_on, _reg, total, sharp, peak, flat, valley, demand in d.readings:
+        book = books.get(period)
+        if book is None:
+            continue
+        version = book.find(d.customer_class, d.voltage, d.tariff_code)
+        if version is None:
+            missing += 1
+            continue
+        kwh = _h(total)
+        year = period[:4]
+        usage = T.Usage(
+            period=period,
+            kwh_total=kwh,
+            kwh_sharp=_h(sharp),
+            kwh_peak=_h(peak),
+            kwh_flat=_h(flat),
+            kwh_valley=_h(valley),
+            demand_kw=_h(demand),
+            year_to_date_kwh=ytd.get(year, ZERO),
+        )
+        lines = T.price(version.spec, usage)
+        amount = T.total(lines)
+        ytd[year] = ytd.get(year, ZERO) + kwh
+        issued = issue_day(period)
+        b = BillDraft(
+            period, version.id, kwh, amount, T.lines_json(lines), issued, issued + timedelta(days=DUE_DAYS)
+        )
+        if not amount:
+            b.status, b.settled_on = "paid", issued
+        out.append(b)
+    return out, missing
+
+
+def simulate_payments(
+    seed: int, d: Draft, bills: list[BillDraft], as_of: date, rule: Any
+) -> list[PaymentDraft]:
+    """How the customer paid ``bills`` up to ``as_of`` (updates the bills: paid, late fees, status).
+
+    On-time payers pay everything owed on a day between the issue and the due date (bank
+    debits on a fixed day; a few round the amount up and keep credit); late payers do that too
+    but settle about a third of the bills 3-40 days after the due date, late fee included; payers
+    in arrears stop paying for the last 1-6 bills (one partial payment on some). Each payment is
+    allocated by :func:`hotline.utility.payments.allocate`: oldest bill first, its fee first.
+    """
+    from hotline.utility.payments import OpenBill, allocate
+
+    rng = random.Random(_stable("payments", seed, d.n))
+    channel = _pick(rng, *_CHANNELS)
+    bank_day = rng.randint(3, 12)
+    stop = len(bills)
+    if d.payer == "arrears":
+        stop = max(0, len(bills) - rng.randint(1, 6))
+    days: list[date] = []
+    for k, b in enumerate(bills):
+        if k >= stop:
+            break
+        if d.payer == "late" and rng.random() < 0.35:
+            days.append(b.due_on + timedelta(days=rng.randint(3, 40)))
+        elif channel == "bank":
+            days.append(b.issued_on + timedelta(days=bank_day))
+        else:
+            days.append(b.issued_on + timedelta(days=rng.randint(0, DUE_DAYS)))
+    partial_day = None
+    if d.payer == "arrears" and stop < len(bills) and rng.random() < 0.4:
+        partial_day = bills[stop].due_on + timedelta(days=rng.randint(10, 60))
+    round_up = rng.random() < 0.04 and channel in ("online", "counter")
+    out: list[PaymentDraft] = []
+    credit = ZERO
+    events = sorted(set(days)) + ([partial_day] if partial_day else [])
+    for i, day in enumerate(events):
+        if day > as_of:
+            break
+        open_idx = [k for k, b in enumerate(bills) if b.status != "paid" and b.issued_on <= day]
+        if not open_idx:
+            continue
+        open_bills = [
+            OpenBill(
+                bill_id=k,
+                period=bills[k].period,
+                due_on=bills[k].due_on,
+                outstanding=bills[k].amount - bills[k].paid,
+                late_fee_paid=bills[k].late_fee_paid,
+                principal_payments=tuple(bills[k].principal_payments),
+            )
+            for k in open_idx
+        ]
+        if day == partial_day:
+            owed = fen(
+                sum((b.outstanding for b in open_bills), ZERO) * Decimal(rng.choice((30, 40, 50))) / 100
+            )
+        elif all(b.due_on >= day for b in open_bills):  # nothing overdue: no late fee
+            owed = sum((b.outstanding for b in open_bills), ZERO)
+        else:
+            everything = allocate(Decimal(10**9), open_bills, day, d.customer_class, rule)
+            owed = everything.principal + everything.late_fee
+        if round_up and day != partial_day:
+            owed = Decimal(math.ceil((owed - credit) / 10) * 10) + credit
+        amount = fen(owed - credit)
+        if amount <= 0:
+            continue
+        alloc = allocate(amount, open_bills, day, d.customer_class, rule, credit)
+        for a in alloc.bills:
+            b = bills[a.bill_id]
+            b.paid += a.principal
+            b.late_fee_paid += a.late_fee
+            if a.principal:
+                b.principal_payments.append((day, a.principal))
+            if a.settled:
+                b.status, b.settled_on = "paid", day
+            else:
+                b.status = "partial"
+        credit = credit - alloc.credit_used + alloc.credit
+        at = datetime.combine(day, datetime.min.time(), UTC) + timedelta(
+            hours=rng.randint(9, 20) - PAY_TZ_HOURS, minutes=rng.randint(0, 59), seconds=rng.randint(0, 59)
+        )
+        out.append(
+            PaymentDraft(
+                amount=amount,
+                channel="counter" if day == partial_day else channel,
+                reference=f"SEED-{d.account_no}-{i + 1:03d}",
+                paid_at=at,
+                late_fee=fen(alloc.late_fee),
+                credit=alloc.credit,
+                allocations=alloc.entries(day),
+            )
+        )
+    return out
+
+
+def _cents(v: Decimal) -> int:
+    return int(v.scaleb(2))
+
+
+def bill_row(tenant_id: int, customer_id: int, b: BillDraft) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "customer_id": customer_id,
+        "period": b.period,
+        "tariff_id": b.tariff_id,
+        "kwh": _cents(b.kwh),
+        "amount": _cents(b.amount),
+        "paid": _cents(b.paid),
+        "late_fee_paid": _cents(b.late_fee_paid),
+        "status": b.status,
+        "issued_on": b.issued_on,
+        "due_on": b.due_on,
+        "settled_on": b.settled_on,
+        "lines": b.lines,
+    }
+
+
+def payment_row(tenant_id: int, customer_id: int, p: PaymentDraft, bill_ids: Sequence[int]) -> dict[str, Any]:
+    allocations = [{**e, "bill_id": bill_ids[e["bill_id"]]} if "bill_id" in e else e for e in p.allocations]
+    return {
+        "tenant_id": tenant_id,
+        "customer_id": customer_id,
+        "amount": _cents(p.amount),
+        "channel": p.channel,
+        "reference": p.reference,
+        "paid_at": p.paid_at,
+        "late_fee": _cents(p.late_fee),
+        "credit": _cents(p.credit),
+        "allocations": allocations,
+        "agent_id": None,
+        "call_id": "",
+    }
 
 
 def digest_rows(rows: Iterable[Sequence[Any]]) -> str:
