@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.crm.phones import lookup_forms
@@ -136,7 +136,11 @@ def backend_error(exc: BaseException, timeout: float) -> str:
 # -- the timed lookup ---------------------------------------------------------------------------------
 
 
-def _candidates_query(tenant_id: int, forms: Sequence[str]) -> Any:
+def _candidates_statement(forms: int) -> Any:
+    """The lookup for 1 or 2 written forms of a number, built once (bound parameters only, so
+    the compiled form is cached and PostgreSQL reuses its prepared statement)."""
+    phone = CustomerPhone.phone
+    match = phone == bindparam("p0") if forms == 1 else phone.in_([bindparam("p0"), bindparam("p1")])
     return (
         select(
             Customer.id,
@@ -156,21 +160,23 @@ def _candidates_query(tenant_id: int, forms: Sequence[str]) -> Any:
         .select_from(CustomerPhone)
         .join(Customer, Customer.id == CustomerPhone.customer_id)
         .join(Unit, Unit.id == Customer.unit_id)
-        .where(
-            CustomerPhone.tenant_id == tenant_id,
-            CustomerPhone.phone.in_(forms) if len(forms) > 1 else CustomerPhone.phone == forms[0],
-        )
+        .where(CustomerPhone.tenant_id == bindparam("tenant_id"), match)
         .order_by(Customer.account_no)
         .limit(MAX_CANDIDATES)
     )
 
 
+_CANDIDATES = {1: _candidates_statement(1), 2: _candidates_statement(2)}
+
+
 async def candidates(s: AsyncSession, tenant_id: int, phone: str) -> list[Candidate]:
     """The accounts registered with ``phone`` (any written form of it), by account number."""
-    forms = [f for f in lookup_forms(phone) if f]
+    forms = [f for f in lookup_forms(phone) if f][:2]
     if not forms:
         return []
-    rows = (await s.execute(_candidates_query(tenant_id, forms))).all()
+    params: dict[str, Any] = {"tenant_id": tenant_id, **{f"p{i}": f for i, f in enumerate(forms)}}
+    conn = await s.connection()  # Core execution: no ORM overhead on the hot path
+    rows = (await conn.execute(_CANDIDATES[len(forms)], params)).all()
     seen: set[int] = set()
     out = []
     for r in rows:
