@@ -257,6 +257,8 @@ class BuiltinBackend:
 
 PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 TOU_FIELDS = ("kwh_sharp", "kwh_peak", "kwh_flat", "kwh_valley")
+#: largest register or consumption value accepted (kWh / kW)
+MAX_READING = Decimal("1000000000000")
 
 
 def check_period(text: str, field: str = "period") -> str:
@@ -287,6 +289,8 @@ def check_reading(new: NewReading, last: MeterReading | None) -> NewReading:
     for name in ("register_value", "kwh_total", *TOU_FIELDS, "demand_kw"):
         if getattr(new, name) < 0:
             raise Invalid(f"{name} must not be negative", field=name)
+        if getattr(new, name) > MAX_READING:
+            raise Invalid(f"{name} must not exceed {MAX_READING}", field=name)
     tou = sum((getattr(new, n) for n in TOU_FIELDS), ZERO)
     if tou > 0 and tou != new.kwh_total:
         raise Invalid(

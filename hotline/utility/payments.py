@@ -52,6 +52,8 @@ CHANNELS = ("counter", "bank", "online", "agent")
 OPEN_STATUSES = ("open", "partial")
 AGEING_BUCKETS = ("0-30", "31-90", "91-180", "181-365", "365+")
 DEFAULT_TIMEZONE = "Asia/Shanghai"
+#: largest single payment accepted (yuan)
+MAX_PAYMENT = Decimal("100000000.00")
 
 
 @dataclass(frozen=True)
@@ -289,6 +291,8 @@ async def record_payment(
     value = parse_money(amount)
     if value <= 0:
         raise Invalid("amount must be greater than 0", field="amount")
+    if value > MAX_PAYMENT:
+        raise Invalid(f"amount must not exceed {to_str(MAX_PAYMENT)}", field="amount")
     channel, reference = check_reference(channel, reference)
     if customer.tenant_id != tenant_id:
         raise Invalid("customer of another tenant", field="customer")

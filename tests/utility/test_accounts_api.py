@@ -229,6 +229,7 @@ async def test_readings_validated(app_client: AsyncClient) -> None:
         ({**ok, "period": "2026-12", "kwh_peak": "-1"}, 422, "kwh_peak"),
         ({**ok, "period": "2026-12", "read_on": "2026-11-30"}, 422, "read_on"),
         ({**ok, "period": "2026-12", "register_value": "1.001"}, 422, "register_value"),
+        ({**ok, "period": "2026-12", "register_value": "99999999999999999999"}, 422, "register_value"),
     ]
     for body, status, field in bad:
         r = await app_client.post(url, json=body, headers=h)
