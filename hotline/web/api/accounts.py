@@ -423,6 +423,13 @@ async def get_applications(account_no: str, ctx: CtxDep) -> list[ApplicationOut]
     response_model=RecordedPaymentOut,
     status_code=201,
     summary="Record a payment (billing.write over the customer); the same reference again answers 200",
+    description=(
+        "Applies the money (existing credit first) to the open bills oldest first, each bill's late "
+        "fee before its principal; the rest becomes credit. The signed-in user is stored as the "
+        "payment's `agent_id` (agent-assisted payments: the agent; counter staff: the clerk). "
+        "The same `(channel, reference)` again returns the stored payment (200); with another "
+        "amount it is a 409 naming the reference."
+    ),
     responses={200: {"description": "this (channel, reference) was already recorded: the stored payment"}},
 )
 async def post_payment(
