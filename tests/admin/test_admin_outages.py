@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from httpx import AsyncClient
@@ -184,3 +185,26 @@ async def test_admin_outage_pages(app_client: AsyncClient) -> None:
     r = await app_client.get("/admin/outages")
     assert r.status_code == 200 and 'id="new-outage"' in r.text
     assert (await app_client.get("/admin/outages/999999")).status_code == 404
+
+
+async def test_other_tenants_outages_are_not_found(app_client: AsyncClient) -> None:
+    from hotline.org import service as org
+    from hotline.store.models import Outage
+
+    async with transaction(app_client.app.state.hotline.db) as s:  # type: ignore[attr-defined]
+        t = await org.add_tenant(s, "other", "Other")
+        u = await org.add_unit(s, t.id, "hq", "HQ")
+        o = Outage(tenant_id=t.id, unit_id=u.id, kind="planned", start_at=datetime.now(UTC))
+        s.add(o)
+        await s.flush()
+        oid, uid = o.id, u.id
+    h = await token_for(app_client, "admin")
+    assert (await app_client.get(f"/api/v1/outages/{oid}", headers=h)).status_code == 404
+    assert (
+        await app_client.patch(f"/api/v1/outages/{oid}", json={"cause": "x"}, headers=h)
+    ).status_code == 404
+    for verb in ("activate", "restore", "cancel"):
+        assert (await app_client.post(f"/api/v1/outages/{oid}/{verb}", headers=h)).status_code == 404
+    assert oid not in {x["id"] for x in (await app_client.get("/api/v1/outages", headers=h)).json()["items"]}
+    r = await app_client.post("/api/v1/outages", json=_body(unit=uid), headers=h)
+    assert r.status_code == 422 and "unknown unit" in r.text

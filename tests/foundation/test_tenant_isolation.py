@@ -25,10 +25,12 @@ from hotline.store.models import (
     Call,
     IvrFlow,
     NumberRoute,
+    Outage,
     QueueDef,
     Voicemail,
 )
 from hotline.store.models import Webhook as WebhookRow
+from hotline.store.types import utcnow
 from tests.conftest import token_for
 
 PW = "Other-tenant-1"
@@ -78,6 +80,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/messages/{message_id}/read"): {},
     ("POST", "/api/v1/accounts/{account_no}/payments"): {"amount": "1.00", "channel": "agent", "reference": "x"},
     ("POST", "/api/v1/accounts/{account_no}/readings"): {"period": "2026-11", "register_value": "1.00"},
+    ("PATCH", "/api/v1/outages/{outage_id}"): {"cause": "hijacked"},
+    **{("POST", f"/api/v1/outages/{{outage_id}}/{verb}"): {} for verb in ("activate", "restore", "cancel")},
 }
 #: answers other than 404 that still reveal nothing of tenant B
 EXPECTED: dict[tuple[str, str], int] = {
@@ -131,6 +135,8 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
         s.add(hook)
         msg = AgentMessage(tenant_id=t.id, sender_id=admin.id, text="B only")
         s.add(msg)
+        outage = Outage(tenant_id=t.id, unit_id=branch.id, kind="planned", start_at=utcnow())
+        s.add(outage)
         await s.flush()
         s.add(AgentMessageRecipient(message_id=msg.id, user_id=agent.id))
         return {
@@ -148,6 +154,7 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
             "account_no": "B-000001",  # utility accounts API (the customer's account number)
             "period": "2026-10",
             "extension_id": ext.id,
+            "outage_id": outage.id,
             "call_id": "b-call-1",
             "webhook_id": hook.id,
             "message_id": msg.id,
