@@ -6,15 +6,17 @@ What it does (everything in a temporary directory; it stops what it started):
 1. A fresh database per back-end — SQLite (WAL, a file in the temp dir) and PostgreSQL (a
    throwaway server as in ``tests/pg.py``: Debian's binaries, loopback, fsync off) — migrated,
    with one tenant and a unit tree (province → 10 cities → 60 supply stations).
-2. ``--customers`` customers (default 1,000,000; ``--quick`` 50,000) loaded in batches with
-   :func:`hotline.store.bulk.bulk_insert` (COPY on PostgreSQL): every customer has a unique
-   mobile number, 30 % a landline as well, and every 10th customer shares the mobile of the
-   customer before (a family), so ~10 % of the numbers have two accounts — about 1.4 phone rows
-   per customer, all in ``customer_phones``. ``ANALYZE`` afterwards. Load time reported.
+2. ``--customers`` customers (default 1,000,000; ``--quick`` 50,000), by default made by the
+   demo data generator :func:`hotline.utility.seed.generate` (``months=0``, no bills, payments
+   or outages: realistic names, addresses, 1-3 phones, some numbers shared by several
+   accounts; bulk inserts in batches, COPY on PostgreSQL). ``--loader bulk`` loads synthetic
+   rows straight through :func:`hotline.store.bulk.bulk_insert` instead (a unique mobile each,
+   30 % a landline, every 10th customer sharing the previous one's mobile). All phones are in
+   ``customer_phones``. ``ANALYZE`` afterwards. Load time reported.
 3. ``--lookups`` (10,000) random lookups of :func:`hotline.crm.screenpop.candidates`, each in its
    own session from the pool (what an API request does: check out a connection, one query,
-   return it), numbers drawn from the stored ones (90 %, written in the caller's form
-   ``139…`` so normalisation is included) and unknown numbers (10 %). Then the same number of
+   return it), numbers drawn at random from the stored ones (90 %, written as callers' numbers
+   arrive, ``139…`` / ``025…``, so normalisation is included) and unknown numbers (10 %). Then the same number of
    full pops (:func:`hotline.crm.screenpop.pop` of one of the candidates: the customer, its
    unit, phones, contact history, calls from its numbers, user names) with an in-process billing
    back-end that answers at once (the back-end's network is not measured).
@@ -28,6 +30,7 @@ long the process waited, and ``--nice -10`` (root) puts the benchmark ahead of o
 
 Usage: python bench/screenpop_bench.py [--quick] [--customers N] [--lookups N]
        [--databases sqlite,postgresql] [--seed S] [--nice N]
+       [--loader seed|bulk]
 (also ``hotline bench screenpop …``).
 """
 
@@ -53,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 from call_bench import machine_info  # noqa: E402
 from events_bench import _sched_wait  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from hotline.crm import screenpop  # noqa: E402
 from hotline.org import service as org  # noqa: E402
@@ -120,28 +124,9 @@ def shares(i: int) -> bool:
     return i % 10 == 0 and i > 1
 
 
-async def load(url: str, customers: int, seed: int) -> dict[str, Any]:
-    engine = create_engine(url)
-    await migrate.upgrade(engine)
-    factory = session_factory(engine)
-    async with transaction(factory) as s:
-        tenant = await org.add_tenant(s, "bench", "Screen-pop bench")
-        root = await org.add_unit(s, tenant.id, "js", "江苏", kind="province")
-        units = []
-        for c in range(10):
-            city = await org.add_unit(s, tenant.id, f"js.c{c}", f"城市{c}", kind="city", parent=root)
-            for k in range(6):
-                units.append(
-                    (
-                        await org.add_unit(
-                            s, tenant.id, f"js.c{c}.s{k}", f"供电所{c}-{k}", kind="station", parent=city
-                        )
-                    ).id
-                )
-        tid = tenant.id
+async def _bulk_load(engine: Any, tid: int, units: list[int], customers: int, seed: int) -> None:
+    """Synthetic customers (``--loader bulk``): see :func:`mobile`, :func:`landline`, :func:`shares`."""
     rng = random.Random(seed)
-    t0 = time.perf_counter()
-    phones_rows = 0
     for start in range(1, customers + 1, BATCH):
         stop = min(start + BATCH, customers + 1)
         crow, prow = [], []
@@ -170,7 +155,49 @@ async def load(url: str, customers: int, seed: int) -> dict[str, Any]:
         async with engine.begin() as conn:
             await bulk_insert(conn, Customer.__table__, crow)  # type: ignore[arg-type]
             await bulk_insert(conn, CustomerPhone.__table__, prow)  # type: ignore[arg-type]
-        phones_rows += len(prow)
+
+
+async def load(url: str, customers: int, seed: int, loader: str) -> dict[str, Any]:
+    engine = create_engine(url)
+    await migrate.upgrade(engine)
+    factory = session_factory(engine)
+    async with transaction(factory) as s:
+        tenant = await org.add_tenant(s, "bench", "Screen-pop bench")
+        root = await org.add_unit(s, tenant.id, "js", "江苏", kind="province")
+        units = []
+        for c in range(10):
+            city = await org.add_unit(s, tenant.id, f"js.c{c}", f"城市{c}", kind="city", parent=root)
+            for k in range(6):
+                units.append(
+                    (
+                        await org.add_unit(
+                            s, tenant.id, f"js.c{c}.s{k}", f"供电所{c}-{k}", kind="station", parent=city
+                        )
+                    ).id
+                )
+        tid = tenant.id
+    t0 = time.perf_counter()
+    if loader == "seed":
+        from hotline.utility.seed import generate
+
+        await generate(
+            factory, tid, customers=customers, months=0, seed=seed, bills=False, payments=False, outages=False
+        )
+    else:
+        await _bulk_load(engine, tid, units, customers, seed)
+    async with factory() as s:
+        phones_rows = int(await s.scalar(select(func.count()).select_from(CustomerPhone)) or 0)
+        shared = int(
+            await s.scalar(
+                select(func.count()).select_from(
+                    select(CustomerPhone.phone)
+                    .group_by(CustomerPhone.phone)
+                    .having(func.count() > 1)
+                    .subquery()
+                )
+            )
+            or 0
+        )
     loaded = time.perf_counter() - t0
     async with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
@@ -187,6 +214,8 @@ async def load(url: str, customers: int, seed: int) -> dict[str, Any]:
         "analyze_seconds": round(analyzed, 1),
         "customers": customers,
         "phone_rows": phones_rows,
+        "numbers_with_several_accounts": shared,
+        "loader": loader,
     }
 
 
@@ -206,25 +235,40 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def numbers(customers: int, lookups: int, seed: int) -> list[str]:
-    """Caller numbers as the SIP layer might hand them over: mostly stored ones, 10 % unknown."""
+def caller_form(stored: str) -> str:
+    """How a caller's number may arrive: a mobile without +86, a landline with its 0 prefix."""
+    if stored.startswith("+861") and len(stored) == 14:
+        return stored[3:]
+    if stored.startswith("+86"):
+        return "0" + stored[3:]
+    return stored
+
+
+async def numbers(factory: Any, lookups: int, seed: int) -> list[str]:
+    """Caller numbers: stored ones drawn at random (90 %, in the caller's form), unknown (10 %)."""
     rng = random.Random(seed + 1)
+    async with factory() as s:
+        top = int(await s.scalar(select(func.max(CustomerPhone.id))) or 0)
+        ids = [rng.randint(1, top) for _ in range(lookups)]
+        stored: dict[int, str] = {}
+        for i in range(0, len(ids), 1000):
+            part = ids[i : i + 1000]
+            rows = await s.execute(
+                select(CustomerPhone.id, CustomerPhone.phone).where(CustomerPhone.id.in_(part))
+            )
+            stored.update({pid: phone for pid, phone in rows.all()})
     out = []
-    for _ in range(lookups):
-        r = rng.random()
-        i = rng.randint(1, customers)
-        if r < 0.1:
+    for pid in ids:
+        if rng.random() < 0.1 or pid not in stored:
             out.append(f"1380{rng.randint(0, 9_999_999):07d}")  # nobody's
-        elif r < 0.3 and has_landline(i):
-            out.append(f"025{i:08d}")
         else:
-            out.append(f"13{i:09d}")
+            out.append(caller_form(stored[pid]))
     return out
 
 
 async def measure(env: dict[str, Any], lookups: int, seed: int) -> dict[str, Any]:
     factory, tid = env["factory"], env["tenant_id"]
-    calls = numbers(env["customers"], lookups, seed)
+    calls = await numbers(factory, lookups, seed)
     # warm-up (pool connections, statement caches) — not counted
     for n in calls[:200]:
         async with factory() as s:
@@ -296,12 +340,20 @@ async def run_db(kind: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
         await admin.dispose()
         url = server.url(name)
     try:
-        env = await load(url, args.customers, args.seed)
+        env = await load(url, args.customers, args.seed, args.loader)
         try:
             result = await measure(env, args.lookups, args.seed)
         finally:
             await env["engine"].dispose()
-        out = {k: env[k] for k in ("customers", "phone_rows", "load_seconds", "analyze_seconds")}
+        keys = (
+            "customers",
+            "phone_rows",
+            "numbers_with_several_accounts",
+            "loader",
+            "load_seconds",
+            "analyze_seconds",
+        )
+        out = {k: env[k] for k in keys}
         if kind == "sqlite":
             out["file_mb"] = round((tmp / "screenpop.db").stat().st_size / 1e6, 1)
         return {**out, **result}
@@ -317,6 +369,13 @@ async def main() -> None:
     p.add_argument("--lookups", type=int, default=10_000)
     p.add_argument("--databases", default="sqlite,postgresql")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--loader",
+        choices=("seed", "bulk"),
+        default="seed",
+        help="seed: hotline.utility.seed.generate (realistic customers and phones, months=0); "
+        "bulk: synthetic rows straight through bulk_insert (faster)",
+    )
     p.add_argument(
         "--nice",
         type=int,
