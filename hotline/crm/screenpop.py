@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.crm import timeline
 from hotline.crm.phones import lookup_forms
 from hotline.crm.protect import mask_address
 from hotline.store.models import Call, ContactEntry, Customer, CustomerPhone, Unit, User
@@ -255,26 +256,21 @@ async def last_contacts(
 ) -> list[dict[str, Any]]:
     """The customer's latest contacts: their contact history, plus calls from their numbers that
     are not linked to them yet (``kind="call"``, ``linked: false``), newest first."""
-    entries = (
-        await s.scalars(
-            select(ContactEntry)
-            .where(ContactEntry.tenant_id == tenant_id, ContactEntry.customer_id == customer.id)
-            .order_by(ContactEntry.at.desc(), ContactEntry.id.desc())
-            .limit(limit)
+    entries, _next = await timeline.entries(s, tenant_id, customer.id, limit)
+    out: list[dict[str, Any]] = []
+    for e in entries:
+        call = e.call or {}
+        out.append(
+            {
+                "at": e.at,
+                "kind": e.kind,
+                "channel": e.channel,
+                "ref": e.ref,
+                "summary": e.summary or str(call.get("disposition") or ""),
+                "agent_id": e.agent_id or call.get("agent_id"),
+                "linked": True,
+            }
         )
-    ).all()
-    out: list[dict[str, Any]] = [
-        {
-            "at": e.at,
-            "kind": e.kind,
-            "channel": e.channel,
-            "ref": e.ref,
-            "summary": e.summary,
-            "agent_id": e.agent_id,
-            "linked": True,
-        }
-        for e in entries
-    ]
     linked_calls = {e.ref for e in entries if e.kind in ("call", "verification") and e.ref}
     if phones:
         calls = (

@@ -285,3 +285,23 @@ async def test_backend_failure_shows_error_and_the_rest(app_client: AsyncClient)
     assert pop["outages"] == [] and pop["outages_error"]
     assert pop["customer"]["account_no"] == "3201001001" and pop["private"]["address"]
     assert r.json()["selected"] == env["first"]
+
+
+async def test_wrong_pins_are_limited_per_customer(app_client: AsyncClient) -> None:
+    env = await _prepare(app_client)
+    li = await token_for(app_client, "li.na")
+    body = {"customer_id": env["first"], "method": "pin", "pin": "999999", "note": ""}
+    for _ in range(5):
+        r = await app_client.post("/api/v1/calls/c-pop-1/verification", json=body, headers=li)
+        assert r.status_code == 422, r.text
+    # even the right PIN is no longer checked: security questions instead
+    r = await app_client.post(
+        "/api/v1/calls/c-pop-1/verification", json={**body, "pin": "123456"}, headers=li
+    )
+    assert r.status_code == 409 and "security questions" in r.json()["detail"], r.text
+    r = await app_client.post(
+        "/api/v1/calls/c-pop-1/verification",
+        json={"customer_id": env["first"], "method": "questions", "note": "address and last payment"},
+        headers=li,
+    )
+    assert r.status_code == 200 and r.json()["pop"]["private_shown"], r.text

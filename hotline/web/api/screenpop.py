@@ -15,29 +15,32 @@
 Private data (ID number, full address, phones, e-mail, balance) is shown when the caller was
 verified for that customer on the call, or to readers holding ``customer.private`` over the
 customer. Every pop is audited (``customer.pop``: the customers shown, whether private data
-was); a wrong PIN is audited (``customer.verify``, outcome ``fail``). Calls and customers of
+was); a wrong PIN is audited (``customer.verify``, outcome ``fail``), and after 5 wrong PINs for
+one customer within 15 minutes PIN checks are refused (409: verify with questions). Calls and customers of
 other tenants are 404. Link and verification publish ``customer_linked`` /
 ``customer_verified`` events about the call (docs/events.md).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from hotline import audit
 from hotline.auth.policy import TENANT_PATH, Perm, Resource, allows
-from hotline.crm import screenpop
+from hotline.crm import screenpop, timeline
 from hotline.crm.customers import get_customer
 from hotline.crm.phones import normalize_phone
 from hotline.crm.protect import IdProtector, check_pin
-from hotline.errors import Invalid, NotFound
+from hotline.errors import Conflict, Invalid, NotFound
 from hotline.store.db import transaction
 from hotline.store.lookup import unit_path
-from hotline.store.models import Call, ContactEntry, Customer
+from hotline.store.models import AuditEntry, Call, ContactEntry, Customer
+from hotline.store.types import utcnow
 from hotline.web.api.schemas import MAX_ID, Strict
 from hotline.web.context import Ctx, CtxDep
 
@@ -48,6 +51,9 @@ if TYPE_CHECKING:
 
 router = APIRouter(tags=["screen-pop"])
 
+#: wrong PINs for one customer (by anybody) within the window before PIN checks are refused
+MAX_PIN_FAILURES = 5
+PIN_WINDOW_MINUTES = 15
 #: call data keys that name the caller's customer (set by the IVR, or by a link)
 CALL_KEYS = ("customer_id", "account_no", "account", "verified_account")
 
@@ -347,18 +353,16 @@ async def _link(ctx: Ctx, s: AsyncSession, call: CallRef, c: Customer) -> bool:
         )
     )
     if entry is None:
-        s.add(
-            ContactEntry(
-                tenant_id=ctx.tenant_id,
-                customer_id=c.id,
-                at=call.row.started_at,
-                channel="voice",
-                kind="call",
-                ref=call.row.id,
-                summary=call.row.direction,
-                agent_id=call.row.agent_id or ctx.principal.user_id,
-                detail={"caller": call.row.caller, "linked_by": ctx.principal.user_id},
-            )
+        await timeline.add_entry(
+            s,
+            ctx.tenant_id,
+            c.id,
+            kind="call",
+            ref=call.row.id,
+            summary=call.row.direction,
+            agent_id=call.row.agent_id or ctx.principal.user_id,
+            detail={"caller": call.row.caller, "linked_by": ctx.principal.user_id},
+            at=call.row.started_at,
         )
     return True
 
@@ -417,7 +421,10 @@ async def link(call_id: str, body: LinkIn, ctx: CtxDep) -> ScreenPopOut:
     "(the note says which). Writes a contact-history entry (kind verification, ref the call id) "
     "that opens the private part of the pop for this call; links the call to the customer if it "
     "was not linked yet. Publishes `customer_verified`.",
-    responses={422: {"description": "PIN missing or does not match, or the customer has no PIN"}},
+    responses={
+        422: {"description": "PIN missing or does not match, or the customer has no PIN"},
+        409: {"description": "too many wrong PINs for the customer lately: use security questions"},
+    },
 )
 async def verify(call_id: str, body: VerificationIn, ctx: CtxDep) -> ScreenPopOut:
     async with transaction(ctx.db) as s:
@@ -430,6 +437,26 @@ async def verify(call_id: str, body: VerificationIn, ctx: CtxDep) -> ScreenPopOu
             raise Invalid("give the PIN the caller told you", field="pin")
         if not pin_hash:
             raise Invalid("the customer has no PIN set: verify with questions", field="pin")
+        since = utcnow() - timedelta(minutes=PIN_WINDOW_MINUTES)
+        async with ctx.db() as s:
+            failures = await s.scalar(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(
+                    AuditEntry.resource_type == "customer",
+                    AuditEntry.resource_id == str(c.id),
+                    AuditEntry.action == "customer.verify",
+                    AuditEntry.outcome == "fail",
+                    AuditEntry.tenant_id == ctx.tenant_id,
+                    AuditEntry.at >= since,
+                )
+            )
+        if (failures or 0) >= MAX_PIN_FAILURES:
+            raise Conflict(
+                f"{MAX_PIN_FAILURES} wrong PINs for this customer in the last {PIN_WINDOW_MINUTES} "
+                "minutes: verify with security questions",
+                field="pin",
+            )
         if not check_pin(pin_hash, body.pin):
             async with transaction(ctx.db) as s:
                 audit.record(
@@ -448,17 +475,15 @@ async def verify(call_id: str, body: VerificationIn, ctx: CtxDep) -> ScreenPopOu
         linked = False
         if not str(call.data().get("customer_id", "")).strip():
             linked = await _link(ctx, s, call, c)
-        s.add(
-            ContactEntry(
-                tenant_id=ctx.tenant_id,
-                customer_id=c.id,
-                channel="voice",
-                kind="verification",
-                ref=call_id,
-                summary=body.note.strip() or body.method,
-                agent_id=ctx.principal.user_id,
-                detail={"method": body.method, "note": body.note.strip()},
-            )
+        await timeline.add_entry(
+            s,
+            ctx.tenant_id,
+            c.id,
+            kind="verification",
+            ref=call_id,
+            summary=body.note.strip() or body.method,
+            agent_id=ctx.principal.user_id,
+            detail={"method": body.method, "note": body.note.strip()},
         )
         audit.record(
             s,
