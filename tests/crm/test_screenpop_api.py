@@ -305,3 +305,15 @@ async def test_wrong_pins_are_limited_per_customer(app_client: AsyncClient) -> N
         headers=li,
     )
     assert r.status_code == 200 and r.json()["pop"]["private_shown"], r.text
+
+
+async def test_pop_with_the_builtin_backend(app_client: AsyncClient) -> None:
+    """The app's own billing back-end (no bills yet for the demo customer: nothing due)."""
+    env = await _prepare(app_client)
+    li = await token_for(app_client, "li.na")
+    r = await app_client.get("/api/v1/calls/c-pop-ivr/customer", headers=li)
+    assert r.status_code == 200, r.text
+    pop = r.json()["pop"]
+    assert r.json()["selected"] == env["first"] and pop["verified"] == "ivr"
+    assert "error" not in pop["balance"], pop["balance"]
+    assert pop["balance"]["amount_due"] == "0.00" and pop["outages_error"] is None
