@@ -77,6 +77,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/webhooks/{webhook_id}"): {"name": "hijacked", "url": "https://evil.example/"},
     ("PUT", "/api/v1/codes/{kind}/{code}"): {"label_zh": "", "label_en": "x"},
     ("POST", "/api/v1/calls/{call_id}/reserve"): {"agent_id": 1},
+    ("POST", "/api/v1/calls/{call_id}/customer"): {"customer_id": 1},
+    ("POST", "/api/v1/calls/{call_id}/verification"): {"customer_id": 1, "method": "questions", "note": "x"},
     ("POST", "/api/v1/messages/{message_id}/read"): {},
     ("POST", "/api/v1/accounts/{account_no}/payments"): {"amount": "1.00", "channel": "agent", "reference": "x"},
     ("POST", "/api/v1/accounts/{account_no}/readings"): {"period": "2026-11", "register_value": "1.00"},
@@ -227,6 +229,8 @@ async def test_no_api_reaches_another_tenant(app_client: AsyncClient) -> None:
     assert b["cal_id"] not in {c["id"] for c in cals}
     found = (await app_client.get("/api/v1/customers", params={"phone": "+8613900000099"}, headers=h)).json()
     assert found["items"] == []
+    pop = (await app_client.get("/api/v1/screen-pop", params={"phone": "+8613900000099"}, headers=h)).json()
+    assert pop["candidates"] == [] and pop["pop"] is None
     entries = (await app_client.get("/api/v1/audit", params={"limit": 1000}, headers=h)).json()
     assert all(e["actor"] != "b.agent" for e in entries)
     assert (await app_client.get("/api/v1/tenant", headers=h)).json()["slug"] == "demo"
