@@ -156,6 +156,9 @@ async def seed_demo(s: AsyncSession) -> DemoInfo:
             user_id=user_ids[owner],
         )
     await seed_contact_center(s, tenant.id, units["js.nj"].id, user_ids, cals)
+    from hotline.utility.seed import seed_demo_utility
+
+    await seed_demo_utility(s, tenant.id)  # tariffs, grid, phones, PINs, readings, bills, payments, an outage
     return DemoInfo(DEMO_TENANT, True, users, exts)
 
 

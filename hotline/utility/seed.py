@@ -570,6 +570,15 @@ async def write_batch(
         for cid, acc in await _ids_after(conn, customers, tenant_id, before, customers.c.account_no)
         if acc in by_account
     ]
+    report.customers += len(pairs)
+    await _write_children(conn, tenant_id, pairs, report)
+    return pairs
+
+
+async def _write_children(
+    conn: AsyncConnection, tenant_id: int, pairs: Sequence[tuple[Draft, int]], report: SeedReport
+) -> None:
+    """Phones, meters, readings and applications of customers already inserted."""
     phones = [
         {"tenant_id": tenant_id, "customer_id": cid, "phone": p, "kind": k}
         for d, cid in pairs
@@ -618,12 +627,10 @@ async def write_batch(
         for d, cid in pairs
         if d.application is not None
     ]
-    report.customers += len(pairs)
     report.phones += await bulk_insert(conn, _t(CustomerPhone), phones)
     report.meters += await bulk_insert(conn, _t(Meter), meters)
     report.readings += await bulk_insert(conn, _t(MeterReading), readings)
     report.applications += await bulk_insert(conn, _t(ServiceApplication), apps)
-    return pairs
 
 
 def outage_plan(
@@ -858,7 +865,6 @@ async def _billing_hook(
         versions = await T.load_versions(s, tenant_id)
         rule = await load_rule(s, tenant_id)
     books = {p: T.TariffBook(versions, month_end(p)) for p in periods if issue_day(p) <= as_of}
-    bills_t, payments_t = _t(Bill), _t(Payment)
 
     async def hook(
         conn: AsyncConnection, tenant_id: int, pairs: list[tuple[Draft, int]], report: SeedReport
@@ -871,24 +877,38 @@ async def _billing_hook(
         paid: list[list[PaymentDraft]] = [
             simulate_payments(seed, d, b, as_of, rule) if payments else [] for d, _cid, b in priced
         ]
-        before = await _max_id(conn, bills_t)
-        rows = [bill_row(tenant_id, cid, b) for _d, cid, drafts in priced for b in drafts]
-        report.bills += await bulk_insert(conn, bills_t, rows)
-        if not payments:
-            return
-        ids = {
-            (cid, period): bid
-            for bid, cid, period in await _ids_after(
-                conn, bills_t, tenant_id, before, bills_t.c.customer_id, bills_t.c.period
-            )
-        }
-        pay_rows = []
-        for (_d, cid, drafts), pays in zip(priced, paid, strict=True):
-            bill_ids = [ids[(cid, b.period)] for b in drafts]
-            pay_rows += [payment_row(tenant_id, cid, p, bill_ids) for p in pays]
-        report.payments += await bulk_insert(conn, payments_t, pay_rows)
+        await write_bills(
+            conn, tenant_id, [(cid, b, p) for (_d, cid, b), p in zip(priced, paid, strict=True)], report
+        )
 
     return hook
+
+
+async def write_bills(
+    conn: AsyncConnection,
+    tenant_id: int,
+    items: Sequence[tuple[int, list[BillDraft], list[PaymentDraft]]],
+    report: SeedReport,
+) -> None:
+    """Insert (customer id, bills, payments) as they are after the payments; allocations get the
+    real bill ids."""
+    bills_t, payments_t = _t(Bill), _t(Payment)
+    before = await _max_id(conn, bills_t)
+    rows = [bill_row(tenant_id, cid, b) for cid, drafts, _p in items for b in drafts]
+    report.bills += await bulk_insert(conn, bills_t, rows)
+    if not any(p for _c, _b, p in items):
+        return
+    ids = {
+        (cid, period): bid
+        for bid, cid, period in await _ids_after(
+            conn, bills_t, tenant_id, before, bills_t.c.customer_id, bills_t.c.period
+        )
+    }
+    pay_rows = []
+    for cid, drafts, pays in items:
+        bill_ids = [ids[(cid, b.period)] for b in drafts]
+        pay_rows += [payment_row(tenant_id, cid, p, bill_ids) for p in pays]
+    report.payments += await bulk_insert(conn, payments_t, pay_rows)
 
 
 # -- bills and payments (pure) --------------------------------------------------------------------
@@ -979,14 +999,15 @@ def price_bills(d: Draft, books: dict[str, Any]) -> tuple[list[BillDraft], int]:
 
 
 def simulate_payments(
-    seed: int, d: Draft, bills: list[BillDraft], as_of: date, rule: Any
+    seed: int, d: Draft, bills: list[BillDraft], as_of: date, rule: Any, *, unpaid_last: int | None = None
 ) -> list[PaymentDraft]:
     """How the customer paid ``bills`` up to ``as_of`` (updates the bills: paid, late fees, status).
 
     On-time payers pay everything owed on a day between the issue and the due date (bank
     debits on a fixed day; a few round the amount up and keep credit); late payers do that too
     but settle about a third of the bills 3-40 days after the due date, late fee included; payers
-    in arrears stop paying for the last 1-6 bills (one partial payment on some). Each payment is
+    in arrears stop paying for the last 1-6 bills (one partial payment on some); ``unpaid_last``
+    leaves exactly that many last bills unpaid whatever the payer. Each payment is
     allocated by :func:`hotline.utility.payments.allocate`: oldest bill first, its fee first.
     """
     from hotline.utility.payments import OpenBill, allocate
@@ -997,6 +1018,8 @@ def simulate_payments(
     stop = len(bills)
     if d.payer == "arrears":
         stop = max(0, len(bills) - rng.randint(1, 6))
+    if unpaid_last is not None:
+        stop = max(0, len(bills) - unpaid_last)
     days: list[date] = []
     for k, b in enumerate(bills):
         if k >= stop:
@@ -1119,3 +1142,182 @@ def digest_rows(rows: Iterable[Sequence[Any]]) -> str:
     for r in rows:
         h.update(repr(tuple(r)).encode())
     return h.hexdigest()
+
+
+# -- the demo tenant ------------------------------------------------------------------------------
+
+DEMO_PIN = "123456"
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    feeder: str
+    transformer_area: str
+    voltage: str
+    meter_kind: str
+    multiplier: int
+    phones: tuple[str, ...]  # every phone, the primary first
+    vip: bool = False
+    pin: bool = False
+    unpaid_last: int = 0  # how many of the last bills stay unpaid
+    tariff_code: str = ""
+
+
+DEMO_ACCOUNTS: dict[str, DemoAccount] = {
+    # PIN 123456; the active outage is on its transformer area
+    "3201001001": DemoAccount("10kV东山01线", "上坊村1号台区", "220V", "single", 1, ("+8613912340001",), pin=True),
+    # PIN 123456; its current bill is unpaid; its number is shared with 3201001003
+    "3201001002": DemoAccount(
+        "10kV东山01线", "金宝花园2号台区", "220V", "tou", 1, ("+8613912340002",), pin=True, unpaid_last=1,
+        tariff_code=RES_TOU_TARIFF,
+    ),
+    "3201001003": DemoAccount("10kV东山01线", "金宝花园2号台区", "220V", "single", 1, ("+8613912340002", "+8613912340004")),
+    "3201002001": DemoAccount(
+        "10kV科学园03线", "金陵机械厂专变台区", "10kV", "demand", 200, ("+862552100001", "+8613951800001"), vip=True
+    ),
+    # in arrears: the last three bills unpaid, two of them overdue (late fee)
+    "3201003001": DemoAccount("10kV中山北05线", "中山北路101号台区", "220V", "single", 1, ("+8613812340003",), unpaid_last=3),
+    "3205001001": DemoAccount("10kV平江02线", "平江路1号台区", "380V", "tou", 1, ("+8651265200001",)),
+}  # fmt: skip
+# the second account on 吴秀英's number (her husband's flat in the same compound): the desk offers a choice
+DEMO_SECOND = (
+    "3201001003",
+    "陈志强",
+    "js.nj.jn.ds",
+    "urban_resident",
+    "南京市江宁区东山街道金宝路 8 号 5 单元 301",
+)
+
+
+async def seed_demo_utility(
+    s: AsyncSession, tenant_id: int, *, months: int = 12, now: datetime | None = None
+) -> SeedReport:
+    """Utility data of the demo tenant (:func:`hotline.seed.seed_demo`): default tariffs; the
+    demo customers on feeders and transformer areas with phones, meters and ``months`` months of
+    readings, bills and payments; PIN 123456 on 3201001001 and 3201001002; a second account on
+    +8613912340002; 3201003001 in arrears with a late fee, 3201001002 with its current bill unpaid;
+    an active unplanned outage on 3201001001's transformer area. Fast: a few dozen rows."""
+    from zoneinfo import ZoneInfo
+
+    from hotline.crm.customers import add_customer
+    from hotline.crm.protect import hash_pin
+    from hotline.utility import tariffs as T
+    from hotline.utility.latefees import load_rule
+
+    report = SeedReport()
+    now = now or datetime.now(UTC)
+    today = now.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    periods = periods_ending(add_months(period_of(today), -1), months)
+    report.periods = periods
+    account, name, unit_code, klass, address = DEMO_SECOND
+    if (
+        await s.scalar(
+            select(Customer.id).where(Customer.tenant_id == tenant_id, Customer.account_no == account)
+        )
+        is None
+    ):
+        unit = await s.scalar(select(Unit).where(Unit.tenant_id == tenant_id, Unit.code == unit_code))
+        if unit is not None:
+            await add_customer(
+                s, tenant_id, unit=unit, account_no=account, name=name, customer_class=klass,
+                phone=DEMO_ACCOUNTS[account].phones[0], address=address,
+            )  # fmt: skip
+    customers = {
+        c.account_no: c
+        for c in await s.scalars(
+            select(Customer).where(
+                Customer.tenant_id == tenant_id, Customer.account_no.in_(list(DEMO_ACCOUNTS))
+            )
+        )
+    }
+    if not customers:
+        return report
+    have_phones = set(
+        (
+            await s.execute(
+                select(CustomerPhone.customer_id, CustomerPhone.phone).where(
+                    CustomerPhone.tenant_id == tenant_id
+                )
+            )
+        ).all()
+    )
+    pin_hash = hash_pin(DEMO_PIN)
+    for acc, c in customers.items():
+        spec = DEMO_ACCOUNTS[acc]
+        c.feeder, c.transformer_area, c.voltage = spec.feeder, spec.transformer_area, spec.voltage
+        c.vip, c.tariff_code, c.phone = spec.vip or c.vip, spec.tariff_code, spec.phones[0]
+        if spec.pin:
+            c.pin_hash = pin_hash
+        for phone in spec.phones:
+            if (c.id, phone) not in have_phones:
+                s.add(CustomerPhone(tenant_id=tenant_id, customer_id=c.id, phone=phone, kind=_kind(phone)))
+                report.phones += 1
+    if await T.load_default_tariffs(s, tenant_id):
+        report.notes.append("default tariffs loaded")
+    versions = await T.load_versions(s, tenant_id)
+    rule = await load_rule(s, tenant_id)
+    await s.flush()
+    conn = await s.connection()
+    if await conn.scalar(
+        select(func.count())
+        .select_from(_t(Meter))
+        .where(_t(Meter).c.customer_id.in_([c.id for c in customers.values()]))
+    ):
+        return report  # already there
+    books = {p: T.TariffBook(versions, month_end(p)) for p in periods if issue_day(p) <= today}
+    drafts: list[tuple[Draft, int]] = []
+    for acc, c in sorted(customers.items()):
+        spec = DEMO_ACCOUNTS[acc]
+        rng = random.Random(_stable("demo", acc))
+        drafts.append(
+            (
+                Draft(
+                    n=int(acc), unit_id=c.unit_id, account_no=acc, name=c.name, customer_class=c.customer_class,
+                    voltage=spec.voltage, address=c.address, phones=[], vip=c.vip,
+                    tags=list(c.tags or []), preferred_channel=c.preferred_channel, email=c.email, feeder=spec.feeder,
+                    transformer_area=spec.transformer_area, meter_no=f"DB{acc}", meter_kind=spec.meter_kind,
+                    multiplier=spec.multiplier, installed_on=date(2015, 6, 1) + timedelta(days=rng.randint(0, 900)),
+                    readings=_readings(rng, c.customer_class, spec.voltage, spec.meter_kind, spec.multiplier, periods),
+                    payer="on_time", tariff_code=spec.tariff_code,
+                ),
+                c.id,
+            )
+        )  # fmt: skip
+    await _write_children(conn, tenant_id, drafts, report)
+    items = []
+    for d, cid in drafts:
+        bills, missing = price_bills(d, books)
+        report.no_tariff += missing
+        pays = simulate_payments(
+            0, d, bills, today, rule, unpaid_last=DEMO_ACCOUNTS[d.account_no].unpaid_last
+        )
+        items.append((cid, bills, pays))
+    await write_bills(conn, tenant_id, items, report)
+    first = DEMO_ACCOUNTS["3201001001"]
+    start = now.replace(microsecond=0) - timedelta(minutes=40)
+    plan = [
+        (
+            {
+                "unit_id": customers["3201001001"].unit_id,
+                "kind": "unplanned",
+                "status": "active",
+                "cause": "10kV 线路故障，抢修人员已到达现场",
+                "start_at": start,
+                "expected_end_at": start + timedelta(hours=4),
+                "actual_end_at": None,
+                "notice": {},
+                "created_at": start,
+                "updated_at": start,
+            },
+            [(first.feeder, first.transformer_area)],
+        )
+    ]
+    report.outages, report.outage_areas = await write_outages(conn, tenant_id, plan)
+    report.customers = len(drafts)
+    return report
+
+
+def _kind(phone: str) -> str:
+    from hotline.crm.phones import phone_kind
+
+    return phone_kind(phone)
