@@ -86,3 +86,17 @@ async def test_read_only_and_forbidden(app_client: AsyncClient) -> None:
     # the viewer holds no customer.read
     await sign_in(c, "sun.li")
     assert (await c.get("/admin/customers")).status_code == 403
+
+
+async def test_supervisor_reads_without_edit_controls(app_client: AsyncClient) -> None:
+    c = app_client
+    await sign_in(c, "wang.fang")  # supervisor of js.nj: customer.read there, no customer.write
+    r = await c.get("/admin/customers")
+    assert r.status_code == 200 and 'id="new-customer"' not in r.text and 'id="import-form"' not in r.text
+    assert "3201001001" in r.text and "3205001001" not in r.text  # Suzhou is outside the subtree
+    cid = re.search(r'href="/admin/customers/(\d+)"', r.text).group(1)  # type: ignore[union-attr]
+    page = (await c.get(f"/admin/customers/{cid}")).text
+    assert 'id="pin-form"' not in page and "<fieldset disabled>" in page
+    assert "+86139****" in page  # masked: no customer.private
+    sz = await c.get("/api/v1/customers", params={"account_no": "3205001001"})
+    assert sz.json()["items"] == []

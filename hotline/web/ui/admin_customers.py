@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from hotline.auth.policy import Perm
+from hotline.auth.policy import Perm, allows
 from hotline.crm import customers as crm
 from hotline.crm import timeline as tl
 from hotline.crm.importer import HEADER_ALIASES
@@ -113,13 +113,18 @@ async def customers_page(request: Request, q: str = "", by: str = "auto") -> Res
 async def customer_page(request: Request, customer_id: int, before: str | None = None) -> Response:
     async def view(page: PageUser, can_edit: bool) -> Response:
         customer = _dump(await customers_api.read(customer_id, page.ctx, call_id=None))
+        async with page.ctx.db() as s:  # edit controls only where the write permission covers it
+            res = await customers_api.customer_resource(
+                s, await crm.get_customer(s, page.ctx.tenant_id, customer_id)
+            )
+        may_write = can_edit and allows(page.ctx.principal, Perm.CUSTOMER_WRITE, res)
         tline = await customers_api.timeline(customer_id, page.ctx, limit=50, before=before, kind=None)
         units = await _units(page)
         return _render(
             request,
             page,
             "admin/customer_edit.html",
-            can_edit and page.can(Perm.CUSTOMER_WRITE),
+            may_write,
             customer=customer,
             entries=_dump(tline.items),
             older=tline.next,
