@@ -57,6 +57,7 @@ def import_customers_cmd(
     """Import customers: upsert by account number (户号), per-row errors, dry run."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
+    from sqlalchemy.exc import IntegrityError
 
     from hotline.cli import fail, out, run, settings_from
 
@@ -109,7 +110,10 @@ def import_customers_cmd(
         TimeElapsedColumn(),
         transient=True,
     ) as bar:
-        report = run(go(bar))
+        try:
+            report = run(go(bar))
+        except IntegrityError as exc:  # another writer added the same account meanwhile
+            fail(f"the database refused the import (nothing written): {exc.orig}", 1)
 
     summary = Table(title=f"{report.file}{' (dry run)' if dry_run else ''}", show_header=False)
     summary.add_column("what")
