@@ -1037,10 +1037,18 @@ def simulate_payments(
     out: list[PaymentDraft] = []
     credit = ZERO
     events = sorted(set(days)) + ([partial_day] if partial_day else [])
+    first_open = 0  # bills before it are all paid (bills are in period order)
     for i, day in enumerate(events):
         if day > as_of:
             break
-        open_idx = [k for k, b in enumerate(bills) if b.status != "paid" and b.issued_on <= day]
+        while first_open < len(bills) and bills[first_open].status == "paid":
+            first_open += 1
+        open_idx = []
+        for k in range(first_open, len(bills)):
+            if bills[k].issued_on > day:
+                break
+            if bills[k].status != "paid":
+                open_idx.append(k)
         if not open_idx:
             continue
         open_bills = [
