@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from httpx import AsyncClient
 from sqlalchemy import select
 
+from hotline.crm import timeline
 from hotline.store.db import transaction
 from hotline.store.models import AuditEntry, Call, Customer
 from tests.conftest import token_for
@@ -157,6 +159,22 @@ async def test_pin_timeline_notes(client_on: AsyncClient) -> None:
     bad = await c.get(f"/api/v1/customers/{cid}/timeline", params={"before": "x"}, headers=qa)
     assert bad.status_code == 422
     assert len(await _audit(c, "customer.timeline")) == 2
+
+    # a linked call shows the CDR's facts
+    t0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    async with transaction(c.app.state.hotline.db) as s:  # type: ignore[attr-defined]
+        tid = await s.scalar(select(Customer.tenant_id).where(Customer.id == cid))
+        assert tid is not None
+        s.add(Call(id="call-t1", tenant_id=tid, direction="inbound", caller="+8613912340002", started_at=t0,
+                   ended_at=t0 + timedelta(seconds=61), talk_seconds=50.0, disposition="resolved"))  # fmt: skip
+        await s.flush()
+        await timeline.add_entry(s, tid, cid, kind="call", ref="call-t1", at=t0)
+    r = await c.get(f"/api/v1/customers/{cid}/timeline", params={"kind": "call"}, headers=qa)
+    calls = [e for e in r.json()["items"] if e["ref"] == "call-t1"]
+    assert r.status_code == 200 and calls[0]["call"]["duration_seconds"] == 61.0
+    assert calls[0]["call"]["disposition"] == "resolved" and {e["kind"] for e in r.json()["items"]} == {
+        "call"
+    }
 
 
 CSV = (
