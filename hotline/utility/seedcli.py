@@ -79,10 +79,12 @@ def seed_utility_cmd(
             factory = session_factory(engine)
             async with factory() as s:
                 t = await resolve_tenant(s, tenant)
-            task = bar.add_task("customers", total=customers)
+            tasks: dict[str, Any] = {"customers": bar.add_task("customers", total=customers)}
 
             def progress(stage: str, done: int, total: int) -> None:
-                bar.update(task, description=stage, completed=done, total=total)
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done, total=total)
 
             return await generate(
                 factory,
