@@ -26,17 +26,16 @@ default Chinese; wording in the pure ``say_*`` functions below, numbers through
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hotline.crm import protect
-from hotline.crm.phones import lookup_forms
+from hotline.crm import customers as crm
 from hotline.ivr.actions import ActionContext
-from hotline.store.models import Customer, CustomerPhone
+from hotline.store.models import Customer
 from hotline.store.types import utcnow
 from hotline.utility import outages as outage_store
 from hotline.utility import speech
@@ -98,30 +97,25 @@ def _attempts(args: Mapping[str, Any], ctx: ActionContext) -> int:
         return 1
 
 
-# -- lookups (TODO(H3): use hotline.crm.customers.find_by_phone / get_by_account once they exist) --
+# -- lookups (the CRM's, hotline.crm.customers) --------------------------------------------------
 
 
 async def customers_by_phone(s: AsyncSession, tenant_id: int, phone: str) -> list[Customer]:
-    """Customers with this phone (every stored form of the number), oldest account first."""
+    """Customers with this phone (any stored form of the number), at most :data:`MAX_ACCOUNTS`."""
     if not phone.strip():
         return []
-    forms = lookup_forms(phone)
-    via_phones = select(CustomerPhone.customer_id).where(
-        CustomerPhone.tenant_id == tenant_id, CustomerPhone.phone.in_(forms)
-    )
-    q = (
-        select(Customer)
-        .where(Customer.tenant_id == tenant_id)
-        .where((Customer.id.in_(via_phones)) | (Customer.phone.in_(forms)))
-        .order_by(Customer.account_no)
-        .limit(MAX_ACCOUNTS)
-    )
-    return list((await s.scalars(q)).all())
+    return (await crm.find_by_phone(s, tenant_id, phone))[:MAX_ACCOUNTS]
 
 
 async def customer_by_account(s: AsyncSession, tenant_id: int, account_no: str) -> Customer | None:
-    q = select(Customer).where(Customer.tenant_id == tenant_id, Customer.account_no == account_no)
-    return await s.scalar(q)
+    return await crm.get_by_account(s, tenant_id, account_no)
+
+
+async def pin_ok(c: Customer | None, pin: str) -> bool:
+    """The PIN check (argon2, tens of milliseconds) off the event loop that carries the media."""
+    if c is None or not c.pin_hash or not pin:
+        return False
+    return await asyncio.to_thread(crm.check_pin, c, pin)
 
 
 # -- wording (pure) ----------------------------------------------------------------------------
@@ -281,7 +275,7 @@ async def customer_identify(args: Mapping[str, Any], ctx: ActionContext) -> Mapp
                 "verified_account": "",
             }
             if pin:
-                ok = c is not None and bool(c.pin_hash) and protect.check_pin(c.pin_hash, pin)
+                ok = await pin_ok(c, pin)
                 out["verified"] = ok
                 out["verified_account"] = c.account_no if ok and c is not None else ""
                 out["attempts"] = _attempts(args, ctx)
@@ -323,7 +317,7 @@ async def customer_verify_pin(args: Mapping[str, Any], ctx: ActionContext) -> Ma
             found = await customers_by_phone(s, tenant_id, _text(args, "caller") or ctx.caller)
             c = found[0] if len(found) == 1 else None
     has_pin = c is not None and bool(c.pin_hash)
-    ok = c is not None and has_pin and bool(pin) and protect.check_pin(c.pin_hash, pin)
+    ok = await pin_ok(c, pin)
     return {
         "verified": ok,
         "verified_account": c.account_no if ok and c is not None else "",
