@@ -367,8 +367,22 @@ def parse_tariff(doc: Mapping[str, Any]) -> AnySpec:
 
 
 def dump(spec: AnySpec) -> dict[str, Any]:
-    """The canonical JSON document (decimals as strings), as stored in ``tariffs.spec``."""
-    return spec.model_dump(mode="json", exclude_none=True)
+    """The canonical JSON document (decimals as strings), as stored in ``tariffs.spec``: code,
+    name and kind first; empty tier labels and an empty surcharge list left out."""
+    body = spec.model_dump(mode="json", exclude_none=True)
+    for tier in body.get("tiers", []):
+        if not tier.get("label"):
+            tier.pop("label", None)
+    if not body.get("surcharges"):
+        body.pop("surcharges", None)
+    head: dict[str, Any] = {k: body.pop(k) for k in ("code", "name", "kind") if k in body}
+    return {**head, **body}
+
+
+def same_spec(stored: Mapping[str, Any], spec: AnySpec) -> bool:
+    """Whether a stored document says the same as ``spec`` (compared parsed, not as text)."""
+    old, _ = check(stored)
+    return old == spec
 
 
 # -- pricing ------------------------------------------------------------------------------------
@@ -651,7 +665,7 @@ async def save_tariff(s: Any, tenant_id: int, doc: Mapping[str, Any], *, user_id
         )
     )
     if row is not None:
-        if row.spec == body:
+        if same_spec(row.spec, spec):
             return row
         used = await s.scalar(select(func.count()).select_from(Bill).where(Bill.tariff_id == row.id))
         if used:
@@ -692,7 +706,7 @@ async def load_default_tariffs(
                 Tariff.effective_from == spec.effective_from,
             )
         )
-        if before != dump(spec):
+        if before is None or not same_spec(before, spec):
             await save_tariff(s, tenant_id, doc)
             changed += 1
     return changed

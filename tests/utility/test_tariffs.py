@@ -295,3 +295,14 @@ def test_random_windows_valid_only_when_they_tile_the_day(
     tiles = ok and all(x == 1 for x in minutes)
     assert (spec is not None) == tiles, (texts, issues)
     assert all(i.path.startswith("tou.") for i in issues)
+
+
+def test_dump_is_tidy_and_comparison_is_semantic() -> None:
+    spec = T.parse_tariff(DEFAULTS["res-tiered"])
+    body = T.dump(spec)
+    assert list(body)[:3] == ["code", "name", "kind"]
+    assert "surcharges" not in body and all("label" not in t for t in body["tiers"])
+    verbose = spec.model_dump(mode="json")  # an older, fuller form of the same document
+    assert verbose != body and T.same_spec(verbose, spec)
+    assert not T.same_spec({**verbose, "tier_period": "monthly"}, spec)
+    assert not T.same_spec({"kind": "nonsense"}, spec)
