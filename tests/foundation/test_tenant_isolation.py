@@ -31,6 +31,7 @@ from hotline.store.models import (
 )
 from hotline.store.models import Webhook as WebhookRow
 from hotline.store.types import utcnow
+from hotline.utility.tariffs import save_tariff
 from tests.conftest import token_for
 
 PW = "Other-tenant-1"
@@ -76,6 +77,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/agents/{user_id}/answer"): {},
     ("PUT", "/api/v1/webhooks/{webhook_id}"): {"name": "hijacked", "url": "https://evil.example/"},
     ("PUT", "/api/v1/codes/{kind}/{code}"): {"label_zh": "", "label_en": "x"},
+    ("PUT", "/api/v1/tariffs/{code}"): {"kind": "flat", "customer_class": "agriculture", "price": "-1"},
     ("POST", "/api/v1/calls/{call_id}/reserve"): {"agent_id": 1},
     ("POST", "/api/v1/calls/{call_id}/customer"): {"customer_id": 1},
     ("POST", "/api/v1/calls/{call_id}/verification"): {"customer_id": 1, "method": "questions", "note": "x"},
@@ -91,6 +93,8 @@ EXPECTED: dict[tuple[str, str], int] = {
     ("POST", "/api/v1/ivr/flows/{name}/validate"): 200,  # validates the text sent; reads nothing of B
     ("PUT", "/api/v1/ivr/numbers/{number}"): 422,  # "no active flow 'bname'" — in tenant A
     ("PUT", "/api/v1/codes/{kind}/{code}"): 422,  # empty label refused; codes are per tenant anyway
+    ("PUT", "/api/v1/tariffs/{code}"): 422,  # invalid tariff refused; tariffs are per tenant anyway
+    ("GET", "/api/v1/billing/runs/{period}"): 200,  # tenant A's own month; reads nothing of B
 }
 FLOW_B = """name: bname
 language: en
@@ -139,6 +143,8 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
         s.add(msg)
         outage = Outage(tenant_id=t.id, unit_id=branch.id, kind="planned", start_at=utcnow())
         s.add(outage)
+        b_tariff = {"kind": "flat", "customer_class": "agriculture", "effective_from": "2026-01-01"}
+        await save_tariff(s, t.id, {**b_tariff, "code": "bcode", "price": "0.5"})
         await s.flush()
         s.add(AgentMessageRecipient(message_id=msg.id, user_id=agent.id))
         return {
