@@ -51,7 +51,7 @@ def parse_period(period: str) -> tuple[int, int]:
         year, month = int(y), int(m)
     except ValueError:
         raise Invalid(f"period {period!r}: use YYYY-MM", field="period") from None
-    if len(period) != 7 or not (1 <= month <= 12) or year < 1900:
+    if len(period) != 7 or not (1 <= month <= 12) or not (1900 <= year <= 2999):
         raise Invalid(f"period {period!r}: use YYYY-MM", field="period")
     return year, month
 
@@ -126,7 +126,10 @@ async def run_bills(
         raise Invalid("due_days must not be negative", field="due_days")
     on = period_last_day(period)
     issued = issued_on or default_issued_on(period)
-    due = issued + timedelta(days=due_days)
+    try:
+        due = issued + timedelta(days=due_days)
+    except OverflowError:
+        raise Invalid("issued_on + due_days is past the year 9999", field="issued_on") from None
     report = BillRunReport(period=period, issued_on=issued, due_on=due)
     year_start = f"{year:04d}-01"
 
