@@ -140,7 +140,7 @@ def say_identified(count: int, account_no: str, lang: str) -> str:
             else "We found no account for the number you are calling from."
         )
     return (
-        f"您的来电号码关联了{speech.chinese_number(count)}个户号。"
+        f"您的来电号码关联了{speech.count_zh(count)}个户号。"
         if zh
         else f"The number you are calling from has {count} accounts."
     )

@@ -13,7 +13,8 @@ Chinese rules (``lang`` "zh", "zh-CN"):
   inside a number it is kept (110 → 一百一十).
 * **两**: a 2 directly before 千, 万 or 亿 *at the start* of the number is read 两 (2000 → 两千,
   20000 → 两万, 2亿 → 两亿) — that is how it is said; everywhere else 二 (二百, 二十, 十二, 二元,
-  一千二百). Money amounts of exactly two yuan are read 二元 (the bill form).
+  一千二百). Money amounts of exactly two yuan are read 二元 (the bill form); a count of two
+  before a measure word is 两 (:func:`count_zh`: 两个户号).
 * money: 元 / 角 / 分; 整 after whole yuan (20 → 二十元整; 10 → 十元整); a missing 角 between
   元 and 分 is read 零 (1002.05 → 一千零二元零五分); below one yuan only 角 and 分 (0.5 → 五角,
   0.05 → 五分); zero is 零元; negative amounts start with 负.
@@ -103,6 +104,11 @@ def chinese_number(n: int) -> str:
     if text[0] == "二" and len(text) > 1 and text[1] in "千万亿":
         text = "两" + text[1:]
     return text
+
+
+def count_zh(n: int) -> str:
+    """A count before a measure word: 两个, not 二个 (otherwise :func:`chinese_number`)."""
+    return "两" if n == 2 else chinese_number(n)
 
 
 def _digits_zh(text: str) -> str:

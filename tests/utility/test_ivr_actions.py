@@ -158,7 +158,8 @@ def test_wording() -> None:
         == "您最近一次缴费是二零二六年十一月二十三日，金额五十元整，缴费方式：网上缴费。"
     )
     assert acts.say_last_payment(pay, "en") == "Your last payment was 50 yuan on November 23, 2026 online."
-    assert acts.say_identified(2, "", "zh") == "您的来电号码关联了二个户号。"
+    assert acts.say_identified(2, "", "zh") == "您的来电号码关联了两个户号。"
+    assert acts.say_identified(12, "", "zh") == "您的来电号码关联了十二个户号。"
 
 
 async def test_plugins(factory: Any) -> None:
