@@ -82,7 +82,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/calls/{call_id}/customer"): {"customer_id": 1},
     ("POST", "/api/v1/calls/{call_id}/verification"): {"customer_id": 1, "method": "questions", "note": "x"},
     ("POST", "/api/v1/messages/{message_id}/read"): {},
-    ("POST", "/api/v1/accounts/{account_no}/payments"): {"amount": "1.00", "channel": "agent", "reference": "x"},
+    ("POST", "/api/v1/accounts/{account_no}/payments"): {
+        "amount": "1.00",
+        "channel": "agent",
+        "reference": "x",
+    },
     ("POST", "/api/v1/accounts/{account_no}/readings"): {"period": "2026-11", "register_value": "1.00"},
     ("PATCH", "/api/v1/outages/{outage_id}"): {"cause": "hijacked"},
     **{("POST", f"/api/v1/outages/{{outage_id}}/{verb}"): {} for verb in ("activate", "restore", "cancel")},
