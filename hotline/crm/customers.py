@@ -25,6 +25,7 @@ blacklisted         true needs a ``blacklist_reason``; false clears the reason
 tags                at most 20 distinct tags of 1-32 characters (a string is split at , ， ; 、)
 feeder, transformer_area (台区)   at most 64 characters
 tariff_code         empty (the tariff in force for class and voltage) or letters, digits ``_.-``
+capacity_kva        contracted capacity (合同容量) in kVA, 0 – 10,000,000, at most 2 decimals
 status              active | suspended | closed
 ==================  ============================================================================
 """
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
 
@@ -82,6 +84,7 @@ FIELDS = (
     "feeder",
     "transformer_area",
     "tariff_code",
+    "capacity_kva",
     "status",
 )
 
@@ -252,9 +255,28 @@ def _check_one(key: str, value: Any) -> Any:
         if not TARIFF_CODE_RE.match(v):
             raise Invalid(f"tariff code {v!r} may hold letters, digits, '_', '.', '-'", field=key)
         return v
+    if key == "capacity_kva":
+        return check_capacity(value)
     if key == "status":
         return _choice(value, STATUSES, key, "status")
     raise KeyError(key)
+
+
+def check_capacity(value: Any) -> Decimal:
+    """Contracted capacity in kVA: a number 0 – 10,000,000 with at most two decimals."""
+    if isinstance(value, bool) or value is None:
+        raise Invalid("capacity_kva: give a number of kVA", field="capacity_kva")
+    text = str(value).strip() or "0"
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise Invalid(f"capacity_kva: {value!r} is not a number", field="capacity_kva") from None
+    exponent = d.as_tuple().exponent
+    if not d.is_finite() or (isinstance(exponent, int) and exponent < -2):
+        raise Invalid(f"capacity_kva: {value!r} must have at most two decimals", field="capacity_kva")
+    if not Decimal(0) <= d <= Decimal(10_000_000):
+        raise Invalid(f"capacity_kva: {value!r} must be between 0 and 10,000,000 kVA", field="capacity_kva")
+    return d.quantize(Decimal("0.01"))
 
 
 def clean_fields(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
@@ -332,6 +354,7 @@ _PLAIN = (
     "feeder",
     "transformer_area",
     "tariff_code",
+    "capacity_kva",
     "status",
 )
 

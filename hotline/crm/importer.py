@@ -29,6 +29,7 @@ blacklisted         blacklisted, 黑名单
 blacklist_reason    blacklist_reason, 黑名单原因
 status              status, 状态
 tariff_code         tariff_code, 电价代码
+capacity_kva        capacity_kva, 合同容量
 dedicated_agent     dedicated_agent, 客户经理 (a user name of the tenant)
 ==================  ===========================================================
 
@@ -92,6 +93,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "blacklist_reason": ("blacklist_reason", "黑名单原因"),
     "status": ("status", "状态"),
     "tariff_code": ("tariff_code", "电价代码"),
+    "capacity_kva": ("capacity_kva", "合同容量"),
     "dedicated_agent": ("dedicated_agent", "客户经理"),
 }
 REQUIRED = ("account_no", "name")

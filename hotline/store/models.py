@@ -222,6 +222,8 @@ class Customer(Base):
     transformer_area: Mapped[str] = mapped_column(String(64), default="")
     #: tariff code; "" = the tariff in force for the class and voltage
     tariff_code: Mapped[str] = mapped_column(String(64), default="")
+    #: contracted capacity (合同容量) in kVA: the base of capacity-based two-part tariffs
+    capacity_kva: Mapped[Decimal] = mapped_column(Fixed2, default=Decimal(0))
     #: active | suspended | closed
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

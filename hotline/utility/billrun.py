@@ -16,8 +16,8 @@ Tariff: the customer's ``tariff_code`` when set, else the default tariff of the 
 voltage, in the version in force on the period's last day. Customers without one are counted
 and sampled in the report (``no_tariff``), as are readings that do not fit the tariff
 (``bad_reading``: registers adding up to more than the total, a register the tariff does not
-price). Capacity-based two-part tariffs take the contracted capacity from the customer tag
-``capacity_kva=<n>`` (the archive has no capacity column yet).
+price). Capacity-based two-part tariffs take the contracted capacity from the customer's
+``capacity_kva`` (合同容量).
 
 A bill of 0.00 is issued already settled (status ``paid``).
 """
@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -94,16 +94,6 @@ class BillRunReport:
         return d
 
 
-def _capacity(tags: Any) -> Decimal:
-    for tag in tags or ():
-        if isinstance(tag, str) and tag.startswith("capacity_kva="):
-            try:
-                return Decimal(tag.partition("=")[2])
-            except InvalidOperation:
-                return ZERO
-    return ZERO
-
-
 def _sample(where: list[str], value: str) -> None:
     if len(where) < SAMPLE:
         where.append(value)
@@ -153,7 +143,7 @@ async def run_bills(
             Customer.customer_class,
             Customer.voltage,
             Customer.tariff_code,
-            Customer.tags,
+            Customer.capacity_kva,
         )
         .where(Customer.tenant_id == tenant_id, Customer.status == "active")
         .order_by(Customer.id)
@@ -280,7 +270,7 @@ async def _batch(
                 kwh_valley=reading.kwh_valley,
                 demand_kw=reading.demand_kw,
                 year_to_date_kwh=ytd.get(r.id, ZERO),
-                capacity_kva=_capacity(r.tags) if version.spec.kind == "two_part" else ZERO,
+                capacity_kva=r.capacity_kva if version.spec.kind == "two_part" else ZERO,
             )
             try:
                 lines = T.price(version.spec, usage)

@@ -208,7 +208,22 @@ class Draft:
     readings: list[tuple[str, date, int, int, int, int, int, int, int]]
     payer: str  # on_time | late | arrears
     tariff_code: str = ""
+    capacity_kva: int = 0  # contracted capacity (合同容量), whole kVA
     application: tuple[str, str, datetime, list[dict[str, str]]] | None = None
+
+
+#: standard transformer sizes (kVA) a contracted capacity is chosen from
+TRANSFORMER_SIZES = (315, 400, 500, 630, 800, 1000, 1250, 1600, 2000, 2500, 3150, 4000, 5000, 6300, 8000)
+
+
+def contracted_capacity(readings: Sequence[tuple[Any, ...]], n: int) -> int:
+    """A large customer's contracted capacity: the smallest standard size at least 1.25 × its
+    highest demand (a size picked by the customer number when there are no readings yet)."""
+    peak = max((r[8] for r in readings), default=0) / 100  # demand_kw in hundredths
+    if peak <= 0:
+        return TRANSFORMER_SIZES[n % 6 + 2]
+    need = peak * 1.25
+    return next((size for size in TRANSFORMER_SIZES if size >= need), TRANSFORMER_SIZES[-1])
 
 
 def _weighted(table: Sequence[tuple[str, float]]) -> tuple[list[str], list[float]]:
@@ -458,6 +473,8 @@ def draft_customer(
         payer=rng.choices(("on_time", "late", "arrears"), (90, 8, 2))[0],
         tariff_code=RES_TOU_TARIFF if klass == "urban_resident" and meter_kind == "tou" else "",
     )
+    if klass == "large_industry":
+        draft.capacity_kva = contracted_capacity(draft.readings, n)
     if rng.random() < 0.004:
         kind = rng.choice(APPLICATION_KINDS)
         submitted = datetime.combine(today - timedelta(days=rng.randint(1, 120)), datetime.min.time(), UTC)
@@ -535,6 +552,7 @@ def _customer_row(tenant_id: int, d: Draft) -> dict[str, Any]:
         "feeder": d.feeder,
         "transformer_area": d.transformer_area,
         "tariff_code": d.tariff_code,
+        "capacity_kva": d.capacity_kva * 100,  # raw table: hundredths
     }
 
 
@@ -984,6 +1002,7 @@ def price_bills(d: Draft, books: dict[str, Any]) -> tuple[list[BillDraft], int]:
             kwh_valley=_h(valley),
             demand_kw=_h(demand),
             year_to_date_kwh=ytd.get(year, ZERO),
+            capacity_kva=Decimal(d.capacity_kva) if version.spec.kind == "two_part" else ZERO,
         )
         lines = T.price(version.spec, usage)
         amount = T.total(lines)
@@ -1169,6 +1188,7 @@ class DemoAccount:
     pin: bool = False
     unpaid_last: int = 0  # how many of the last bills stay unpaid
     tariff_code: str = ""
+    capacity_kva: int = 0  # contracted capacity (合同容量)
 
 
 DEMO_ACCOUNTS: dict[str, DemoAccount] = {
@@ -1181,7 +1201,8 @@ DEMO_ACCOUNTS: dict[str, DemoAccount] = {
     ),
     "3201001003": DemoAccount("10kV东山01线", "金宝花园2号台区", "220V", "single", 1, ("+8613912340002", "+8613912340004")),
     "3201002001": DemoAccount(
-        "10kV科学园03线", "金陵机械厂专变台区", "10kV", "demand", 200, ("+862552100001", "+8613951800001"), vip=True
+        "10kV科学园03线", "金陵机械厂专变台区", "10kV", "demand", 200, ("+862552100001", "+8613951800001"), vip=True,
+        capacity_kva=800,
     ),
     # in arrears: the last three bills unpaid, two of them overdue (late fee)
     "3201003001": DemoAccount("10kV中山北05线", "中山北路101号台区", "220V", "single", 1, ("+8613812340003",), unpaid_last=3),
@@ -1254,6 +1275,7 @@ async def seed_demo_utility(
         spec = DEMO_ACCOUNTS[acc]
         c.feeder, c.transformer_area, c.voltage = spec.feeder, spec.transformer_area, spec.voltage
         c.vip, c.tariff_code, c.phone = spec.vip or c.vip, spec.tariff_code, spec.phones[0]
+        c.capacity_kva = Decimal(spec.capacity_kva)
         if spec.pin:
             c.pin_hash = pin_hash
         for phone in spec.phones:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from decimal import Decimal as D
 from typing import Any
 
@@ -48,7 +49,7 @@ async def setup(factory: Any, n: int, *, tariffs: bool = True) -> tuple[int, lis
                 "customer_class": cls,
                 "voltage": volt,
                 "tariff_code": code,
-                "tags": ["capacity_kva=630"] if code == "li-two-part-capacity" else [],
+                "capacity_kva": Decimal(630) if code == "li-two-part-capacity" else Decimal(0),
             }
         )
     async with factory() as s, s.begin():

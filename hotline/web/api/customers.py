@@ -64,6 +64,7 @@ class CustomerIn(Strict):
     feeder: str = Field("", examples=["F-101"])
     transformer_area: str = Field("", examples=["TA-7"])
     tariff_code: str = ""
+    capacity_kva: str = Field("0", examples=["630"], description="contracted capacity (合同容量), kVA")
     status: str = Field("active", examples=["active"], description="active, suspended or closed")
 
 
@@ -88,6 +89,7 @@ class CustomerPatch(Strict):
     feeder: str | None = None
     transformer_area: str | None = None
     tariff_code: str | None = None
+    capacity_kva: str | None = None
     status: str | None = None
 
 
@@ -117,6 +119,8 @@ class CustomerOut(BaseModel):
     feeder: str = ""
     transformer_area: str = ""
     tariff_code: str = ""
+    #: contracted capacity in kVA, a decimal string ("630.00")
+    capacity_kva: str = "0.00"
     status: str = "active"
     has_pin: bool = False
     #: whether the private fields are shown in full
@@ -160,6 +164,7 @@ def customer_out(
         feeder=c.feeder,
         transformer_area=c.transformer_area,
         tariff_code=c.tariff_code,
+        capacity_kva=str(c.capacity_kva),
         status=c.status,
         has_pin=bool(c.pin_hash),
         private=private,
