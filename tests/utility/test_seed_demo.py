@@ -81,11 +81,12 @@ async def test_demo_balances_and_outage(demo: tuple[Any, int]) -> None:
     industry = await backend.bills(tenant_id, "3201002001")
     assert any(ln.code == "demand" for ln in industry[0].lines)
 
-    outages = await backend.outages(tenant_id, "3201001001")
+    outages = await backend.outages(tenant_id, "3201003001")
     assert [(o.kind, o.status) for o in outages] == [("unplanned", "active")]
     assert outages[0].areas == (
-        (DEMO_ACCOUNTS["3201001001"].feeder, DEMO_ACCOUNTS["3201001001"].transformer_area),
+        (DEMO_ACCOUNTS["3201003001"].feeder, DEMO_ACCOUNTS["3201003001"].transformer_area),
     )
+    assert await backend.outages(tenant_id, "3201001001") == []  # the tests' usual caller: no outage
     assert await backend.outages(tenant_id, "3201001002") == []  # another transformer area
     async with factory() as s:
         assert len((await s.scalars(select(Outage))).all()) == 1
