@@ -1,0 +1,1 @@
+"""Work orders (工单): ticket types and forms, the workflow state machine, deadlines (pure cores)."""
