@@ -169,6 +169,55 @@ async def with_db(
         await engine.dispose()
 
 
+async def with_factory(settings: Settings, tenant: str | None, work: Callable[[Any, Any], Awaitable[T]]) -> T:
+    """Run ``work(session_factory, tenant)`` after bringing the schema up to date: for work that
+    spans many transactions (imports, bill runs, generators), unlike :func:`with_db`."""
+    from hotline.org.service import resolve_tenant
+    from hotline.store import migrate
+    from hotline.store.db import create_engine, session_factory
+
+    engine = create_engine(settings.database_url, echo=settings.database.echo)
+    try:
+        await migrate.upgrade(engine)
+        factory = session_factory(engine)
+        async with factory() as s:
+            t = await resolve_tenant(s, tenant)
+        return await work(factory, t)
+    finally:
+        await engine.dispose()
+
+
+def progress_bar(label_width: int = 0, *, transient: bool = False) -> Any:
+    """A Rich progress bar (label, bar, done/total, elapsed) for long CLI work; ``transient``
+    removes it when done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    label = f"{{task.description:<{label_width}}}" if label_width else "{task.description}"
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        transient=transient,
+    )
+
+
+def stage_progress(bar: Any, labels: dict[str, str] | None = None) -> Callable[[str, int, int | None], None]:
+    """A ``progress(stage, done, total)`` callback showing one task of ``bar`` per stage (``labels``
+    renames stages); a no-op without a bar."""
+    tasks: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        if bar is None:
+            return
+        if stage not in tasks:
+            tasks[stage] = bar.add_task((labels or {}).get(stage, stage), total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return progress
+
+
 def in_tenant(settings: Settings, tenant: str | None, work: Callable[[Any, Any], Awaitable[T]]) -> T:
     """Run ``work(session, tenant)`` in one transaction, with the named (or only) tenant."""
 

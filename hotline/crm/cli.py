@@ -55,11 +55,10 @@ def import_customers_cmd(
     database_url: DbUrlOpt = None,
 ) -> None:
     """Import customers: upsert by account number (户号), per-row errors, dry run."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
     from sqlalchemy.exc import IntegrityError
 
-    from hotline.cli import fail, out, run, settings_from
+    from hotline.cli import fail, out, progress_bar, run, settings_from, stage_progress, with_factory
 
     try:
         data = file.read_bytes()
@@ -67,51 +66,27 @@ def import_customers_cmd(
         fail(f"cannot read {file}: {exc.strerror}", 2)
     settings = settings_from(config, data_dir, database_url)
 
-    async def go(bar: Progress) -> Any:
+    async def work(factory: Any, t: Any) -> Any:
         from hotline.crm.importer import import_customers
         from hotline.crm.protect import IdProtector
-        from hotline.org.service import resolve_tenant
-        from hotline.store import migrate
-        from hotline.store.db import create_engine, session_factory
 
-        engine = create_engine(settings.database_url)
+        return await import_customers(
+            factory,
+            t.id,
+            data,
+            file.name,
+            protector=IdProtector.for_settings(settings),
+            dry_run=dry_run,
+            strict=strict,
+            default_unit=unit_default,
+            actor="cli",
+            progress=progress,
+        )
+
+    with progress_bar(transient=True) as bar:
+        progress = stage_progress(bar, {"check": "checking", "write": "writing"})
         try:
-            await migrate.upgrade(engine)
-            factory = session_factory(engine)
-            async with factory() as s:
-                t = await resolve_tenant(s, tenant)
-            tasks: dict[str, Any] = {}
-
-            def progress(phase: str, done: int, total: int) -> None:
-                if phase not in tasks:
-                    label = "checking" if phase == "check" else "writing"
-                    tasks[phase] = bar.add_task(label, total=total)
-                bar.update(tasks[phase], completed=done, total=total)
-
-            return await import_customers(
-                factory,
-                t.id,
-                data,
-                file.name,
-                protector=IdProtector.for_settings(settings),
-                dry_run=dry_run,
-                strict=strict,
-                default_unit=unit_default,
-                actor="cli",
-                progress=progress,
-            )
-        finally:
-            await engine.dispose()
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=True,
-    ) as bar:
-        try:
-            report = run(go(bar))
+            report = run(with_factory(settings, tenant, work))
         except IntegrityError as exc:  # another writer added the same account meanwhile
             fail(f"the database refused the import (nothing written): {exc.orig}", 1)
 

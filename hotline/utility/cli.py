@@ -52,10 +52,9 @@ def run_cmd(
     database_url: DbUrlOpt = None,
 ) -> None:
     """Issue the bills of a month: every active customer with a reading and no bill yet."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from hotline.cli import fail, out, run, settings_from
+    from hotline.cli import fail, out, progress_bar, run, settings_from, stage_progress, with_factory
     from hotline.utility.billrun import BillRunReport, parse_period, run_bills
 
     try:
@@ -65,41 +64,31 @@ def run_cmd(
         fail(str(getattr(exc, "detail", exc)), 2)
     settings = settings_from(config, data_dir, database_url)
 
-    async def go(bar: Progress | None) -> BillRunReport:
-        from hotline.org.service import resolve_tenant
-        from hotline.store import migrate
-        from hotline.store.db import create_engine, session_factory
+    def go(bar: Any) -> BillRunReport:
+        label = f"bills {period}"
+        staged = stage_progress(bar)
+        if bar is not None:
+            staged(label, 0, None)  # shown at once, its size known with the first page
 
-        engine = create_engine(settings.database_url)
-        try:
-            await migrate.upgrade(engine)
-            factory = session_factory(engine)
-            async with factory() as s:
-                t = await resolve_tenant(s, tenant)
-            task = bar.add_task(f"bills {period}", total=None) if bar is not None else None
-
-            def progress(done: int, total: int) -> None:
-                if bar is not None and task is not None:
-                    bar.update(task, completed=done, total=total)
-
+        async def work(factory: Any, t: Any) -> BillRunReport:
             return await run_bills(
-                factory, t.id, period, issued_on=issued, due_days=due_days, batch=batch, progress=progress
+                factory,
+                t.id,
+                period,
+                issued_on=issued,
+                due_days=due_days,
+                batch=batch,
+                progress=lambda done, total: staged(label, done, total),
             )
-        finally:
-            await engine.dispose()
+
+        return run(with_factory(settings, tenant, work))
 
     if as_json:
-        report = run(go(None))
+        report = go(None)
         out.print_json(json.dumps(report.to_json(), ensure_ascii=False))
         return
-    with Progress(
-        TextColumn("{task.description:<14}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=out,
-    ) as bar:
-        report = run(go(bar))
+    with progress_bar(14) as bar:
+        report = go(bar)
     table = Table(title=f"bill run {period}", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")

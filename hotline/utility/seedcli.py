@@ -58,61 +58,37 @@ def seed_utility_cmd(
     """Generate customers, readings, bills, payments and outages (deterministic with --seed)."""
     import re
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from hotline.cli import fail, out, run, settings_from
+    from hotline.cli import fail, out, progress_bar, run, settings_from, stage_progress, with_factory
 
     if end_period is not None and not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", end_period):
         fail(f"--end-period {end_period!r}: use YYYY-MM")
     settings = settings_from(config, data_dir, database_url)
 
-    async def go(bar: Progress) -> Any:
-        from hotline.org.service import resolve_tenant
-        from hotline.store import migrate
-        from hotline.store.db import create_engine, session_factory
+    async def work(factory: Any, t: Any) -> Any:
         from hotline.utility.seed import generate
 
-        engine = create_engine(settings.database_url)
-        try:
-            await migrate.upgrade(engine)
-            factory = session_factory(engine)
-            async with factory() as s:
-                t = await resolve_tenant(s, tenant)
-            tasks: dict[str, Any] = {"customers": bar.add_task("customers", total=customers)}
+        return await generate(
+            factory,
+            t.id,
+            customers=customers,
+            months=months,
+            seed=seed,
+            start_account=start_account,
+            units=unit or None,
+            end_period=end_period,
+            bills=not no_bills,
+            payments=not no_payments,
+            outages=not no_outages,
+            batch=batch,
+            progress=progress,
+        )
 
-            def progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=total)
-                bar.update(tasks[stage], completed=done, total=total)
-
-            return await generate(
-                factory,
-                t.id,
-                customers=customers,
-                months=months,
-                seed=seed,
-                start_account=start_account,
-                units=unit or None,
-                end_period=end_period,
-                bills=not no_bills,
-                payments=not no_payments,
-                outages=not no_outages,
-                batch=batch,
-                progress=progress,
-            )
-        finally:
-            await engine.dispose()
-
-    with Progress(
-        TextColumn("{task.description:<10}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=out,
-        transient=False,
-    ) as bar:
-        report = run(go(bar))
+    with progress_bar(10) as bar:
+        progress = stage_progress(bar)
+        progress("customers", 0, customers)
+        report = run(with_factory(settings, tenant, work))
     table = Table(title="hotline seed utility", show_header=True)
     table.add_column("table")
     table.add_column("rows added", justify="right")
