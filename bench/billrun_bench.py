@@ -36,7 +36,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -141,17 +140,11 @@ async def run_db(kind: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
     if kind == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp / 'billrun.db'}"
     else:
-        from sqlalchemy.ext.asyncio import create_async_engine
-
         from tests import pg
 
         server = pg.start()
         postmaster = int(Path(server.datadir, "postmaster.pid").read_text().split()[0])  # noqa: ASYNC240
-        name = "billrun_" + uuid.uuid4().hex[:8]
-        admin = create_async_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        await admin.dispose()
+        name = await server.create_database("billrun_")
         url = server.url(name)
     try:
         engine, tenant_id, info = await setup(url, args.customers, args.seed, args.load_batch)

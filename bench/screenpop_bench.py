@@ -47,7 +47,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -357,16 +356,10 @@ async def run_db(kind: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
     if kind == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp / 'screenpop.db'}"
     else:
-        from sqlalchemy.ext.asyncio import create_async_engine
-
         from tests import pg
 
         server = pg.start()
-        name = "screenpop_" + uuid.uuid4().hex[:8]
-        admin = create_async_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        await admin.dispose()
+        name = await server.create_database("screenpop_")
         url = server.url(name)
     try:
         env = await load(url, args.customers, args.seed, args.loader)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,15 +41,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line("  Run `make test` as root on Debian to install it.", red=True)
 
 
-async def _create_pg_db(server: pg.PgServer) -> str:
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = create_async_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    await admin.dispose()
-    return name
-
-
 async def _drop_pg_db(server: pg.PgServer, name: str) -> None:
     admin = create_async_engine(server.admin_url, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
@@ -65,7 +55,7 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
         return
     server: pg.PgServer = request.getfixturevalue("pg_server")
-    name = await _create_pg_db(server)
+    name = await server.create_database()
     yield server.url(name)
     await _drop_pg_db(server, name)
 

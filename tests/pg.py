@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from dataclasses import dataclass
 
 
@@ -52,6 +53,17 @@ class PgServer:
 
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    async def create_database(self, prefix: str = "t_") -> str:
+        """A new empty database with a unique name (returned) starting with ``prefix``."""
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        name = prefix + uuid.uuid4().hex[:12]
+        admin = create_async_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        await admin.dispose()
+        return name
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
