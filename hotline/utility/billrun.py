@@ -25,6 +25,7 @@ A bill of 0.00 is issued already settled (status ``paid``).
 from __future__ import annotations
 
 import calendar
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -56,11 +57,13 @@ def parse_period(period: str) -> tuple[int, int]:
     return year, month
 
 
+@functools.lru_cache(maxsize=4096)
 def period_last_day(period: str) -> date:
     year, month = parse_period(period)
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
+@functools.lru_cache(maxsize=4096)
 def default_issued_on(period: str) -> date:
     return period_last_day(period) + timedelta(days=1)
 

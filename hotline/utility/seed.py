@@ -27,7 +27,6 @@ bytes an ORM insert would write, without a Decimal round trip per value.
 from __future__ import annotations
 
 import bisect
-import functools
 import hashlib
 import itertools
 import math
@@ -56,6 +55,8 @@ from hotline.store.models import (
     Unit,
 )
 from hotline.store.types import Fixed2
+from hotline.utility.billrun import default_issued_on as issue_day
+from hotline.utility.billrun import period_last_day as month_end
 from hotline.utility.data import names as N
 from hotline.utility.money import ZERO, fen
 
@@ -250,12 +251,6 @@ def add_months(period: str, k: int) -> str:
     y, m = int(period[:4]), int(period[5:7])
     idx = y * 12 + (m - 1) + k
     return f"{idx // 12:04d}-{idx % 12 + 1:02d}"
-
-
-@functools.lru_cache(maxsize=4096)
-def month_end(period: str) -> date:
-    first_next = add_months(period, 1)
-    return date(int(first_next[:4]), int(first_next[5:7]), 1) - timedelta(days=1)
 
 
 def periods_ending(end_period: str, months: int) -> list[str]:
@@ -963,11 +958,6 @@ class PaymentDraft:
     credit: Decimal
     #: allocations with "bill_id" = the index of the bill in the customer's drafts
     allocations: list[dict[str, Any]]
-
-
-@functools.lru_cache(maxsize=4096)
-def issue_day(period: str) -> date:
-    return month_end(period) + timedelta(days=1)
 
 
 def _h(v: int) -> Decimal:
