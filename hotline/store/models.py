@@ -766,3 +766,212 @@ class ServiceApplication(Base):
     #: [{"step", "at", "note"}]
     steps: Mapped[list[Any]] = mapped_column(JsonDoc, default=list)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# -- work orders (工单): tickets, history, attachments, deadlines, dispatch rules --------------------
+
+
+class TicketTypeDef(Base):
+    """A tenant's ticket type replacing (or adding to) the defaults of
+    :data:`hotline.tickets.workflow.DEFAULT_TYPES`: ``doc`` is the validated type document."""
+
+    __tablename__ = "ticket_types"
+    __table_args__ = (UniqueConstraint("tenant_id", "code", name="uq_ticket_types_tenant_code"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    doc: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Ticket(Base):
+    """A work order (工单). The workflow columns mirror :class:`hotline.tickets.workflow.TicketState`;
+    ``version`` is the optimistic lock (compared on every change, the loser gets 409).
+
+    ``unit_id`` is the responsible unit (the intake unit until dispatched), ``handler_id`` the
+    handler in it. ``search`` holds the tokens of subject and description for full-text search
+    (see :mod:`hotline.tickets.search`). Deadline columns summarise the running steps:
+    ``due_at`` is the earliest due time of a running step, ``overdue`` is set when any step ran
+    past its due time (kept after the step is done: the order was overdue), ``overdue_seconds`` the
+    summed overdue time of finished steps.
+    """
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "number", name="uq_tickets_tenant_number"),
+        Index("ix_tickets_list", "tenant_id", "created_at", "id"),
+        Index("ix_tickets_state", "tenant_id", "state", "created_at"),
+        Index("ix_tickets_unit", "tenant_id", "unit_id", "state", "created_at"),
+        Index("ix_tickets_type", "tenant_id", "type_code", "created_at"),
+        Index("ix_tickets_customer", "tenant_id", "customer_id", "created_at"),
+        Index("ix_tickets_due", "tenant_id", "overdue", "due_at"),
+        Index("ix_tickets_outage", "tenant_id", "outage_id"),
+        Index("ix_tickets_call", "tenant_id", "call_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    #: the order number people quote (GD + local date + sequence), unique per tenant
+    number: Mapped[str] = mapped_column(String(32))
+    type_code: Mapped[str] = mapped_column(String(64))
+    subtype: Mapped[str] = mapped_column(String(64), default="")
+    urgency: Mapped[str] = mapped_column(String(32), default="normal")
+    state: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: phone | web | app | wechat | sms | email | letter | visit
+    channel: Mapped[str] = mapped_column(String(16), default="phone")
+    #: responsible unit (intake unit until dispatched) and handler
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    intake_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    account_no: Mapped[str] = mapped_column(String(32), default="")
+    call_id: Mapped[str] = mapped_column(String(40), default="")
+    caller_number: Mapped[str] = mapped_column(String(40), default="")
+    contact_name: Mapped[str] = mapped_column(String(200), default="")
+    contact_phone: Mapped[str] = mapped_column(String(40), default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    #: urban | rural | remote (repair arrival deadlines by area)
+    area_class: Mapped[str] = mapped_column(String(16), default="urban")
+    #: business category (业务类别) used by dispatch rules and statistics
+    category: Mapped[str] = mapped_column(String(64), default="")
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: the type's form fields, validated (hotline.tickets.workflow.check_form)
+    form: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    search: Mapped[str] = mapped_column(Text, default="")
+    #: workflow bookkeeping (TicketState)
+    held_from: Mapped[str | None] = mapped_column(String(32))
+    held_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    held_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    substantiated: Mapped[bool | None] = mapped_column(Boolean)
+    returns: Mapped[int] = mapped_column(Integer, default=0)
+    reopens: Mapped[int] = mapped_column(Integer, default=0)
+    #: satisfied | basically_satisfied | dissatisfied
+    satisfaction: Mapped[str | None] = mapped_column(String(32))
+    urges: Mapped[int] = mapped_column(Integer, default=0)
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: deadline summary (see the class docstring)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    overdue_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+    #: repeat complaints: the earlier open/recent order of the same customer and type
+    repeat_of: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    repeat_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: mass event (incident): the outage this fault order is linked to
+    outage_id: Mapped[int | None] = mapped_column(ForeignKey("outages.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TicketHistory(Base):
+    """One transition of a ticket: who, when, what, note, attachments (append-only)."""
+
+    __tablename__ = "ticket_history"
+    __table_args__ = (Index("ix_ticket_history_ticket", "ticket_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: the user (None for the system: scheduler, incident restoration, IVR survey)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(200))
+    #: accept | a workflow action | warned | overdue | escalated | linked | …
+    action: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text, default="")
+    attachments: Mapped[list[Any]] = mapped_column(JsonDoc, default=list)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class TicketAttachment(Base):
+    """A file attached to a ticket (photo, scan, recording extract); the bytes are under
+    ``<data_dir>/attachments/`` by ``sha256``. Uploaded first (``ticket_id`` None), then named
+    by id in a create or transition, which binds it to the ticket."""
+
+    __tablename__ = "ticket_attachments"
+    __table_args__ = (Index("ix_ticket_attachments_ticket", "tenant_id", "ticket_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TicketStep(Base):
+    """One deadline step of a ticket (dispatch, acknowledge, arrive, reply, …): the inputs the
+    :class:`hotline.tickets.deadlines.TicketClock` is rebuilt from, and what it decided."""
+
+    __tablename__ = "ticket_steps"
+    __table_args__ = (UniqueConstraint("ticket_id", "step", name="uq_ticket_steps_ticket_step"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    on_time: Mapped[bool | None] = mapped_column(Boolean)
+    overdue_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    #: stages already fired (warn / due / escalations) and escalations sent
+    fired: Mapped[int] = mapped_column(Integer, default=0)
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TicketTimer(Base):
+    """The one pending deadline timer of a (ticket, step): the scheduler's durable queue."""
+
+    __tablename__ = "ticket_timers"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "step", name="uq_ticket_timers_ticket_step"),
+        Index("ix_ticket_timers_due", "fire_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(32))
+    #: warn | due | escalate
+    kind: Mapped[str] = mapped_column(String(16))
+    fire_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DispatchRule(Base):
+    """Automatic dispatch: the first active rule (lowest ``priority``) whose conditions all match
+    (empty = any) names the responsible unit. Without a match the customer's supply unit is used."""
+
+    __tablename__ = "ticket_dispatch_rules"
+    __table_args__ = (Index("ix_ticket_dispatch_rules_tenant", "tenant_id", "priority"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    type_code: Mapped[str] = mapped_column(String(64), default="")
+    category: Mapped[str] = mapped_column(String(64), default="")
+    #: the customer's supply unit (its subtree matches)
+    supply_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    #: substring of the address (e.g. a district or street name)
+    address_contains: Mapped[str] = mapped_column(String(200), default="")
+    target_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
