@@ -69,6 +69,14 @@ class Perm(StrEnum):
     #: tariffs and bill runs (tenant-wide)
     TARIFF_WRITE = "tariff.write"
     OUTAGE_WRITE = "outage.write"
+    #: work orders: read; create, dispatch, urge, revisit (center agents); handle in the unit
+    #: (acknowledge, start, hold, resume, reply, forward); review (review, return, cancel, merge,
+    #: archive, reopen); administer types, SLA policy and dispatch rules (tenant-wide)
+    TICKET_READ = "ticket.read"
+    TICKET_WRITE = "ticket.write"
+    TICKET_HANDLE = "ticket.handle"
+    TICKET_REVIEW = "ticket.review"
+    TICKET_ADMIN = "ticket.admin"
 
 
 P = Perm
@@ -91,6 +99,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             P.STATS_READ,
             P.BILLING_READ,
             P.OUTAGE_WRITE,
+            P.TICKET_READ,
+            P.TICKET_WRITE,
+            P.TICKET_HANDLE,
+            P.TICKET_REVIEW,
         }
     ),
     Role.AGENT: frozenset(
@@ -108,6 +120,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             P.STATS_READ,
             P.BILLING_READ,
             P.BILLING_WRITE,
+            P.TICKET_READ,
+            P.TICKET_WRITE,
         }
     ),
     Role.QA: frozenset(
@@ -120,10 +134,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             P.AGENT_READ,
             P.STATS_READ,
             P.BILLING_READ,
+            P.TICKET_READ,
         }
     ),
     Role.KNOWLEDGE_EDITOR: frozenset({P.UNIT_READ}),
-    Role.HANDLER: frozenset({P.UNIT_READ, P.CUSTOMER_READ, P.BILLING_READ}),
+    Role.HANDLER: frozenset(
+        {P.UNIT_READ, P.CUSTOMER_READ, P.BILLING_READ, P.TICKET_READ, P.TICKET_HANDLE}
+    ),
     Role.VIEWER: frozenset({P.UNIT_READ, P.USER_READ, P.QUEUE_READ, P.AGENT_READ, P.STATS_READ}),
 }
 
