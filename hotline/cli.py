@@ -69,6 +69,7 @@ def _mount_engines() -> None:
     from hotline.cti.cli import agent_app
     from hotline.ivr.cli import ivr_app
     from hotline.sim.cli import simulate
+    from hotline.tickets.cli import seed_tickets_cmd, tickets_app
     from hotline.utility.cli import billing_app
     from hotline.utility.seedcli import seed_utility_cmd
     from hotline.wfm.cli import app as wfm_app
@@ -100,11 +101,27 @@ def _mount_engines() -> None:
         help="Monthly bill run for 1,000,000 accounts on PostgreSQL "
         "(bench/billrun_bench.py; --help for its options).",
     )(_bench_script("billrun_bench"))
+    bench_app.command(
+        "tickets",
+        context_settings=_PASS_THROUGH,
+        help="Work orders on PostgreSQL with 10,000,000 orders: create rate through the API, "
+        "filtered list p99 (bench/tickets_bench.py; --help for its options).",
+    )(_bench_script("tickets_bench"))
+    bench_app.command(
+        "ticket-scheduler",
+        context_settings=_PASS_THROUGH,
+        help="Deadline scheduler with 1,000,000 open orders: due → escalation lag "
+        "(bench/ticket_scheduler_bench.py; --help for its options).",
+    )(_bench_script("ticket_scheduler_bench"))
     app.add_typer(bench_app, name="bench")
+    app.add_typer(tickets_app, name="tickets")
     app.add_typer(billing_app, name="billing")
     app.add_typer(import_app, name="import")
     seed_app.command("utility", help="Utility demo data: customers, readings, bills, payments, outages.")(
         seed_utility_cmd
+    )
+    seed_app.command("tickets", help="Work-order demo data: orders in every state over the demo customers.")(
+        seed_tickets_cmd
     )
 
 

@@ -133,6 +133,32 @@ class CrmSettings(_Section):
     id_key_file: str = ""
 
 
+class TicketsSettings(_Section):
+    #: largest attachment accepted (bytes); bigger uploads get 413
+    max_attachment_bytes: int = Field(10 * 1024 * 1024, gt=0, le=1024 * 1024 * 1024)
+    #: content types accepted for attachments (checked against the file's magic bytes too)
+    attachment_types: list[str] = Field(
+        default_factory=lambda: [
+            "image/jpeg",
+            "image/png",
+            "image/webp",
+            "application/pdf",
+            "audio/wav",
+            "audio/mpeg",
+            "text/plain",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ]
+    )
+    #: a complaint (or opinion) within this many days of an earlier one of the same customer and
+    #: type is a repeat: linked to it and counted
+    repeat_days: int = Field(30, ge=0, le=3650)
+    #: types whose new orders are checked for repeats
+    repeat_types: list[str] = Field(default_factory=lambda: ["complaint", "opinion"])
+    #: how often the deadline scheduler looks for due timers (seconds)
+    scheduler_poll_seconds: float = Field(0.5, gt=0, le=60)
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_format: bool = Field(False, alias="json")
@@ -150,6 +176,7 @@ class Settings(_Section):
     log: LogSettings = Field(default_factory=LogSettings)
     utility: UtilitySettings = Field(default_factory=UtilitySettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
+    tickets: TicketsSettings = Field(default_factory=TicketsSettings)
 
     @property
     def database_url(self) -> str:
@@ -197,6 +224,9 @@ _ENV_KEYS: dict[str, tuple[str, ...]] = {
     "UTILITY_BACKEND": ("utility", "backend"),
     "UTILITY_TIMEOUT_SECONDS": ("utility", "timeout_seconds"),
     "CRM_ID_KEY_FILE": ("crm", "id_key_file"),
+    "TICKETS_MAX_ATTACHMENT_BYTES": ("tickets", "max_attachment_bytes"),
+    "TICKETS_REPEAT_DAYS": ("tickets", "repeat_days"),
+    "TICKETS_SCHEDULER_POLL_SECONDS": ("tickets", "scheduler_poll_seconds"),
     "LOG_LEVEL": ("log", "level"),
     "LOG_JSON": ("log", "json"),
 }

@@ -40,12 +40,16 @@ from hotline.web.api import outages as outages_api
 from hotline.web.api import screenpop as screenpop_api
 from hotline.web.api import stats as stats_api
 from hotline.web.api import tariffs as tariffs_api
+from hotline.web.api import ticket_admin as ticket_admin_api
+from hotline.web.api import ticket_stats as ticket_stats_api
+from hotline.web.api import tickets as tickets_api
 from hotline.web.api import webhooks as webhooks_api
 from hotline.web.context import AppState
 from hotline.web.metrics import Metrics, MetricsMiddleware
 from hotline.web.ui import admin as admin_ui
 from hotline.web.ui import admin_customers, admin_outages, admin_tariffs, pages
 from hotline.web.ui import desk as desk_ui
+from hotline.web.ui import tickets as tickets_ui
 from hotline.web.ui import wallboard as wallboard_ui
 
 log = logging.getLogger("hotline.web")
@@ -142,6 +146,10 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         admin_customers.router,
         admin_tariffs.router,
         admin_outages.router,
+        ticket_stats_api.router,
+        ticket_admin_api.router,
+        tickets_api.router,
+        tickets_ui.router,
     )
     for router in routers:
         app.include_router(router)
