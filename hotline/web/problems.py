@@ -41,7 +41,10 @@ def install(app: FastAPI) -> None:
         errors = getattr(exc, "errors", None) or (
             [{"field": exc.field, "reason": exc.detail}] if exc.field else None
         )
-        return problem(exc.status, exc.title, exc.detail, errors=errors)
+        # an error may carry more members for the client (e.g. a refused work-order action:
+        # its state and the allowed actions; a stale version: the current one)
+        extra = getattr(exc, "problem_extra", None) or {}
+        return problem(exc.status, exc.title, exc.detail, errors=errors, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
