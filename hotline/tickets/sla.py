@@ -1,29 +1,836 @@
-"""Deadlines of stored tickets (H-sla replaces these placeholders; signatures are the contract)."""
+"""Deadlines of stored tickets: the shell around :mod:`hotline.tickets.deadlines`.
+
+A ticket's :class:`~hotline.tickets.deadlines.TicketClock` is never kept in memory: it is
+rebuilt from the ticket's ``ticket_steps`` rows (start, stages fired), its ``ticket_timers``
+rows (the pending timer's generation), its hold intervals (from the history, only for tickets
+that were ever on hold), the tenant's policy (tenant setting ``ticket_sla``, else
+:func:`~hotline.tickets.deadlines.default_policy`) and the responsible unit's calendar (its own,
+else its nearest ancestor's, else always open). The clock is fed the state change's inputs
+(:func:`hotline.tickets.steps.inputs_for`) or a due timer (the scheduler), and the result is
+written back: steps, the one timer per (ticket, step) (upserted; deleted when the step ends),
+the ticket's summary columns (``due_at`` = the earliest due time of a running step, ``overdue``
+set once any step ran late, ``overdue_seconds`` summed over finished steps, ``escalations``), and
+``warned`` / ``overdue`` / ``escalated`` history entries of the system (``actor="system"``,
+``user_id`` None, state and version unchanged).
+
+Nothing here commits: the callers (the ticket service, inside its transaction; the scheduler)
+own the transaction. Each function returns the live ``ticket_deadline`` events to publish after
+the commit: ``{"type": "ticket_deadline", "data": {"kind", "id", "number", "step", "due_at",
+"level", "up_unit", "overdue_seconds", …}}``.
+
+Concurrency: the summary columns are updated with SQL expressions (``escalations =
+escalations + n``), never from a possibly stale row object, and the scheduler locks the ticket
+row before it reads the steps (the service's optimistic ``UPDATE`` takes the same row lock first),
+so a step is never fired twice and a done step never fires.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Boolean, Float, Integer, bindparam, delete, insert, or_, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
-from hotline.store.models import Ticket
+from hotline.org.calendar import BusinessCalendar
+from hotline.store.models import Calendar, TenantSetting, Ticket, TicketHistory, TicketStep, TicketTimer, Unit
+from hotline.tickets import deadlines as D
+from hotline.tickets.steps import DEFAULT_STEP_MAP, ClockInput, StepMap, inputs_for
 from hotline.tickets.workflow import Outcome, TicketState
+
+log = logging.getLogger("hotline.tickets.sla")
+
+SETTING_KEY = "ticket_sla"
+#: what a history entry says for each stage
+_NOTES = {"warned": "即将超时", "overdue": "已超时", "escalated": "督办"}
+
+# -- lookups --------------------------------------------------------------------------------------
+
+_policy_cache: dict[int, tuple[Any, D.SlaPolicy]] = {}
+_calendar_cache: dict[tuple[int, int], BusinessCalendar] = {}
+_ALWAYS_OPEN = BusinessCalendar.always_open()
+
+
+@dataclass(frozen=True, slots=True)
+class UnitInfo:
+    id: int
+    code: str
+    path: str
+    calendar_id: int | None
+
+    @property
+    def chain(self) -> list[int]:
+        """Unit ids from the root down to this unit."""
+        return [int(p) for p in self.path.strip("/").split("/") if p]
+
+
+class Lookup:
+    """Policies, units and calendars read once per transaction (a scheduler batch)."""
+
+    def __init__(self, s: AsyncSession) -> None:
+        self.s = s
+        self.policies: dict[int, D.SlaPolicy] = {}
+        self.units: dict[int, UnitInfo] = {}
+        self.calendars: dict[int, BusinessCalendar] = {}
+
+    async def policy(self, tenant_id: int) -> D.SlaPolicy:
+        got = self.policies.get(tenant_id)
+        if got is None:
+            got = self.policies[tenant_id] = await policy_for(self.s, tenant_id)
+        return got
+
+    async def load_units(self, ids: Iterable[int]) -> None:
+        """Load the units ``ids`` and all their ancestors."""
+        want = {i for i in ids if i not in self.units}
+        for _ in range(2):  # the units, then the ancestors their paths name
+            if not want:
+                return
+            rows = (
+                await self.s.execute(
+                    select(Unit.id, Unit.code, Unit.path, Unit.calendar_id).where(Unit.id.in_(sorted(want)))
+                )
+            ).all()
+            for r in rows:
+                self.units[r.id] = UnitInfo(r.id, r.code, r.path, r.calendar_id)
+            want = {a for r in rows for a in self.units[r.id].chain if a not in self.units}
+
+    async def unit(self, unit_id: int) -> UnitInfo | None:
+        await self.load_units([unit_id])
+        return self.units.get(unit_id)
+
+    async def calendar(self, unit_id: int) -> BusinessCalendar:
+        """The unit's calendar, else its nearest ancestor's, else always open."""
+        u = await self.unit(unit_id)
+        if u is None:
+            return _ALWAYS_OPEN
+        for uid in reversed(u.chain):
+            info = self.units.get(uid)
+            if info is not None and info.calendar_id is not None:
+                return await self._calendar(info.calendar_id)
+        return _ALWAYS_OPEN
+
+    async def _calendar(self, cal_id: int) -> BusinessCalendar:
+        got = self.calendars.get(cal_id)
+        if got is not None:
+            return got
+        c = (
+            await self.s.execute(
+                select(
+                    Calendar.version, Calendar.timezone, Calendar.week, Calendar.holidays, Calendar.workdays
+                ).where(Calendar.id == cal_id)
+            )
+        ).first()
+        if c is None:
+            return _ALWAYS_OPEN
+        key = (cal_id, c.version)
+        cal = _calendar_cache.get(key)
+        if cal is None:
+            cal = BusinessCalendar.from_spec(
+                timezone=c.timezone, week=c.week, holidays=c.holidays, workdays=c.workdays
+            )
+            if len(_calendar_cache) > 1000:
+                _calendar_cache.clear()
+            _calendar_cache[key] = cal
+        self.calendars[cal_id] = cal
+        return cal
+
+    async def up_unit(self, unit_id: int, up: int) -> UnitInfo | None:
+        """The unit ``up`` levels above ``unit_id`` (the root when the tree is not that deep)."""
+        u = await self.unit(unit_id)
+        if u is None:
+            return None
+        chain = u.chain
+        return self.units.get(chain[max(0, len(chain) - 1 - up)])
+
+
+async def policy_for(s: AsyncSession, tenant_id: int) -> D.SlaPolicy:
+    """The tenant's SLA policy (setting ``ticket_sla``), else the default policy."""
+    row = (
+        await s.execute(
+            select(TenantSetting.value, TenantSetting.updated_at).where(
+                TenantSetting.tenant_id == tenant_id, TenantSetting.key == SETTING_KEY
+            )
+        )
+    ).first()
+    if row is None:
+        return _default()
+    cached = _policy_cache.get(tenant_id)
+    if cached is not None and cached[0] == (row.updated_at, row.value):
+        return cached[1]
+    try:
+        policy = D.parse_policy(row.value)
+    except Exception:
+        log.exception("tenant %s: stored SLA policy is invalid; using the default", tenant_id)
+        policy = _default()
+    _policy_cache[tenant_id] = ((row.updated_at, row.value), policy)
+    return policy
+
+
+_DEFAULT: list[D.SlaPolicy] = []
+
+
+def _default() -> D.SlaPolicy:
+    if not _DEFAULT:
+        _DEFAULT.append(D.default_policy())
+    return _DEFAULT[0]
+
+
+def forget_policy(tenant_id: int) -> None:
+    _policy_cache.pop(tenant_id, None)
+
+
+# -- the rebuilt clock ----------------------------------------------------------------------------
+
+_TICKET_COLS = (
+    Ticket.id,
+    Ticket.tenant_id,
+    Ticket.number,
+    Ticket.type_code,
+    Ticket.urgency,
+    Ticket.unit_id,
+    Ticket.state,
+    Ticket.version,
+    Ticket.area_class,
+    Ticket.urges,
+    Ticket.held_since,
+    Ticket.held_seconds,
+)
+
+
+@dataclass(slots=True)
+class TicketInfo:
+    id: int
+    tenant_id: int
+    number: str
+    type_code: str
+    urgency: str
+    unit_id: int
+    state: str
+    version: int
+    area_class: str
+    urges: int
+    held_since: datetime | None
+    held_seconds: float
+
+    @property
+    def ever_held(self) -> bool:
+        return self.held_since is not None or (self.held_seconds or 0) > 0
+
+
+def _info(r: Any) -> TicketInfo:
+    return TicketInfo(*(r[i] for i in range(len(_TICKET_COLS))))
+
+
+@dataclass(slots=True)
+class StepRow:
+    id: int | None
+    step: str
+    started_at: datetime
+    due_at: datetime | None = None
+    warn_at: datetime | None = None
+    done_at: datetime | None = None
+    on_time: bool | None = None
+    overdue_seconds: float = 0.0
+    fired: int = 0
+    escalations: int = 0
+    dirty: bool = False
+
+
+@dataclass(slots=True)
+class TimerRow:
+    id: int
+    step: str
+    kind: str
+    fire_at: datetime
+    generation: int
+    level: int
+
+
+_STEP_COLS = (
+    TicketStep.id,
+    TicketStep.ticket_id,
+    TicketStep.step,
+    TicketStep.started_at,
+    TicketStep.due_at,
+    TicketStep.warn_at,
+    TicketStep.done_at,
+    TicketStep.on_time,
+    TicketStep.overdue_seconds,
+    TicketStep.fired,
+    TicketStep.escalations,
+)
+_TIMER_COLS = (
+    TicketTimer.id,
+    TicketTimer.ticket_id,
+    TicketTimer.step,
+    TicketTimer.kind,
+    TicketTimer.fire_at,
+    TicketTimer.generation,
+    TicketTimer.level,
+)
+
+
+@dataclass(slots=True)
+class Work:
+    """One ticket's rebuilt clock, its rows and what feeding it produced."""
+
+    ticket: TicketInfo
+    clock: D.TicketClock
+    steps: dict[str, StepRow]
+    timers: dict[str, TimerRow]
+    #: the slots whose pending timer changed: the new timer, or None (delete)
+    slots: dict[str, D.TimerRequest | None] = field(default_factory=dict)
+    events: list[D.DeadlineEvent] = field(default_factory=list)
+    cancelled: set[str] = field(default_factory=set)
+
+    def feed(self, d: D.Decision) -> None:
+        for c in d.cancels:
+            self.slots[c.step] = None
+        for t in d.timers:
+            self.slots[t.step] = t
+        self.events.extend(d.events)
+
+    def timer_request(self, step: str) -> D.TimerRequest | None:
+        t = self.timers.get(step)
+        if t is None:
+            return None
+        return D.TimerRequest(str(self.ticket.id), step, t.kind, t.fire_at, t.generation, t.level)  # type: ignore[arg-type]
+
+
+def rebuild(
+    ticket: TicketInfo,
+    rules: Mapping[str, D.StepRule],
+    calendar: BusinessCalendar,
+    steps: Mapping[str, StepRow],
+    timers: Mapping[str, TimerRow],
+    holds: Sequence[D.Hold] = (),
+) -> Work:
+    """The ticket's clock as it stands after the stored inputs (pure).
+
+    Running steps (no ``done_at``) with a rule get their start, the stages already fired and the
+    generation of their stored timer; a timer of a step that has no rule any more is dropped.
+    """
+    clock = D.TicketClock(str(ticket.id), rules, calendar, area=ticket.area_class or None)
+    clock.holds = list(holds)
+    clock.urges = ticket.urges or 0
+    work = Work(ticket, clock, dict(steps), dict(timers))
+    generation = 0
+    for name, st in steps.items():
+        rule = rules.get(name)
+        if st.done_at is not None or rule is None:
+            if name in timers:
+                work.slots[name] = None
+            continue
+        t = timers.get(name)
+        gen = t.generation if t is not None else 0
+        generation = max(generation, gen)
+        clock._running[name] = D._Running(rule, st.started_at, fired=st.fired, generation=gen)
+    clock._generation = max(generation, max((t.generation for t in timers.values()), default=0))
+    return work
+
+
+def holds_from(entries: Iterable[Any]) -> list[D.Hold]:
+    """Hold intervals from history entries ``(at, action, from_state, to_state)`` in order: a
+    ``hold`` entry starts one, the first later entry leaving its state ends it."""
+    out: list[D.Hold] = []
+    held: str | None = None
+    for at, action, from_state, to_state in entries:
+        if held is None:
+            if action == "hold" and to_state != from_state:
+                held = to_state
+                out.append((at, None))
+        elif from_state == held and to_state != held:
+            out[-1] = (out[-1][0], at)
+            held = None
+    return out
+
+
+def apply_inputs(work: Work, inputs: Sequence[ClockInput], now: datetime, calendar: BusinessCalendar) -> None:
+    clock = work.clock
+    for inp in inputs:
+        if inp.op == "start":
+            assert inp.step is not None
+            if inp.step not in clock.running:
+                work.feed(clock.start(inp.step, now))
+        elif inp.op == "restart":
+            assert inp.step is not None
+            work.feed(clock.start(inp.step, now))
+        elif inp.op == "done":
+            assert inp.step is not None
+            work.feed(clock.done(inp.step, now))
+        elif inp.op == "cancel":
+            for step in clock.running:
+                work.cancelled.add(step)
+                work.feed(clock.done(step, now))
+        elif inp.op == "hold":
+            work.feed(clock.hold(now))
+        elif inp.op == "resume":
+            work.feed(clock.resume(now))
+        elif inp.op == "reconfigure":
+            work.feed(clock.reconfigure(now, calendar=calendar))
+
+
+# -- results --------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Result:
+    """What to write for one ticket and what to publish afterwards."""
+
+    ticket: TicketInfo
+    step_updates: list[StepRow] = field(default_factory=list)
+    step_inserts: list[StepRow] = field(default_factory=list)
+    timer_upserts: list[tuple[int | None, D.TimerRequest]] = field(default_factory=list)
+    timer_deletes: list[int] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    due_at: datetime | None = None
+    overdue: bool = False
+    add_overdue_seconds: float = 0.0
+    add_escalations: int = 0
+
+
+def _iso(v: datetime | None) -> str | None:
+    return v.isoformat() if v is not None else None
+
+
+async def finish(work: Work, now: datetime, lookup: Lookup) -> Result:
+    """Turn the fed clock into rows to write and events to publish."""
+    t = work.ticket
+    res = Result(t)
+    unit = await lookup.unit(t.unit_id)
+    cancelled = work.cancelled
+    for ev in work.events:
+        step = getattr(ev, "step", None)
+        row = work.steps.get(step) if step is not None else None
+        if isinstance(ev, D.StepStarted):
+            if row is None:
+                row = work.steps[ev.step] = StepRow(None, ev.step, ev.at)
+            row.started_at, row.due_at, row.warn_at = ev.at, ev.due_at, ev.warn_at
+            row.done_at, row.on_time, row.overdue_seconds = None, None, 0.0
+            row.fired, row.escalations, row.dirty = 0, 0, True
+        elif isinstance(ev, D.StepDone):
+            if row is None:
+                continue
+            row.done_at, row.due_at = ev.at, ev.due_at
+            row.on_time = None if ev.step in cancelled else ev.on_time
+            row.overdue_seconds = ev.overdue.total_seconds()
+            row.dirty = True
+            res.add_overdue_seconds += row.overdue_seconds
+            if not ev.on_time and ev.step not in cancelled:
+                res.overdue = True
+        elif isinstance(ev, D.StepWarned | D.StepOverdue | D.StepEscalated):
+            if row is not None:
+                row.fired += 1
+                row.dirty = True
+            data: dict[str, Any] = {
+                "id": t.id,
+                "number": t.number,
+                "type": t.type_code,
+                "state": t.state,
+                "step": ev.step,
+                "unit": unit.code if unit else None,
+                "unit_id": t.unit_id,
+                "level": 0,
+                "up_unit": None,
+                "up_unit_id": None,
+                "overdue_seconds": 0.0,
+            }
+            if isinstance(ev, D.StepWarned):
+                kind = "warned"
+                data["due_at"] = ev.due_at.isoformat()
+            elif isinstance(ev, D.StepOverdue):
+                kind = "overdue"
+                data["due_at"] = ev.due_at.isoformat()
+                res.overdue = True
+            else:
+                kind = "escalated"
+                res.overdue = True
+                res.add_escalations += 1
+                if row is not None:
+                    row.escalations += 1
+                up = await lookup.up_unit(t.unit_id, ev.up)
+                data.update(
+                    due_at=_iso(row.due_at if row else None),
+                    level=ev.level,
+                    up=ev.up,
+                    up_unit=up.code if up else None,
+                    up_unit_id=up.id if up else None,
+                    overdue_seconds=round(ev.overdue.total_seconds(), 3),
+                )
+            data["kind"] = kind
+            note = f"{_NOTES[kind]}: {ev.step}"
+            if kind == "escalated" and data["up_unit"]:
+                note += f" → {data['up_unit']} (level {data['level']})"
+            res.history.append(
+                {
+                    "tenant_id": t.tenant_id,
+                    "ticket_id": t.id,
+                    "at": ev.at,
+                    "user_id": None,
+                    "actor": "system",
+                    "action": kind,
+                    "from_state": t.state,
+                    "to_state": t.state,
+                    "note": note,
+                    "attachments": [],
+                    "data": {
+                        k: data[k]
+                        for k in ("step", "due_at", "level", "up_unit", "up_unit_id", "overdue_seconds")
+                    },
+                    "version": t.version,
+                }
+            )
+            res.events.append({"type": "ticket_deadline", "data": data})
+        elif isinstance(ev, D.Urged):
+            res.events.append(
+                {
+                    "type": "ticket_deadline",
+                    "data": {
+                        "kind": "urged",
+                        "id": t.id,
+                        "number": t.number,
+                        "type": t.type_code,
+                        "state": t.state,
+                        "step": ev.steps[0] if ev.steps else None,
+                        "steps": list(ev.steps),
+                        "unit": unit.code if unit else None,
+                        "unit_id": t.unit_id,
+                        "due_at": None,
+                        "level": 0,
+                        "up_unit": None,
+                        "overdue_seconds": 0.0,
+                        "urges": ev.count,
+                        "by": ev.by,
+                        "note": ev.note,
+                    },
+                }
+            )
+    # running steps: due / warn as they stand now (holds, another calendar)
+    dues: list[datetime] = []
+    for name in work.clock.running:
+        d = work.clock.deadline(name, now)
+        row = work.steps.get(name)
+        if d is None or row is None:
+            continue
+        dues.append(d.due_at)
+        if row.due_at != d.due_at or row.warn_at != d.warn_at:
+            row.due_at, row.warn_at, row.dirty = d.due_at, d.warn_at, True
+    res.due_at = min(dues) if dues else None
+    for row in work.steps.values():
+        if row.dirty:
+            (res.step_updates if row.id is not None else res.step_inserts).append(row)
+    for step, req in work.slots.items():
+        existing = work.timers.get(step)
+        if req is None:
+            if existing is not None:
+                res.timer_deletes.append(existing.id)
+        else:
+            res.timer_upserts.append((existing.id if existing else None, req))
+    return res
+
+
+async def write(s: AsyncSession, results: Sequence[Result], *, returning: bool = False) -> list[Any]:
+    """Write the results in bulk; returns the tickets' new summary rows when ``returning``."""
+    if not results:
+        return []
+    ups = [r for res in results for r in res.step_updates]
+    if ups:
+        await s.execute(
+            update(TicketStep),
+            [
+                {
+                    "id": r.id,
+                    "started_at": r.started_at,
+                    "due_at": r.due_at,
+                    "warn_at": r.warn_at,
+                    "done_at": r.done_at,
+                    "on_time": r.on_time,
+                    "overdue_seconds": r.overdue_seconds,
+                    "fired": r.fired,
+                    "escalations": r.escalations,
+                }
+                for r in ups
+            ],
+        )
+    ins = [(res.ticket, r) for res in results for r in res.step_inserts]
+    if ins:
+        await s.execute(
+            insert(TicketStep),
+            [
+                {
+                    "tenant_id": t.tenant_id,
+                    "ticket_id": t.id,
+                    "step": r.step,
+                    "started_at": r.started_at,
+                    "due_at": r.due_at,
+                    "warn_at": r.warn_at,
+                    "done_at": r.done_at,
+                    "on_time": r.on_time,
+                    "overdue_seconds": r.overdue_seconds,
+                    "fired": r.fired,
+                    "escalations": r.escalations,
+                }
+                for t, r in ins
+            ],
+        )
+    dels = [i for res in results for i in res.timer_deletes]
+    if dels:
+        await s.execute(delete(TicketTimer).where(TicketTimer.id.in_(dels)))
+    t_up = [(i, req) for res in results for i, req in res.timer_upserts if i is not None]
+    if t_up:
+        await s.execute(
+            update(TicketTimer),
+            [
+                {"id": i, "kind": r.kind, "fire_at": r.fire_at, "generation": r.generation, "level": r.level}
+                for i, r in t_up
+            ],
+        )
+    t_ins = [(res.ticket, req) for res in results for i, req in res.timer_upserts if i is None]
+    if t_ins:
+        await s.execute(
+            insert(TicketTimer),
+            [
+                {
+                    "tenant_id": t.tenant_id,
+                    "ticket_id": t.id,
+                    "step": r.step,
+                    "kind": r.kind,
+                    "fire_at": r.fire_at,
+                    "generation": r.generation,
+                    "level": r.level,
+                }
+                for t, r in t_ins
+            ],
+        )
+    hist = [h for res in results for h in res.history]
+    if hist:
+        await s.execute(insert(TicketHistory), hist)
+    tbl: Any = Ticket.__table__
+    params = [
+        {
+            "b_id": res.ticket.id,
+            "b_due": res.due_at,
+            "b_flag": res.overdue,
+            "b_add": res.add_overdue_seconds,
+            "b_esc": res.add_escalations,
+        }
+        for res in results
+    ]
+    stmt = (
+        update(tbl)
+        .where(tbl.c.id == bindparam("b_id"))
+        .values(
+            due_at=bindparam("b_due", type_=tbl.c.due_at.type),
+            overdue=or_(tbl.c.overdue, bindparam("b_flag", type_=Boolean)),
+            overdue_seconds=tbl.c.overdue_seconds + bindparam("b_add", type_=Float),
+            escalations=tbl.c.escalations + bindparam("b_esc", type_=Integer),
+        )
+    )
+    if returning:
+        out = []
+        for p in params:
+            out.append(
+                (
+                    await s.execute(
+                        stmt.returning(tbl.c.due_at, tbl.c.overdue, tbl.c.overdue_seconds, tbl.c.escalations),
+                        p,
+                    )
+                ).one()
+            )
+        return out
+    await s.execute(stmt, params)
+    return []
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+
+async def load_rows(
+    s: AsyncSession, ticket_ids: Sequence[int]
+) -> tuple[dict[int, dict[str, StepRow]], dict[int, dict[str, TimerRow]]]:
+    steps: dict[int, dict[str, StepRow]] = {i: {} for i in ticket_ids}
+    timers: dict[int, dict[str, TimerRow]] = {i: {} for i in ticket_ids}
+    if not ticket_ids:
+        return steps, timers
+    for r in (await s.execute(select(*_STEP_COLS).where(TicketStep.ticket_id.in_(ticket_ids)))).all():
+        steps[r.ticket_id][r.step] = StepRow(
+            r.id,
+            r.step,
+            r.started_at,
+            r.due_at,
+            r.warn_at,
+            r.done_at,
+            r.on_time,
+            r.overdue_seconds or 0.0,
+            r.fired or 0,
+            r.escalations or 0,
+        )
+    for t in (await s.execute(select(*_TIMER_COLS).where(TicketTimer.ticket_id.in_(ticket_ids)))).all():
+        timers[t.ticket_id][t.step] = TimerRow(t.id, t.step, t.kind, t.fire_at, t.generation, t.level)
+    return steps, timers
+
+
+async def load_holds(
+    s: AsyncSession, tickets: Sequence[TicketInfo], *, before_version: int | None = None
+) -> dict[int, list[D.Hold]]:
+    ids = [t.id for t in tickets if t.ever_held]
+    out: dict[int, list[D.Hold]] = {}
+    if not ids:
+        return out
+    q = select(
+        TicketHistory.ticket_id,
+        TicketHistory.at,
+        TicketHistory.action,
+        TicketHistory.from_state,
+        TicketHistory.to_state,
+    ).where(
+        TicketHistory.ticket_id.in_(ids),
+        TicketHistory.action.not_in(("warned", "overdue", "escalated")),
+    )
+    if before_version is not None:
+        q = q.where(TicketHistory.version < before_version)
+    by: dict[int, list[tuple[Any, ...]]] = {}
+    for r in (await s.execute(q.order_by(TicketHistory.ticket_id, TicketHistory.id))).all():
+        by.setdefault(r.ticket_id, []).append((r.at, r.action, r.from_state, r.to_state))
+    for tid, entries in by.items():
+        out[tid] = holds_from(entries)
+    return out
+
+
+async def prepare(
+    s: AsyncSession,
+    tickets: Sequence[TicketInfo],
+    lookup: Lookup,
+    *,
+    before_version: int | None = None,
+    errors: list[int] | None = None,
+) -> dict[int, tuple[Work, BusinessCalendar]]:
+    """Rebuilt clocks of ``tickets`` (one query per table for all of them)."""
+    ids = [t.id for t in tickets]
+    steps, timers = await load_rows(s, ids)
+    holds = await load_holds(s, tickets, before_version=before_version)
+    await lookup.load_units({t.unit_id for t in tickets})
+    out: dict[int, tuple[Work, BusinessCalendar]] = {}
+    for t in tickets:
+        try:
+            policy = await lookup.policy(t.tenant_id)
+            rules = policy.steps_for(t.type_code, t.urgency)
+            cal = await lookup.calendar(t.unit_id)
+            out[t.id] = (rebuild(t, rules, cal, steps[t.id], timers[t.id], holds.get(t.id, ())), cal)
+        except Exception:
+            if errors is None:
+                raise
+            log.exception("ticket %s: cannot rebuild its deadline clock", t.id)
+            errors.append(t.id)
+    return out
+
+
+async def _ticket(s: AsyncSession, row: Ticket) -> TicketInfo:
+    ident = sa_inspect(row).identity
+    tid = ident[0] if ident else row.id
+    r = (await s.execute(select(*_TICKET_COLS).where(Ticket.id == tid))).one()
+    return _info(r)
+
+
+def _sync_row(row: Ticket, summary: Any) -> None:
+    for name, value in zip(("due_at", "overdue", "overdue_seconds", "escalations"), summary, strict=True):
+        set_committed_value(row, name, value)
+
+
+async def _run(
+    s: AsyncSession,
+    row: Ticket,
+    now: datetime,
+    inputs: Sequence[ClockInput],
+    *,
+    before_version: int | None = None,
+    step_map: StepMap = DEFAULT_STEP_MAP,
+) -> list[dict[str, Any]]:
+    t = await _ticket(s, row)
+    lookup = Lookup(s)
+    work, cal = (await prepare(s, [t], lookup, before_version=before_version))[t.id]
+    apply_inputs(work, inputs, now, cal)
+    res = await finish(work, now, lookup)
+    summary = await write(s, [res], returning=True)
+    _sync_row(row, summary[0])
+    return res.events
+
+
+# -- the contract ---------------------------------------------------------------------------------
 
 
 async def on_created(s: AsyncSession, row: Ticket, now: datetime) -> list[dict[str, Any]]:
-    return []
+    """A ticket was created (``accept``): start its steps."""
+    return await _run(s, row, now, inputs_for("accept"))
 
 
 async def on_outcome(
     s: AsyncSession, row: Ticket, before: TicketState, outcome: Outcome, now: datetime
 ) -> list[dict[str, Any]]:
-    return []
+    """A workflow action was applied to ``row`` (already updated, inside the caller's
+    transaction): feed the clock the action's inputs."""
+    unit_changed = any(e.kind == "assigned" for e in outcome.events) and (
+        before.unit is None or outcome.state.unit is None or str(before.unit) != str(outcome.state.unit)
+    )
+    inputs = inputs_for(outcome.entry.action, outcome.events, unit_changed=unit_changed)
+    if not inputs:
+        return []
+    return await _run(s, row, now, inputs, before_version=outcome.entry.version)
 
 
 async def on_urge(s: AsyncSession, row: Ticket, now: datetime, *, by: str, note: str) -> list[dict[str, Any]]:
-    return []
+    """催办: an ``urged`` event naming the running steps (deadlines are unchanged)."""
+    t = await _ticket(s, row)
+    lookup = Lookup(s)
+    work, _cal = (await prepare(s, [t], lookup))[t.id]
+    work.clock.urges = max(0, (t.urges or 1) - 1)  # the row already counts this urge
+    work.feed(work.clock.urge(now, by=by, note=note))
+    res = await finish(work, now, lookup)
+    return res.events
+
+
+def fire(work: Work, step: str, now: datetime) -> None:
+    """Fire the stored timer of ``step`` (the scheduler)."""
+    req = work.timer_request(step)
+    if req is None:
+        return
+    work.slots.setdefault(step, None)  # the fired timer is gone unless the clock asks for another
+    work.feed(work.clock.fire(req, now))
 
 
 async def deadlines(s: AsyncSession, row: Ticket, now: datetime) -> list[dict[str, Any]]:
-    return []
+    """The ticket's steps for the API: running ones measured at ``now``."""
+    t = await _ticket(s, row)
+    lookup = Lookup(s)
+    work, _cal = (await prepare(s, [t], lookup))[t.id]
+    out: list[dict[str, Any]] = []
+    for name, st in sorted(work.steps.items(), key=lambda kv: (kv[1].started_at, kv[0])):
+        d = work.clock.deadline(name, now) if st.done_at is None else None
+        timer = work.timers.get(name)
+        out.append(
+            {
+                "step": name,
+                "started_at": st.started_at,
+                "due_at": d.due_at if d else st.due_at,
+                "warn_at": d.warn_at if d else st.warn_at,
+                "done_at": st.done_at,
+                "running": st.done_at is None and d is not None,
+                "on_time": st.on_time,
+                "overdue_seconds": d.overdue.total_seconds() if d else st.overdue_seconds,
+                "paused": d.paused if d else False,
+                "fired": st.fired,
+                "escalations": st.escalations,
+                "next": (
+                    {"kind": timer.kind, "fire_at": timer.fire_at, "level": timer.level}
+                    if timer is not None and st.done_at is None
+                    else None
+                ),
+            }
+        )
+    return out

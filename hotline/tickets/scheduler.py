@@ -1,0 +1,248 @@
+"""The deadline scheduler: fires due ``ticket_timers`` rows (warnings, overdue flags, 督办).
+
+Timers are rows, so the scheduler keeps no state worth losing: after a restart (or on another
+server) it finds the timers that came due meanwhile and fires them; the rebuilt clock catches up
+every stage due by then, each exactly once.
+
+One round (:meth:`DeadlineScheduler.run_once`):
+
+1. the earliest due timers (``fire_at <= now``, in ``fire_at`` order, up to ``batch``) name
+   their tickets;
+2. in one transaction the tickets are locked — on PostgreSQL ``SELECT … FOR UPDATE SKIP
+   LOCKED``: a ticket another server (or a user's change) holds is skipped and comes again in a
+   later round; on SQLite the round takes the database's write lock first — and their timers
+   read again (a timer another server fired meanwhile is no longer due);
+3. each ticket's clock is rebuilt (:func:`hotline.tickets.sla.prepare`), its due timers fired,
+   and the results written in bulk (steps, timers, summary columns, ``warned`` / ``overdue`` /
+   ``escalated`` history entries of ``system``);
+4. after the commit the ``ticket_deadline`` events are published on the hub.
+
+A ticket that fails (bad calendar, a bug) is logged with its id and its due timers are put off
+by :attr:`DeadlineScheduler.retry` seconds; the others go on. When a whole round fails to
+write, its tickets are retried one per transaction so a single bad one cannot stall the rest.
+
+Between rounds the loop sleeps until the next ``fire_at`` or ``poll`` seconds, whichever is
+sooner; :meth:`DeadlineScheduler.wake` (the service calls it after committing new timers) cuts
+the sleep short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hotline.store.db import transaction
+from hotline.store.models import Ticket, TicketTimer
+from hotline.store.types import utcnow
+from hotline.tickets import sla
+
+log = logging.getLogger("hotline.tickets.scheduler")
+
+
+class Hub(Protocol):
+    def publish(self, tenant_id: int, type: str, *, data: dict[str, Any] | None = None) -> Any: ...
+
+
+class DeadlineScheduler:
+    """Fires due deadline timers; started and stopped with the contact center."""
+
+    def __init__(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        hub: Hub | Any,
+        *,
+        poll: float = 0.5,
+        batch: int = 500,
+        retry: float = 60.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.factory = factory
+        self.hub = hub
+        self.poll = poll
+        self.batch = batch
+        self.retry = retry
+        #: the current time (tests and benchmarks inject their own)
+        self.clock: Callable[[], datetime] = clock or utcnow
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        #: counters: timers fired, events published, tickets that failed, rounds
+        self.fired = 0
+        self.published = 0
+        self.failures = 0
+        self.rounds = 0
+
+    # -- life cycle --
+
+    async def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="deadline-scheduler")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def wake(self) -> None:
+        """New timers were committed: look again now."""
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                n = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("deadline scheduler: round failed")
+                n = 0
+            if n >= self.batch:
+                await asyncio.sleep(0)  # more are due: go on at once
+                continue
+            delay = self.poll
+            try:
+                nxt = await self.next_at()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("deadline scheduler: cannot read the next timer")
+                nxt = None
+            if nxt is not None:
+                delay = min(delay, max(0.0, (nxt - self.clock()).total_seconds()))
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def next_at(self) -> datetime | None:
+        """The earliest pending timer's ``fire_at``."""
+        async with self.factory() as s:
+            value: datetime | None = await s.scalar(select(func.min(TicketTimer.fire_at)))
+            return value
+
+    # -- one round --
+
+    async def run_once(self, now: datetime | None = None) -> int:
+        """Fire the timers due at ``now`` (default: the clock), up to ``batch`` tickets' worth;
+        returns how many due timers were found."""
+        now = now or self.clock()
+        self.rounds += 1
+        async with self.factory() as s:
+            rows = (
+                await s.execute(
+                    select(TicketTimer.ticket_id)
+                    .where(TicketTimer.fire_at <= now)
+                    .order_by(TicketTimer.fire_at)
+                    .limit(self.batch)
+                )
+            ).all()
+        if not rows:
+            return 0
+        ids = list(dict.fromkeys(r[0] for r in rows))
+        try:
+            events = await self._process(ids, now)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if len(ids) == 1:
+                log.exception("ticket %s: deadline timers failed; retrying in %.0f s", ids[0], self.retry)
+                self.failures += 1
+                await self._postpone(ids, now)
+                return len(rows)
+            log.exception("deadline scheduler: a round of %d tickets failed; retrying one by one", len(ids))
+            events = []
+            for tid in ids:
+                try:
+                    events.extend(await self._process([tid], now))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("ticket %s: deadline timers failed; retrying in %.0f s", tid, self.retry)
+                    self.failures += 1
+                    await self._postpone([tid], now)
+        self._publish(events)
+        return len(rows)
+
+    async def _process(self, ids: Sequence[int], now: datetime) -> list[tuple[int, dict[str, Any]]]:
+        out: list[tuple[int, dict[str, Any]]] = []
+        failed: list[int] = []
+        async with transaction(self.factory) as s:
+            postgres = s.get_bind().dialect.name == "postgresql"
+            q = select(*sla._TICKET_COLS).where(Ticket.id.in_(ids))
+            if postgres:
+                q = q.with_for_update(skip_locked=True)
+            else:  # take SQLite's write lock before reading: nobody changes the rows under us
+                await s.execute(update(TicketTimer).where(TicketTimer.id == -1).values(level=0))
+            tickets = [sla._info(r) for r in (await s.execute(q)).all()]
+            if not tickets:
+                return out
+            locked = [t.id for t in tickets]
+            due: dict[int, list[tuple[datetime, str]]] = {}
+            for r in (
+                await s.execute(
+                    select(TicketTimer.ticket_id, TicketTimer.step, TicketTimer.fire_at).where(
+                        TicketTimer.ticket_id.in_(locked), TicketTimer.fire_at <= now
+                    )
+                )
+            ).all():
+                due.setdefault(r.ticket_id, []).append((r.fire_at, r.step))
+            tickets = [t for t in tickets if t.id in due]
+            lookup = sla.Lookup(s)
+            prepared = await sla.prepare(s, tickets, lookup, errors=failed)
+            results: list[sla.Result] = []
+            for t in tickets:
+                got = prepared.get(t.id)
+                if got is None:
+                    continue
+                work, _cal = got
+                try:
+                    for _at, step in sorted(due[t.id]):
+                        sla.fire(work, step, now)
+                        self.fired += 1
+                    results.append(await sla.finish(work, now, lookup))
+                except Exception:
+                    log.exception("ticket %s: firing its deadline timers failed", t.id)
+                    failed.append(t.id)
+            await sla.write(s, results)
+            if failed:
+                self.failures += len(failed)
+                await self._postpone_in(s, failed, now)
+            for res in results:
+                out.extend((res.ticket.tenant_id, ev) for ev in res.events)
+        return out
+
+    async def _postpone_in(self, s: AsyncSession, ids: Sequence[int], now: datetime) -> None:
+        await s.execute(
+            update(TicketTimer)
+            .where(TicketTimer.ticket_id.in_(ids), TicketTimer.fire_at <= now)
+            .values(fire_at=now + timedelta(seconds=self.retry))
+        )
+
+    async def _postpone(self, ids: Sequence[int], now: datetime) -> None:
+        try:
+            async with transaction(self.factory) as s:
+                await self._postpone_in(s, ids, now)
+        except Exception:
+            log.exception("tickets %s: cannot put their deadline timers off", list(ids))
+
+    def _publish(self, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        if self.hub is None:
+            return
+        for tenant_id, ev in events:
+            try:
+                self.hub.publish(tenant_id, ev["type"], data=ev["data"])
+                self.published += 1
+            except Exception:
+                log.exception("ticket %s: publishing a deadline event failed", ev["data"].get("id"))
