@@ -22,6 +22,7 @@ from hotline.cti.webhooks import WebhookService
 from hotline.ivr.actions import ActionRegistry, default_registry
 from hotline.store.models import AuthSession, Unit
 from hotline.store.types import utcnow
+from hotline.tickets.scheduler import DeadlineScheduler
 from hotline.utility.backend import BillingBackend
 from hotline.utility.builtin import BuiltinBackend
 
@@ -92,6 +93,8 @@ class ContactCenter:
         self.locator = AcdLocator(self.acd, factory)
         self.hub.locator = self.locator
         self.webhooks = WebhookService(factory, self.hub)
+        #: work-order deadline timers (warnings, overdue, 督办); the ticket service wakes it — H-sla
+        self.deadlines = DeadlineScheduler(factory, self.hub)
         self.actions = actions if actions is not None else default_registry()
         self.flows = FlowStore(factory, action_names=self.actions.names)
         #: the billing system (built-in or a CIS adapter) — hotline.utility.backend
@@ -107,6 +110,7 @@ class ContactCenter:
         self.acd.start()
         self.events.start()
         await self.webhooks.start()
+        await self.deadlines.start()
         self._upkeep = asyncio.ensure_future(self._readers_upkeep())
 
     async def stop(self) -> None:
@@ -118,6 +122,7 @@ class ContactCenter:
         await self.stats.stop()
         await self.acd.stop()
         await self.events.stop()
+        await self.deadlines.stop()
         await self.webhooks.stop()
 
     async def _readers_upkeep(self) -> None:
