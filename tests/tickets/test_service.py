@@ -104,7 +104,7 @@ async def test_closed_loop_with_history(factory: Any) -> None:
     assert t.intake_unit_id == w["units"]["center"]
     assert t.contact_name == "张三" and t.contact_phone and t.account_no == "3201001001"
     assert [e["data"]["action"] for e in ch.events if e["type"] == "ticket"] == ["created", "dispatched"]
-    steps = [
+    steps: list[tuple[str, Actor, dict[str, Any]]] = [
         ("forward", w["agent"], {"payload": {"unit": "ds", "handler": "liu.yang"}}),
         ("acknowledge", w["handler"], {}),
         ("start", w["handler"], {}),
