@@ -23,6 +23,7 @@ from hotline.org import service as org
 from hotline.store.db import transaction
 from hotline.store.models import Outage, OutageArea, Unit
 from hotline.store.types import utcnow
+from hotline.tickets import incidents
 from hotline.utility import outages as store
 from hotline.utility.payments import tenant_zone
 from hotline.web.api.org import scope_filter
@@ -342,17 +343,29 @@ async def _move(outage_id: int, target: str, ctx: Ctx) -> OutageOut:
         res, unit = await _resource(s, o)
         await ctx.authorize(Perm.OUTAGE_WRITE, res)
         before = o.status
-        o = await store.transition(s, ctx.tenant_id, outage_id, target)
+        now = utcnow()
+        o = await store.transition(s, ctx.tenant_id, outage_id, target, at=now)
         out = await _full(s, o, unit)
+        # restoration replies the fault orders linked to the outage (mass event), same transaction
+        linked = (
+            await incidents.on_outage_restored(s, ctx.tenant_id, o.id, now) if target == "restored" else []
+        )
         audit.record(
             s,
             AUDIT_ACTIONS[target],
             principal=ctx.principal,
             resource_type="outage",
             resource_id=o.id,
-            detail={"from": before, "to": target},
+            detail={"from": before, "to": target}
+            | ({"tickets_replied": len(linked[-1]["data"]["tickets"])} if linked else {}),
         )
     _publish(ctx, target, out)
+    if linked and (center := getattr(ctx.state, "center", None)) is not None:
+        for ev in linked:
+            center.hub.publish(ctx.tenant_id, ev["type"], data=ev["data"])
+        wake = getattr(getattr(center, "deadlines", None), "wake", None)
+        if callable(wake):
+            wake()
     return out
 
 
