@@ -42,7 +42,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline.crm import timeline
 from hotline.errors import HotlineError
 from hotline.store.models import Customer, Outage, Ticket, TicketHistory
-from hotline.tickets.events import ticket_event
 from hotline.tickets.workflow import Command, StaleVersion, TicketState, Workflow
 from hotline.utility import outages as outage_store
 
@@ -146,6 +145,7 @@ async def outage_for(s: AsyncSession, row: Ticket, now: datetime) -> Outage | No
 
 async def link(s: AsyncSession, row: Ticket, now: datetime) -> list[dict[str, Any]]:
     """Link a new fault order to the outage over its customer's area (in the caller's transaction)."""
+    from hotline.tickets.events import ticket_event
     from hotline.tickets.service import unit_code
 
     if row.type_code != FAULT_TYPE or row.outage_id is not None:
@@ -244,6 +244,8 @@ async def on_outage_restored(
             .order_by(Ticket.id)
         )
     ).all()
+    if not rows:
+        return []
     tz = await tenant_zone(s, tenant_id)
     note = restored_note(now, tz, outage_id)
     events: list[dict[str, Any]] = []

@@ -12,7 +12,7 @@ from hotline.crm import timeline
 from hotline.crm.customers import add_customer
 from hotline.org import service as org
 from hotline.store.db import transaction
-from hotline.store.models import ContactEntry, Ticket, TicketHistory
+from hotline.store.models import AuditEntry, ContactEntry, Customer, Ticket, TicketHistory
 from hotline.tickets import incidents
 from hotline.tickets import service as svc
 from hotline.tickets.workflow import DEFAULT_WORKFLOW, Command, TicketState, Workflow
@@ -228,3 +228,30 @@ async def test_named_and_scheduled_outages(factory: Any) -> None:
         )
     assert named.ticket.outage_id == w["outage"]
     assert not_yet.ticket.outage_id == planned.id
+
+
+async def test_restore_through_the_api(app_client: Any) -> None:
+    from tests.conftest import token_for
+
+    db = app_client.app.state.hotline.db
+    admin = await token_for(app_client, "admin")
+    r = await app_client.get("/api/v1/outages?status=active", headers=admin)
+    assert r.status_code == 200, r.text
+    outage = r.json()["items"][0]
+    async with transaction(db) as s:
+        c = (await s.scalars(select(Customer).where(Customer.account_no == "3201003001"))).one()
+        change = await svc.create_ticket(
+            s, c.tenant_id, type_code="fault_repair", actor=AGENT, fields=FAULT, customer_id=c.id
+        )
+    assert change.ticket.outage_id == outage["id"]
+    r = await app_client.post(f"/api/v1/outages/{outage['id']}/restore", headers=admin)
+    assert r.status_code == 200, r.text
+    async with transaction(db) as s:
+        row = await svc.get_ticket(s, c.tenant_id, change.ticket.id)
+        assert row.state == "replied" and row.replied_at is not None
+        entry = (
+            await s.scalars(
+                select(AuditEntry).where(AuditEntry.action == "outage.restore").order_by(AuditEntry.id.desc())
+            )
+        ).first()
+        assert entry is not None and entry.detail["tickets_replied"] == 1
