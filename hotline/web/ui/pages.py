@@ -53,6 +53,9 @@ class PageUser:
 NAV: tuple[tuple[str, str, Perm], ...] = (
     ("/desk", "nav_desk", Perm.CALL_CONTROL),
     ("/wallboard", "nav_wallboard", Perm.STATS_READ),
+    ("/tickets/queue", "nav_tickets_queue", Perm.TICKET_HANDLE),
+    ("/tickets/review", "nav_tickets_review", Perm.TICKET_REVIEW),
+    ("/tickets/overdue", "nav_tickets_overdue", Perm.TICKET_REVIEW),
     ("/admin", "nav_admin", Perm.USER_WRITE),
 )
 
