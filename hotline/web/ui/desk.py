@@ -66,6 +66,7 @@ async def desk(request: Request) -> Response:
         allowed=allowed,
         extension=extension or "",
         shortcuts=SHORTCUTS,
-        strings_json=script_strings(t, "desk", "customer"),
+        can_tickets=page.can(Perm.TICKET_WRITE),
+        strings_json=script_strings(t, "desk", "customer", "tickets"),
         config_json=script_json(config),
     )
