@@ -5,6 +5,7 @@
 import { act, api } from "/static/js/api.js";
 import { EventStream } from "/static/js/events.js";
 import { customerPanel } from "/static/js/customer-panel.js";
+import { deskTickets, ticketNotes } from "/static/js/desk-tickets.js";
 
 const T = JSON.parse(document.getElementById("page-strings").textContent);
 const CFG = JSON.parse(document.getElementById("desk-config").textContent);
@@ -286,6 +287,7 @@ function callEvent(env) {
   if (d.call && typeof d.call === "object") setCallDoc(d.call);
   const id = callOf(env);
   customerPanel(env, id); // the customer panel (screen pop, verification)
+  deskTickets(env, id, S.call); // the "new work order" panel (pre-filled from the call)
   switch (env.type) {
     case "offer":
       if (env.agent_id === ME) offered(id, env);
@@ -662,7 +664,7 @@ function renderWrapUp(focus) {
   form.hidden = false;
   $("wrapup-call").textContent = S.wrap.call_id;
   if (wasHidden) {
-    $("wrapup-notes").value = "";
+    $("wrapup-notes").value = ticketNotes(S.wrap.call_id); // work orders created or urged on the call
     $("wrapup-disposition").value = "";
   }
   renderClock();
