@@ -27,6 +27,8 @@ from hotline.store.models import (
     NumberRoute,
     Outage,
     QueueDef,
+    Ticket,
+    TicketAttachment,
     Voicemail,
 )
 from hotline.store.models import Webhook as WebhookRow
@@ -90,6 +92,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/accounts/{account_no}/readings"): {"period": "2026-11", "register_value": "1.00"},
     ("PATCH", "/api/v1/outages/{outage_id}"): {"cause": "hijacked"},
     **{("POST", f"/api/v1/outages/{{outage_id}}/{verb}"): {} for verb in ("activate", "restore", "cancel")},
+    ("PATCH", "/api/v1/tickets/{key}"): {"version": 1, "subject": "hijacked"},
+    ("POST", "/api/v1/tickets/{key}/actions"): {"action": "urge", "version": 1, "note": "hijacked"},
 }
 #: answers other than 404 that still reveal nothing of tenant B
 EXPECTED: dict[tuple[str, str], int] = {
@@ -149,8 +153,19 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
         s.add(outage)
         b_tariff = {"kind": "flat", "customer_class": "agriculture", "effective_from": "2026-01-01"}
         await save_tariff(s, t.id, {**b_tariff, "code": "bcode", "price": "0.5"})
+        ticket = Ticket(
+            tenant_id=t.id, number="GD20261123-9000001", type_code="consultation", state="dispatched",
+            unit_id=branch.id, customer_id=cust.id, subject="B order", search=" b order ",
+        )  # fmt: skip
+        s.add(ticket)
         await s.flush()
         s.add(AgentMessageRecipient(message_id=msg.id, user_id=agent.id))
+        s.add(
+            TicketAttachment(
+                id="b" * 32, tenant_id=t.id, ticket_id=ticket.id, filename="b.txt", content_type="text/plain",
+                size=1, sha256="0" * 64,
+            )
+        )  # fmt: skip
         return {
             "tenant_id": t.id,
             "name": "bname",
@@ -172,6 +187,8 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
             "message_id": msg.id,
             "kind": "disposition",  # service codes are keyed by tenant, kind and code
             "code": "bcode",
+            "key": ticket.id,  # work orders: id (or number)
+            "attachment_id": "b" * 32,
         }
 
 
@@ -221,6 +238,10 @@ async def test_no_api_reaches_another_tenant(app_client: AsyncClient) -> None:
         ),
         ("/api/v1/extensions", {"number": "3001", "password": PW, "unit": b["unit_id"]}),
         ("/api/v1/extensions", {"number": "3002", "password": PW, "unit": "js", "user_id": b["user_id"]}),
+        ("/api/v1/tickets", {"type": "consultation", "subject": "x", "unit": b["unit_id"]}),
+        ("/api/v1/tickets", {"type": "consultation", "subject": "x", "customer": b["customer_id"]}),
+        ("/api/v1/tickets", {"type": "consultation", "subject": "x", "customer": "B-000001"}),
+        ("/api/v1/tickets", {"type": "consultation", "subject": "x", "call_id": "b-call-1"}),
     ]
     for url, body in attempts:
         r = await app_client.post(url, json=body, headers=h)
@@ -263,6 +284,10 @@ async def test_no_api_reaches_another_tenant(app_client: AsyncClient) -> None:
     stat_agents = (await app_client.get("/api/v1/stats/agents", headers=h)).json()
     assert b["user_id"] not in {a["agent_id"] for a in stat_agents} and stat_agents
     assert all(m["text"] != "B only" for m in (await app_client.get("/api/v1/messages", headers=h)).json())
+    for params in ({}, {"q": "B order"}, {"account_no": "B-000001"}, {"customer": b["customer_id"]}):
+        orders = (await app_client.get("/api/v1/tickets", params=params, headers=h)).json()["items"]
+        assert b["key"] not in {o["id"] for o in orders}, params
+    assert (await app_client.get("/api/v1/tickets/GD20261123-9000001", headers=h)).status_code == 404
     r = await app_client.post("/api/v1/messages", json={"to_users": [b["user_id"]], "text": "x"}, headers=h)
     assert r.status_code == 422 and "no user" in r.json()["detail"]  # like an id that does not exist
     r = await app_client.post("/api/v1/messages", json={"to_unit": b["unit_id"], "text": "x"}, headers=h)
