@@ -82,6 +82,15 @@ def normalize_type(content_type: str | None) -> str:
     return ALIASES.get(t, t)
 
 
+def _mpeg_frame(b: bytes) -> bool:
+    """An MPEG audio frame header: sync bits, no reserved version, layer, bitrate or rate."""
+    if len(b) < 4 or b[0] != 0xFF or (b[1] & 0xE0) != 0xE0:
+        return False
+    version, layer = (b[1] >> 3) & 3, (b[1] >> 1) & 3
+    bitrate, rate = b[2] >> 4, (b[2] >> 2) & 3
+    return version != 1 and layer != 0 and bitrate != 15 and rate != 3
+
+
 def sniff_head(head: bytes) -> str | None:
     """The type the first bytes show (None: not decided by the head alone)."""
     if head.startswith(b"\xff\xd8\xff"):
@@ -94,7 +103,7 @@ def sniff_head(head: bytes) -> str | None:
         return "audio/wav"
     if head.startswith(b"%PDF-"):
         return "application/pdf"
-    if head.startswith(b"ID3") or (len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0):
+    if head.startswith(b"ID3") or _mpeg_frame(head):
         return "audio/mpeg"
     if head.startswith(b"PK\x03\x04"):
         return "application/zip"
@@ -322,8 +331,9 @@ async def bind(s: AsyncSession, tenant_id: int, ticket_id: int, ids: Sequence[st
             raise Invalid(
                 f"attachments[{i}]: attachment {a!r} belongs to another ticket", field=f"attachments[{i}]"
             )
-        row.ticket_id = ticket_id
         out.append(row)
+    for row in out:
+        row.ticket_id = ticket_id
     await s.flush()
     return out
 

@@ -1,0 +1,177 @@
+"""Attachments: sniffing, type and size checks, durable storage with dedup, binding."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotline.config import TicketsSettings
+from hotline.errors import Invalid, NotFound
+from hotline.org import service as org
+from hotline.store.db import transaction
+from hotline.tickets import attachments as att
+from hotline.tickets import service as svc
+from hotline.tickets.attachments import DOCX, XLSX, TooLarge
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(50)
+JPEG = b"\xff\xd8\xff\xe0" + bytes(100)
+PDF = b"%PDF-1.7\n" + b"1 0 obj\n" * 10
+WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40)
+WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + bytes(40)
+MP3 = b"ID3\x04\x00" + bytes(60)
+
+
+def _zip(names: list[str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for n in names:
+            z.writestr(n, "<x/>")
+    return buf.getvalue()
+
+
+XLSX_BYTES = _zip(["[Content_Types].xml", "xl/workbook.xml"])
+DOCX_BYTES = _zip(["[Content_Types].xml", "word/document.xml"])
+ALLOWED = TicketsSettings().attachment_types
+
+
+def test_sniff() -> None:
+    assert att.sniff(PNG) == "image/png"
+    assert att.sniff(JPEG) == "image/jpeg"
+    assert att.sniff(PDF) == "application/pdf"
+    assert att.sniff(WAV) == "audio/wav"
+    assert att.sniff(WEBP) == "image/webp"
+    assert att.sniff(MP3) == "audio/mpeg"
+    assert att.sniff(b"\xff\xfb\x90\x00" + bytes(10)) == "audio/mpeg"
+    assert att.sniff(XLSX_BYTES) == XLSX
+    assert att.sniff(DOCX_BYTES) == DOCX
+    assert att.sniff(_zip(["a.txt"])) == "application/zip"
+    assert att.sniff("现场照片说明\n第二行\t完".encode()) == "text/plain"
+    assert att.sniff(b"\x00\x01\x02binary") == "application/octet-stream"
+    assert att.sniff("ok".encode("utf-16")) == "application/octet-stream"
+    assert att.clean_filename("../../etc/passwd") == "passwd"
+    assert att.clean_filename("C:\\x\\照片 1.jpg") == "照片 1.jpg"
+    assert att.clean_filename("") == "attachment"
+    assert att.normalize_type("image/JPG; q=1") == "image/jpeg"
+
+
+async def _tenant(factory: Any) -> tuple[int, int]:
+    async with transaction(factory) as s:
+        t = await org.add_tenant(s, "grid", "Grid")
+        await org.add_unit(s, t.id, "center", "Center")
+        o = await org.add_tenant(s, "other", "Other")
+        await org.add_unit(s, o.id, "x", "X")
+        return t.id, o.id
+
+
+async def _store(factory: Any, tid: int, root: Path, name: str, ctype: str, data: Any, **kw: Any) -> Any:
+    async with transaction(factory) as s:
+        return await att.store_upload(
+            s,
+            tid,
+            root=root,
+            filename=name,
+            content_type=ctype,
+            data=data,
+            max_bytes=kw.get("max_bytes", 10_000),
+            allowed_types=kw.get("allowed", ALLOWED),
+            user_id=None,
+        )
+
+
+async def test_upload_checks_and_dedup(factory: Any, tmp_path: Path) -> None:
+    tid, other = await _tenant(factory)
+    root = tmp_path / "data"
+    a = await _store(factory, tid, root, "site.png", "image/png", PNG)
+    assert (a.content_type, a.size, a.ticket_id) == ("image/png", len(PNG), None)
+    stored = root / "attachments" / a.sha256[:2] / a.sha256
+    assert stored.read_bytes() == PNG
+    # the same bytes again: a second row, one file
+    b = await _store(factory, tid, root, "again.png", "application/octet-stream", PNG)
+    assert b.id != a.id and b.sha256 == a.sha256 and b.content_type == "image/png"
+    assert len(list((root / "attachments").rglob("*"))) == 3  # tmp/, aa/, the file
+
+    # streamed, in chunks
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(XLSX_BYTES), 7):
+            yield XLSX_BYTES[i : i + 7]
+
+    x = await _store(factory, tid, root, "台账.xlsx", XLSX, chunks())
+    assert x.content_type == XLSX and x.size == len(XLSX_BYTES)
+    t = await _store(factory, tid, root, "说明.txt", "text/plain; charset=utf-8", "现场已处理".encode())
+    assert t.content_type == "text/plain"
+    # refusals: a .png that is not a PNG, a declared type that lies, a type not accepted, too big, empty
+    with pytest.raises(Invalid, match="detected application/pdf|content is application/pdf") as e:
+        await _store(factory, tid, root, "fake.png", "image/png", PDF)
+    assert e.value.status == 422 and e.value.field == "file"
+    with pytest.raises(Invalid, match="the name says image/png"):
+        await _store(factory, tid, root, "fake.png", "application/octet-stream", PDF)
+    with pytest.raises(Invalid, match="not accepted .detected unrecognised binary data"):
+        await _store(factory, tid, root, "x.bin", "application/octet-stream", b"\x00\x01\x02")
+    with pytest.raises(Invalid, match="not accepted .detected application/zip"):
+        await _store(factory, tid, root, "x.zip", "application/zip", _zip(["a"]))
+    with pytest.raises(Invalid, match="not accepted"):
+        await _store(factory, tid, root, "a.png", "image/png", PNG, allowed=["application/pdf"])
+    with pytest.raises(TooLarge) as big:
+        await _store(factory, tid, root, "big.pdf", "application/pdf", PDF + bytes(20_000))
+    assert big.value.status == 413 and "10000 bytes" in big.value.detail
+    with pytest.raises(Invalid, match="empty"):
+        await _store(factory, tid, root, "e.txt", "text/plain", b"")
+    assert list((root / "attachments" / "tmp").iterdir()) == []  # no temp files left behind
+    # download; other tenants see nothing
+    async with transaction(factory) as s:
+        row, path = await att.open_attachment(s, tid, a.id, root=root)
+        assert path.read_bytes() == PNG and row.filename == "site.png"
+        with pytest.raises(NotFound):
+            await att.open_attachment(s, other, a.id, root=root)
+
+
+async def test_bind_on_create_and_action(factory: Any, tmp_path: Path) -> None:
+    tid, other = await _tenant(factory)
+    root = tmp_path
+    a = await _store(factory, tid, root, "a.jpg", "image/jpeg", JPEG)
+    b = await _store(factory, tid, root, "b.pdf", "application/pdf", PDF)
+    foreign = await _store(factory, other, root, "c.pdf", "application/pdf", PDF)
+    actor = svc.Actor(None, "system")
+    base: dict[str, Any] = {
+        "type_code": "consultation",
+        "actor": actor,
+        "subject": "s",
+        "description": "d",
+        "contact_phone": "13900001111",
+    }
+    async with transaction(factory) as s:
+        ch = await svc.create_ticket(s, tid, **base, attachments=[a.id])
+        assert ch.entry is not None and ch.entry.attachments == [a.id]
+        tk = ch.ticket
+    async with transaction(factory) as s:
+        assert [r.id for r in await att.list_for_ticket(s, tid, tk.id)] == [a.id]
+    # a foreign or unknown id is refused; a second ticket cannot take an attachment (each attempt
+    # rolls back)
+    for ids, where in (
+        ([foreign.id], "attachments[0]"),
+        ([b.id, "nope"], "attachments[1]"),
+        ([a.id], "attachments[0]"),
+    ):
+        with pytest.raises(Invalid) as e:
+            async with transaction(factory) as s:
+                await svc.create_ticket(s, tid, **base, attachments=ids)
+        assert e.value.field == where
+    async with transaction(factory) as s:
+        from hotline.tickets.workflow import Command
+
+        ch = await svc.act(
+            s,
+            tid,
+            tk.id,
+            Command("dispatch", "x", attachments=(b.id,), payload={"unit": "center"}, expected_version=1),
+            actor=actor,
+        )
+        assert ch.entry is not None and ch.entry.attachments == [b.id]
+    async with transaction(factory) as s:
+        assert {r.id for r in await att.list_for_ticket(s, tid, tk.id)} == {a.id, b.id}
+        assert att.attachment_doc(a)["filename"] == "a.jpg"
