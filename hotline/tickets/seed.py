@@ -37,6 +37,198 @@ from hotline.store.models import Customer, RoleGrant, Ticket, TicketHistory, Uni
 
 Progress = Callable[[str, int, int | None], None]
 
+# -- the demo's orders -------------------------------------------------------------------------
+
+#: the demo orders: (key, type, customer account or None, unit code or None (auto / not
+#: dispatched), hours ago created, subject, description, extra create arguments, steps) — a
+#: step is (action, hours after creation, actor username, note, payload)
+Step = tuple[str, float, str, str, dict[str, Any]]
+DEMO_ORDERS: tuple[tuple[str, str, str | None, str | None, float, str, str, dict[str, Any], tuple[Step, ...]], ...] = (
+    (
+        "accepted", "consultation", None, None, 0.05, "峰谷电价咨询",
+        "客户咨询峰谷分时电价执行时段及申请方式，需转业务部门答复", {"dispatch": False}, (),
+    ),
+    (
+        "dispatched", "fault_repair", "3201001002", "js.nj.jn.ds", 0.1, "家中停电",
+        "客户反映家中突然停电，邻居家有电，请尽快派人抢修",
+        {"fields": {"fault_kind": "no_power_single", "area": "rural"}}, (),
+    ),
+    (
+        "acknowledged", "fault_repair", "3201001001", "js.nj.jn.ds", 0.4, "电压偏低",
+        "客户反映晚间电压偏低，空调无法启动，灯光闪烁",
+        {"fields": {"fault_kind": "low_voltage", "area": "rural"}},
+        (("acknowledge", 0.1, "liu.yang", "已接单，安排人员前往", {}),),
+    ),
+    (
+        "in_progress", "service_application", "3201002001", "js.nj.jn.ds", 50, "增容申请",
+        "企业因扩产申请增加容量至 1250 千伏安",
+        {"subtype": "capacity_increase", "fields": {"capacity_kva": 1250}},
+        (
+            ("acknowledge", 1, "liu.yang", "", {}),
+            ("start", 3, "liu.yang", "已预约现场勘查", {}),
+        ),
+    ),
+    (
+        "on_hold", "complaint", "3201001002", "js.nj.jn.ds", 96, "电费异常",
+        "客户投诉本月电费突然增加，怀疑电表计量不准",
+        {"fields": {"business_category": "billing", "nature": "general"}, "category": "billing"},
+        (
+            ("acknowledge", 2, "liu.yang", "", {}),
+            ("start", 4, "liu.yang", "", {}),
+            ("hold", 20, "liu.yang", "客户外出，约定下周现场校表", {"waiting_for": "customer"}),
+        ),
+    ),
+    (
+        "replied", "opinion", "3201001001", "js.nj.jn.ds", 72, "停电通知",
+        "客户建议停电通知提前三天并通过短信发送",
+        {},
+        (
+            ("acknowledge", 1, "liu.yang", "", {}),
+            ("start", 2, "liu.yang", "", {}),
+            ("reply", 30, "liu.yang", "已向客户说明，停电通知将通过短信提前发送", {}),
+        ),
+    ),
+    (
+        "reviewed", "suggestion", "3201002001", "js.nj.jn.ds", 150, "线上办理",
+        "客户建议更多业务可在网上国网办理",
+        {},
+        (
+            ("acknowledge", 1, "liu.yang", "", {}),
+            ("start", 2, "liu.yang", "", {}),
+            ("reply", 40, "liu.yang", "已转达，相关业务将陆续上线", {}),
+            ("review", 60, "wang.fang", "回复内容完整", {}),
+        ),
+    ),
+    (
+        "revisited", "complaint", "3201001001", "js.nj.jn.ds", 240, "抢修超时",
+        "客户投诉停电报修后抢修人员超过三小时未到达现场",
+        {"fields": {"business_category": "outage", "nature": "important"}, "category": "outage"},
+        (
+            ("acknowledge", 0.5, "liu.yang", "", {}),
+            ("start", 1, "liu.yang", "", {}),
+            ("reply", 48, "liu.yang", "经核实，当日抢修车辆故障导致延误，已致歉", {"substantiated": True}),
+            ("review", 60, "wang.fang", "", {}),
+            (
+                "revisit", 80, "li.na", "",
+                {"satisfaction": "dissatisfied", "comment": "客户认为仅致歉不够，要求说明整改措施", "method": "call"},
+            ),
+        ),
+    ),
+    (
+        "archived", "praise", "3201003001", "js.nj", 480, "表扬抢修",
+        "客户表扬抢修人员冒雨抢修，服务热情",
+        {},
+        (
+            ("acknowledge", 1, "wang.fang", "", {}),
+            ("start", 2, "wang.fang", "", {}),
+            ("reply", 20, "wang.fang", "已转达表扬", {}),
+            ("review", 30, "wang.fang", "", {}),
+            ("revisit", 50, "li.na", "", {"satisfaction": "satisfied", "method": "call"}),
+            ("archive", 60, "wang.fang", "", {}),
+        ),
+    ),
+    (
+        "overdue", "fault_repair", "3201001002", "js.nj.jn.ds", 30, "电表故障",
+        "电表显示异常，黑屏无读数",
+        {"fields": {"fault_kind": "meter", "area": "rural"}, "urgency": "urgent"}, (),
+    ),
+    (
+        "cancelled", "consultation", "3205001001", "js.sz", 20, "缴费方式",
+        "客户咨询线上缴费渠道",
+        {},
+        (("cancel", 1, "li.na", "客户已自行解决，撤销工单", {}),),
+    ),
+    (
+        "outage", "fault_repair", "3201003001", None, 0.2, "小区停电",
+        "客户反映整个小区停电，询问恢复时间",
+        {"fields": {"fault_kind": "no_power_area", "area": "urban"}}, (),
+    ),
+    (
+        "repeat", "complaint", "3201001001", "js.nj.jn.ds", 20, "频繁停电",
+        "客户再次投诉近一个月内停电多次，严重影响生活",
+        {"fields": {"business_category": "outage", "nature": "important"}, "category": "outage"},
+        (("acknowledge", 1, "liu.yang", "", {}),),
+    ),
+)  # fmt: skip
+
+
+async def seed_demo_tickets(s: AsyncSession, tenant_id: int, *, now: datetime | None = None) -> int:
+    """The demo orders (:data:`DEMO_ORDERS`) through the service, with past ``now`` values;
+    nothing when the tenant already has orders. Returns how many were created."""
+    from hotline.crm.phones import normalize_phone
+    from hotline.store.models import Outage
+    from hotline.tickets import service
+    from hotline.tickets.workflow import Command
+
+    if await s.scalar(select(Ticket.id).where(Ticket.tenant_id == tenant_id).limit(1)) is not None:
+        return 0
+    now = now or datetime.now(UTC)
+    users = {
+        u.username: u
+        for u in await s.scalars(
+            select(User).where(
+                User.tenant_id == tenant_id, User.username.in_(["li.na", "liu.yang", "wang.fang"])
+            )
+        )
+    }
+    if "li.na" not in users:
+        return 0
+    customers = {
+        c.account_no: c for c in await s.scalars(select(Customer).where(Customer.tenant_id == tenant_id))
+    }
+
+    def actor(username: str) -> Any:
+        u = users.get(username) or users["li.na"]
+        return service.Actor(u.id, u.username, u.unit_id)
+
+    outage_start = await s.scalar(
+        select(func.max(Outage.start_at)).where(Outage.tenant_id == tenant_id, Outage.status == "active")
+    )
+    made = 0
+    for key, type_code, account, unit, hours_ago, subject, description, extra, steps in DEMO_ORDERS:
+        created = now - timedelta(hours=hours_ago)
+        if key == "outage" and outage_start is not None:
+            created = min(now, max(created, outage_start + timedelta(minutes=5)))
+        customer = customers.get(account) if account else None
+        if account and customer is None:
+            continue
+        args = dict(extra)
+        fields = dict(args.pop("fields", {}))
+        if customer is None:
+            fields.setdefault("contact_phone", normalize_phone("13912340009"))
+            fields.setdefault("customer_name", "王先生")
+        change = await service.create_ticket(
+            s,
+            tenant_id,
+            type_code=type_code,
+            actor=actor("li.na"),
+            fields=fields,
+            subject=subject,
+            description=description,
+            customer_id=customer.id if customer else None,
+            caller_number=customer.phone if customer else "",
+            unit_id=unit,
+            now=created,
+            **args,
+        )
+        row = change.ticket
+        for action, after, who, note, payload in steps:
+            at = min(now, created + timedelta(hours=after))
+            row = (
+                await service.act(
+                    s,
+                    tenant_id,
+                    row.id,
+                    Command(action, who, note=note, payload=payload, expected_version=row.version),
+                    actor=actor(who),
+                    now=at,
+                )
+            ).ticket
+        made += 1
+    await s.flush()
+    return made
+
+
 # -- the generator's vocabulary ----------------------------------------------------------------
 
 #: type code → weight (a 95598 center: mostly repairs and consultations)
