@@ -159,6 +159,9 @@ async def seed_demo(s: AsyncSession) -> DemoInfo:
     from hotline.utility.seed import seed_demo_utility
 
     await seed_demo_utility(s, tenant.id)  # tariffs, grid, phones, PINs, readings, bills, payments, an outage
+    from hotline.tickets.seed import seed_demo_tickets
+
+    await seed_demo_tickets(s, tenant.id)  # work orders in every state (history, deadlines, the outage)
     return DemoInfo(DEMO_TENANT, True, users, exts)
 
 
