@@ -161,4 +161,5 @@ async def test_other_tenants_orders_are_not_found(app_client: AsyncClient) -> No
     assert (await c.get(f"{T}/{own['id']}", headers=bank)).status_code == 404
     assert await _ids(c, bank) == {row.id}
     async with db() as s:
-        assert (await s.get(Ticket, row.id)).subject == "bank secret"  # type: ignore[union-attr]
+        stored = await s.get(Ticket, row.id)
+        assert stored is not None and stored.subject == "bank secret"
