@@ -332,11 +332,11 @@ function checkRequired() {
     if (!input.value.trim()) {
       const label = ROOT.querySelector(`label[for="${input.id}"]`);
       const name = label ? label.firstChild.textContent.trim() : input.name;
-      problems.push({ field: input.dataset.field || input.name, reason: `${name} ${T.tk_required}` });
+      problems.push({ field: input.dataset.field || input.name, reason: fmt("tk_required", { label: name }) });
     }
   }
   const t = currentType();
-  if (t && (t.subtypes || []).length && !$("tkd-subtype").value) problems.push({ field: "subtype", reason: `${T.tk_subtype} ${T.tk_required}` });
+  if (t && (t.subtypes || []).length && !$("tkd-subtype").value) problems.push({ field: "subtype", reason: fmt("tk_required", { label: T.tk_subtype }) });
   return problems;
 }
 

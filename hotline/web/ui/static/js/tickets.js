@@ -276,6 +276,25 @@ function renderDeadlines(steps) {
   );
 }
 
+/** A unit's name from its id or code (the units the reader may see; the order's own unit). */
+function unitName(ref) {
+  const u = (L.units || []).find((x) => String(x.id) === String(ref) || x.code === ref);
+  if (u) return u.name;
+  const o = L.selected;
+  if (o && (String(o.unit_id) === String(ref) || o.unit === ref)) return o.unit_name || o.unit;
+  return String(ref);
+}
+
+async function loadUnits() {
+  if (L.units) return L.units;
+  try {
+    L.units = (await api("GET", "/api/v1/units?limit=1000", undefined, { quiet: true })).items || [];
+  } catch {
+    L.units = [];
+  }
+  return L.units;
+}
+
 function renderHistory(entries, attachments) {
   const files = new Map(attachments.map((a) => [a.id, a]));
   const list = $("tk-history");
@@ -300,7 +319,7 @@ function renderHistory(entries, attachments) {
       if (data.satisfaction) extra.push(T[`tk_sat_${data.satisfaction}`] || data.satisfaction);
       if (data.comment && data.comment !== h.note) extra.push(data.comment);
       if (data.substantiated !== undefined) extra.push(`${T.tk_substantiated} ${data.substantiated ? T.tk_yes : T.tk_no}`);
-      if (data.unit) extra.push(`→ ${data.unit}`);
+      if (data.unit) extra.push(`→ ${unitName(data.unit)}`);
       if (data.waiting_for) extra.push(T[`tk_wait_${data.waiting_for}`] || data.waiting_for);
       const li = el("li", { "data-action": h.action }, head);
       if (h.note) li.append(el("p", { class: "tk-h-note", text: h.note }));
@@ -388,13 +407,7 @@ function formError(field, reason) {
 async function fillUnits() {
   const sel = $("tk-forward-unit");
   sel.replaceChildren();
-  if (!L.units) {
-    try {
-      L.units = (await api("GET", "/api/v1/units?limit=1000", undefined, { quiet: true })).items || [];
-    } catch {
-      L.units = [];
-    }
-  }
+  await loadUnits();
   const o = L.selected;
   const mine = L.units.find((u) => u.id === o.unit_id);
   const below = mine ? L.units.filter((u) => u.id !== mine.id && u.path.startsWith(mine.path)) : [];
@@ -451,11 +464,11 @@ async function submitForm(ev) {
   clearFormErrors();
   const note = $("tk-note").value.trim();
   if (NOTE_REQUIRED[action] && !note) {
-    formError("note", `${T[NOTE_REQUIRED[action]]} ${T.tk_required}`);
+    formError("note", fmt("tk_required", { label: T[NOTE_REQUIRED[action]] }));
     return;
   }
   if (action === "revisit" && !$("tk-action-form").querySelector("input[name=satisfaction]:checked")) {
-    formError("payload.satisfaction", `${T.tk_satisfaction} ${T.tk_required}`);
+    formError("payload.satisfaction", fmt("tk_required", { label: T.tk_satisfaction }));
     return;
   }
   if (action === "forward" && !$("tk-forward-unit").value) {
@@ -548,7 +561,7 @@ async function startList() {
   $("tk-refresh").addEventListener("click", () => loadList());
   $("tk-action-form").addEventListener("submit", submitForm);
   $("tk-action-cancel").addEventListener("click", closeForm);
-  await loadList();
+  await Promise.all([loadList(), loadUnits()]);
   const want = new URLSearchParams(location.search).get("ticket");
   if (want) await select(want);
   setInterval(tickList, 1000);
@@ -600,6 +613,13 @@ function split(items, now = Date.now()) {
   renderBoard();
 }
 
+/** The order's number, linked to the page where the reader can act on it. */
+function detailLink(o) {
+  const page = CFG.can.review ? "review" : CFG.can.handle ? "queue" : "";
+  if (!page) return el("b", { text: o.number });
+  return el("a", { href: `/tickets/${page}?ticket=${o.id}`, text: o.number });
+}
+
 function boardRow(o) {
   const urge = el("button", { type: "button", class: "warn small", text: T.tk_act_urge, "data-urge": o.number, "aria-label": `${T.tk_act_urge} ${o.number}` });
   urge.disabled = !(o.allowed || []).includes("urge");
@@ -607,7 +627,7 @@ function boardRow(o) {
   return el(
     "tr",
     { "data-id": String(o.id), "data-number": o.number },
-    el("td", {}, el("b", { text: o.number })),
+    el("td", {}, detailLink(o)),
     el("td", { text: o.unit_name || o.unit }),
     el("td", { text: typeLabel(o) }),
     el("td", {}, el("span", { class: `tk-state st-${o.state}`, text: stateLabel(o.state, o.state_label) })),
