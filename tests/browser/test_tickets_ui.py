@@ -21,7 +21,10 @@ from sqlalchemy import select, update
 from hotline.store.models import Tenant, Ticket
 from hotline.store.types import utcnow
 from tests.browser.conftest import Live
+from tests.browser.test_desk import LiveCenter, open_desk, wait_state
 from tests.conftest import token_for
+from tests.peers import sipp
+from tests.peers.sipp import Pause, Play, SippPeers
 
 T = "/api/v1/tickets"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
@@ -100,6 +103,98 @@ class Api:
         assert r.status_code == 200, r.text
         out: dict[str, Any] = r.json()
         return out
+
+
+# -- (a) the desk: a new order during a call --------------------------------------------------------
+
+sipp_peers = sipp.sipp_peers  # the fixture
+
+
+async def test_desk_creates_a_fault_order_during_a_call(
+    live: Live, new_page: Any, shot: Any, sipp_peers: SippPeers, tmp_path: Path
+) -> None:
+    async with AsyncClient(base_url=live.url, timeout=30) as client:
+        agent = await Api.as_user(client, "li.na")
+        # 周建国 already has an open order (an earlier call): the desk offers to urge it
+        earlier = await agent.create(fault_body("上坊村 12 号电压低"))
+        c = await LiveCenter.create(client, sipp_peers, tmp_path)
+        assert isinstance(c, LiveCenter)
+        c.live = live
+        await c.fast_queues("fault", wrap_up=60)
+        phone = await c.phone("li.na", ring_ms=1500, hangup_by="remote", talk_ms=None)
+        page = await open_desk(new_page, "li.na")
+        await page.wait_for_selector("#tkd[data-ready='1']")
+        await page.click("#btn-login")
+        await wait_state(page, "未就绪")
+        await page.click("#btn-ready")
+        await wait_state(page, "就绪")
+
+        caller = await c.caller(
+            "caller",
+            "95598",
+            [Pause(1500), c.digits("2"), Play(c.tone(900.0, 60.0, "PCMA"), wait=False)],
+            expect_bye=True,
+            bye_timeout=90,
+        )
+        await page.wait_for_selector("#call-card[data-state='connected']", timeout=45_000)
+        await page.wait_for_selector("#cust-card:not([hidden])", timeout=20_000)
+        call_id = (await c.calls(dialed="95598"))[0]["id"]
+
+        # the panel: the customer's open order with an urge button, the form pre-filled
+        await page.click("#tkd-toggle")
+        assert await page.get_attribute("#tkd-toggle", "aria-expanded") == "true"
+        await page.wait_for_selector(f"#tkd-open-list li[data-number='{earlier['number']}']", timeout=10_000)
+        await page.select_option("#tkd-type", "fault_repair")
+        await page.wait_for_function(
+            "document.querySelector('#tkd-f-customer_name') && document.querySelector('#tkd-f-customer_name').value === '周建国'"
+        )
+        assert "13912340001" in await page.input_value("#tkd-f-contact_phone")
+        assert await page.input_value("#tkd-f-account_no") == "3201001001"
+        await shot(page, "tickets-a1-desk-form")
+
+        # urge the open order instead of a duplicate
+        await page.click(f"#tkd-open-list button[data-urge='{earlier['number']}']")
+        await wait_text(page, "#tkd-result", f"已催办 {earlier['number']}")
+        assert (await agent.get(earlier))["urges"] == 1
+
+        # a new fault order: the browser marks a missing required field, the API a bad phone
+        await page.fill("#tkd-subject", "上坊村 12 号整户停电")
+        await page.click("#tkd-create")
+        await page.wait_for_selector("#tkd-e-f-fault_kind:not([hidden])")
+        assert await page.get_attribute("#tkd-f-fault_kind", "aria-invalid") == "true"
+        await page.select_option("#tkd-f-fault_kind", "no_power_single")
+        await page.select_option("#tkd-f-area", "rural")
+        await page.fill("#tkd-f-address", "南京市江宁区东山街道上坊村 12 号")
+        await page.fill("#tkd-f-description", "家中无电，邻居有电")
+        await page.fill("#tkd-f-contact_phone", "not a phone")
+        await page.click("#tkd-create")
+        await page.wait_for_selector("#tkd-e-f-contact_phone:not([hidden])", timeout=10_000)
+        assert "phone" in await text(page, "#tkd-e-f-contact_phone")
+        await shot(page, "tickets-a2-desk-invalid")
+        await page.fill("#tkd-f-contact_phone", "13912340001")
+        await page.click("#tkd-create")
+        await wait_text(page, "#tkd-result", "工单已创建：GD", ms=15_000)
+        number = await page.get_attribute("#tkd-result", "data-number")
+        assert number and number.startswith("GD")
+        await wait_text(page, "#tkd-call-list", number)
+        await shot(page, "tickets-a3-desk-created")
+
+        r = await client.get(f"{T}/{number}", headers=agent.h)
+        assert r.status_code == 200, r.text
+        made = r.json()
+        assert made["type"] == "fault_repair" and made["call_id"] == call_id, made
+        assert made["account_no"] == "3201001001" and made["subject"] == "上坊村 12 号整户停电"
+        assert made["fields"]["fault_kind"] == "no_power_single" and made["area_class"] == "rural"
+
+        # the agent hangs up: the wrap-up notes carry the order numbers of the call
+        await page.keyboard.press("Alt+x")
+        await page.wait_for_selector("#wrapup-form:not([hidden])", timeout=15_000)
+        notes = await page.input_value("#wrapup-notes")
+        assert number in notes and earlier["number"] in notes, notes
+        await shot(page, "tickets-a4-wrap-up-notes")
+        assert await caller.wait(30) == 0, caller.explain()
+        assert await phone.wait(15) == 0, phone.explain()
+        assert not page.desk_errors, page.desk_errors
 
 
 # -- (b) the handler's queue ---------------------------------------------------------------------------

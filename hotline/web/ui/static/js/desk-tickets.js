@@ -56,17 +56,19 @@ const urgLabel = (u) => T[`tk_urg_${u.code}`] || u.label || u.code;
 
 // -- types -----------------------------------------------------------------------------------------
 
+/** The tenant's active ticket types (GET /api/v1/tickets/types: {code, label, active, doc}). */
 async function loadTypes() {
-  for (const path of ["/api/v1/tickets/types", "/api/v1/ticket-types"]) {
-    try {
-      const doc = await api("GET", path, undefined, { quiet: true });
-      const items = Array.isArray(doc) ? doc : doc.items || doc.types || Object.values(doc || {});
-      if (items.length) return items;
-    } catch {
-      /* try the next path */
+  try {
+    const items = await api("GET", "/api/v1/tickets/types", undefined, { quiet: true });
+    const out = [];
+    for (const x of Array.isArray(items) ? items : []) {
+      if (x.active === false || out.some((t) => t.code === x.code)) continue;
+      out.push({ ...(x.doc || x), code: x.code, label: x.label });
     }
+    return out;
+  } catch {
+    return [];
   }
-  return [];
 }
 
 function currentType() {
