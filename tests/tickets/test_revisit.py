@@ -252,3 +252,40 @@ async def test_survey_flow(factory: Any) -> None:
         flow, inputs=[], variables={"caller": PHONE}, registry=registry(tid, {"db": factory})
     )
     assert [s.node for s in t.path] == ["find", "any", "bye"], t.text()
+
+
+async def test_revisits_api(app_client: Any) -> None:
+    from hotline.store.models import AuditEntry, Customer
+    from tests.conftest import token_for
+
+    c = app_client
+    db = c.app.state.hotline.db
+    async with transaction(db) as s:
+        cust = {x.account_no: x for x in (await s.scalars(select(Customer))).all()}
+        tid = cust["3201003001"].tenant_id
+    w = {"tenant": tid}
+    nj = await _order(db, w, cust["3201003001"].id, NOW - timedelta(days=2), to="reviewed")
+    sz = await _order(db, w, cust["3205001001"].id, NOW - timedelta(days=1), to="reviewed")
+
+    admin = await token_for(c, "admin")
+    r = await c.get("/api/v1/tickets/revisits", headers=admin)
+    assert r.status_code == 200, r.text
+    items = [x for x in r.json()["items"] if x["id"] in (nj, sz)]
+    assert [x["id"] for x in items] == [nj, sz]
+    first = items[0]
+    assert first["state"] == "reviewed" and first["reply"] == "已处理" and first["unit"] == "js.nj"
+    assert first["contact_phone"] == "+8613812340003" and first["type_label"] == "意见"
+    # an agent of js.nj sees only the Nanjing order; a handler of another unit none of them
+    r = await c.get("/api/v1/tickets/revisits", headers=await token_for(c, "li.na"))
+    assert [x["id"] for x in r.json()["items"] if x["id"] in (nj, sz)] == [nj]
+    r = await c.get("/api/v1/tickets/revisits?type=complaint", headers=admin)
+    assert [x["id"] for x in r.json()["items"] if x["id"] in (nj, sz)] == []
+    r = await c.get("/api/v1/tickets/revisits", headers=await token_for(c, "liu.yang"))
+    assert r.status_code == 200 and [x["id"] for x in r.json()["items"] if x["id"] in (nj, sz)] == []
+    r = await c.get("/api/v1/tickets/revisits", headers=await token_for(c, "sun.li"))
+    assert r.status_code == 403
+    r = await c.get("/api/v1/tickets/revisits?unit=nowhere", headers=admin)
+    assert r.status_code == 422
+    async with transaction(db) as s:
+        n = len((await s.scalars(select(AuditEntry).where(AuditEntry.action == "ticket.revisits"))).all())
+    assert n == 4

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from hotline.auth.policy import DataScope
 from hotline.errors import Invalid
@@ -442,3 +443,105 @@ def test_xlsx_export() -> None:
     assert values[1][i] == pytest.approx(2 / 3, abs=1e-4)
     assert ws.cell(row=2, column=i + 1).number_format == "0.0%"
     assert values[-1][0] == "合计"
+
+
+# -- the API -------------------------------------------------------------------------------------
+
+API_DAY = local(2025, 1, 10, 9)
+API_ROWS: list[tuple[str, dict[str, Any]]] = [
+    ("js.nj.jn.ds", dict(type_code="complaint", state="replied", replied_at=API_DAY + timedelta(hours=5))),
+    ("js.nj.jn.ds", dict(type_code="complaint", state="in_progress", overdue=True, overdue_seconds=600.0)),
+    ("js.nj", dict(type_code="fault_repair", state="cancelled")),
+    ("js.sz", dict(type_code="opinion", state="revisited", replied_at=API_DAY, satisfaction="satisfied")),
+    ("js.sz", dict(type_code="opinion", state="accepted")),
+]
+
+
+async def _api_orders(client: Any) -> None:
+    db = client.app.state.hotline.db
+    async with transaction(db) as s:
+        from hotline.store.models import Unit
+
+        units = {u.code: u for u in (await s.scalars(select(Unit))).all()}
+        for i, (code, f) in enumerate(API_ROWS):
+            u = units[code]
+            s.add(
+                Ticket(
+                    tenant_id=u.tenant_id,
+                    number=f"API{i:05d}",
+                    unit_id=u.id,
+                    created_at=API_DAY + timedelta(minutes=i),
+                    **f,
+                )
+            )
+
+
+async def test_stats_api(client_on: Any) -> None:
+    from tests.conftest import token_for
+
+    c = client_on
+    await _api_orders(c)
+    q = "/api/v1/tickets/stats?from=2025-01-10&to=2025-01-12"
+    admin = await token_for(c, "admin")
+    r = await c.get(q + "&group_by=unit,type", headers=admin)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["from"] == "2025-01-10" and body["to"] == "2025-01-12" and body["timezone"] == "Asia/Shanghai"
+    assert body["group_by"] == ["unit", "type"]
+    t = body["total"]
+    assert (t["accepted"], t["withdrawn"], t["handled"], t["overdue"], t["revisited"]) == (5, 1, 2, 1, 1)
+    assert t["reply_rate"] == 0.5 and t["satisfaction_rate"] == 1.0 and t["overdue_seconds"] == 600.0
+    assert [(x["unit"], x["type"], x["accepted"]) for x in body["rows"]] == [
+        ("js.nj", "fault_repair", 1),
+        ("js.nj.jn.ds", "complaint", 2),
+        ("js.sz", "opinion", 2),
+    ]
+    assert body["rows"][1]["type_label"] == "投诉" and body["rows"][1]["on_time_rate"] == 1.0
+
+    # each reader counts what they may see
+    for user, accepted in [("wang.fang", 3), ("liu.yang", 2), ("sun.li", 5), ("zhao.min", 5)]:
+        r = await c.get(q, headers=await token_for(c, user))
+        assert r.status_code == 200, (user, r.text)
+        assert r.json()["total"]["accepted"] == accepted, user
+        assert r.json()["rows"] == [] or len(r.json()["rows"]) == 1
+    r = await c.get(q + "&unit=js.nj.jn&group_by=day", headers=admin)
+    assert [(x["period"], x["accepted"]) for x in r.json()["rows"]] == [("2025-01-10", 2)]
+    r = await c.get(q + "&type=opinion&group_by=month", headers=admin)
+    assert [(x["period"], x["accepted"]) for x in r.json()["rows"]] == [("2025-01", 2)]
+
+    # files
+    r = await c.get(q + "&group_by=unit&format=csv&lang=en", headers=admin)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.headers["content-disposition"] == 'attachment; filename="ticket-stats-2025-01-10-2025-01-12.csv"'
+    assert r.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["Unit code", "Unit", "Accepted"] and rows[-1][0] == "Total" and rows[-1][2] == "5"
+    r = await c.get(q + "&format=xlsx", headers=admin)
+    assert r.status_code == 200 and r.headers["content-type"] == export.XLSX_TYPE
+    assert r.headers["content-disposition"].endswith('.xlsx"')
+    from openpyxl import load_workbook
+
+    ws = load_workbook(io.BytesIO(r.content)).active
+    assert ws is not None and ws.cell(row=2, column=1).value == "合计"
+
+    # bad requests
+    for bad, field in [
+        ("&group_by=colour", "group_by"),
+        ("&group_by=day,month", "group_by"),
+        ("&unit=nope", "unit"),
+    ]:
+        r = await c.get(q + bad, headers=admin)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, (bad, r.text)
+    r = await c.get("/api/v1/tickets/stats?from=2025-01-12&to=2025-01-10", headers=admin)
+    assert r.status_code == 422
+    r = await c.get("/api/v1/tickets/stats?from=2025-01-12", headers=admin)
+    assert r.status_code == 422
+    r = await c.get(q)
+    assert r.status_code == 401
+
+    db = c.app.state.hotline.db
+    async with transaction(db) as s:
+        from hotline.store.models import AuditEntry
+
+        n = len((await s.scalars(select(AuditEntry).where(AuditEntry.action == "ticket.stats.export"))).all())
+    assert n == 2
