@@ -4,7 +4,8 @@
 tenant's local days (the root unit's calendar zone), both inclusive. Every measure of a row is
 about the orders of that cohort as they stand at ``now`` (the time the report is made): an order
 accepted on the 3rd and replied on the 12th counts as handled in a report for the 1st … 5th made
-on the 13th. Rows are grouped by any of ``unit`` (the responsible unit now), ``type`` and one of
+on the 13th. Rows are grouped by any of ``unit`` (the responsible unit now, or its ancestor at a
+given depth of the unit tree: ``unit_depth``), ``type`` and one of
 ``day`` / ``month`` (the local day / month of acceptance); the total row is the whole cohort.
 
 **Measures** (per order, then summed; :func:`measure` is the definition):
@@ -260,6 +261,22 @@ def aggregate(
     return out
 
 
+def ancestor_at(path: str, depth: int) -> int:
+    """The id of the unit at ``depth`` (0 = the root) on a materialised path ``/1/4/9/``; the
+    unit itself when it is not that deep."""
+    ids = [int(p) for p in path.strip("/").split("/") if p]
+    return ids[min(depth, len(ids) - 1)]
+
+
+def roll_up(groups: Mapping[GroupKey, Counts], to: Mapping[int, int]) -> dict[GroupKey, Counts]:
+    """Merge unit rows into the units ``to`` maps them to (e.g. their city company)."""
+    out: dict[GroupKey, Counts] = {}
+    for (period, unit_id, type_code), c in groups.items():
+        k = (period, to.get(unit_id, unit_id) if unit_id is not None else None, type_code)
+        out[k] = out.get(k, Counts()) + c
+    return out
+
+
 def total(groups: Mapping[Any, Counts]) -> Counts:
     t = Counts()
     for c in groups.values():
@@ -429,12 +446,18 @@ async def compute(
     unit: Unit | None = None,
     type_code: str | None = None,
     scope: DataScope | None = None,
+    unit_depth: int | None = None,
     now: datetime | None = None,
 ) -> Report:
     """The report of the orders accepted from ``start`` to ``end`` (local days, inclusive).
 
     ``unit`` limits it to that unit's subtree, ``type_code`` to one type, ``scope`` to what
-    the reader may see (None: the whole tenant)."""
+    the reader may see (None: the whole tenant). With ``unit_depth`` the unit rows are rolled
+    up to the units at that depth of the tree (0 = the root; 2 = e.g. the city companies of a
+    province under a national root): every order counts for its responsible unit's ancestor
+    at that depth (or the unit itself when it is higher up)."""
+    if unit_depth is not None and not 0 <= unit_depth <= 20:
+        raise Invalid("unit_depth must be 0 … 20", field="unit_depth")
     now = now or utcnow()
     groups = check_groups(group_by)
     lo, hi = period_bounds(start, end, tz)
@@ -542,6 +565,12 @@ async def compute(
         )
         if c.accepted:
             result[(bucket_label, unit_id, tcode)] = c
+    if unit_depth is not None and "unit" in groups:
+        ids = sorted({k[1] for k in result if k[1] is not None})
+        paths = (
+            dict((await s.execute(select(Unit.id, Unit.path).where(Unit.id.in_(ids)))).all()) if ids else {}
+        )
+        result = roll_up(result, {uid: ancestor_at(path, unit_depth) for uid, path in paths.items()})
     units: dict[int, tuple[str, str]] = {}
     ids = sorted({k[1] for k in result if k[1] is not None})
     if ids:
@@ -553,6 +582,8 @@ async def compute(
         filters["unit"] = unit.code
     if type_code:
         filters["type"] = type_code
+    if unit_depth is not None and "unit" in groups:
+        filters["unit_depth"] = unit_depth
     return build_report(
         result,
         start=start,

@@ -154,6 +154,16 @@ def test_groups_by_hand() -> None:
     assert months[0][1] == datetime(2026, 11, 14, 16, 0, tzinfo=UTC)
 
 
+def test_roll_up() -> None:
+    assert st_.ancestor_at("/1/4/9/", 0) == 1
+    assert st_.ancestor_at("/1/4/9/", 1) == 4
+    assert st_.ancestor_at("/1/4/", 3) == 4  # not that deep: itself
+    groups = st_.aggregate(facts(EXAMPLE), NOW, ("unit", "type"))
+    merged = st_.roll_up(groups, {A: 7, B: 7})
+    assert set(merged) == {(None, 7, "complaint"), (None, 7, "fault_repair")}
+    assert st_.total(merged) == st_.total(groups)
+
+
 def test_bad_requests() -> None:
     with pytest.raises(Invalid, match="unknown grouping"):
         st_.check_groups(["unit", "colour"])
@@ -504,6 +514,11 @@ async def test_stats_api(client_on: Any) -> None:
         assert r.status_code == 200, (user, r.text)
         assert r.json()["total"]["accepted"] == accepted, user
         assert r.json()["rows"] == [] or len(r.json()["rows"]) == 1
+    r = await c.get(q + "&group_by=unit&unit_depth=2", headers=admin)
+    assert [(x["unit"], x["accepted"]) for x in r.json()["rows"]] == [("js.nj", 3), ("js.sz", 2)]
+    assert r.json()["filters"] == {"unit_depth": 2}
+    r = await c.get(q + "&group_by=unit&unit_depth=2", headers=await token_for(c, "liu.yang"))
+    assert [(x["unit"], x["accepted"]) for x in r.json()["rows"]] == [("js.nj", 2)]
     r = await c.get(q + "&unit=js.nj.jn&group_by=day", headers=admin)
     assert [(x["period"], x["accepted"]) for x in r.json()["rows"]] == [("2025-01-10", 2)]
     r = await c.get(q + "&type=opinion&group_by=month", headers=admin)

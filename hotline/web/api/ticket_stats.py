@@ -189,6 +189,13 @@ async def ticket_stats(
     ),
     unit: str | None = Query(None, max_length=64, description="only this unit's subtree (code or id)"),
     type: str | None = Query(None, max_length=64, examples=["complaint"]),
+    unit_depth: int | None = Query(
+        None,
+        ge=0,
+        le=20,
+        examples=[2],
+        description="with group_by unit: roll units up to their ancestors at this depth (0 = the root)",
+    ),
     format: Literal["json", "csv", "xlsx"] = Query("json"),
     lang: Literal["zh", "en"] = Query("zh", description="headers and type names of the files"),
 ) -> Any:
@@ -209,6 +216,7 @@ async def ticket_stats(
             unit=u,
             type_code=type,
             scope=stats_scope(ctx),
+            unit_depth=unit_depth,
         )
         if format != "json":
             audit.record(
