@@ -104,16 +104,17 @@ async def resolve(
     category: str = "",
     customer: Customer | None = None,
     address: str = "",
+    unit_path: str | None = None,
 ) -> int | None:
-    """The unit the tenant's dispatch rules name for a new order (None: no rule matches)."""
+    """The unit the tenant's dispatch rules name for a new order (None: no rule matches).
+    ``unit_path``: the customer's supply unit's path when the caller knows it."""
     rules = await load_rules(s, tenant_id)
     if not rules:
         return None
-    unit_path = ""
-    if customer is not None:
+    if unit_path is None and customer is not None:
         unit_path = await s.scalar(select(Unit.path).where(Unit.id == customer.unit_id)) or ""
     return choose(
-        rules, Facts(type_code, category, unit_path, address or (customer.address if customer else ""))
+        rules, Facts(type_code, category, unit_path or "", address or (customer.address if customer else ""))
     )
 
 

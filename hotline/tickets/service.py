@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -335,13 +337,57 @@ async def history(s: AsyncSession, tenant_id: int, ticket_id: int | str) -> list
     return rows
 
 
+@dataclass(frozen=True, slots=True)
+class UnitInfo:
+    id: int
+    tenant_id: int
+    code: str
+    path: str
+
+
+#: units never change code or path once created: cached per database and id
+_UNITS: dict[tuple[str, int], UnitInfo] = {}
+_ROOTS: dict[tuple[str, int], int] = {}
+_ZONES: dict[tuple[str, int], tuple[float, ZoneInfo]] = {}
+ZONE_TTL = 60.0
+
+
+def _db(s: AsyncSession) -> str:
+    bind = s.get_bind()
+    return str(bind.url if isinstance(bind, Engine) else bind.engine.url)
+
+
+def _remember(s: AsyncSession, u: Unit) -> UnitInfo:
+    if len(_UNITS) > 200_000:
+        _UNITS.clear()
+    info = UnitInfo(u.id, u.tenant_id, u.code, u.path)
+    _UNITS[(_db(s), u.id)] = info
+    return info
+
+
+async def unit_info(s: AsyncSession, unit_id: int) -> UnitInfo | None:
+    """Id, tenant, code and path of a unit (cached: they never change)."""
+    key = (_db(s), unit_id)
+    info = _UNITS.get(key)
+    if info is None:
+        u = await s.scalar(select(Unit).where(Unit.id == unit_id)) if valid_id(unit_id) else None
+        if u is None:
+            return None
+        info = _remember(s, u)
+    return info
+
+
 async def unit_code(s: AsyncSession, unit_id: int | None) -> str:
     if unit_id is None:
         return ""
-    return await s.scalar(select(Unit.code).where(Unit.id == unit_id)) or ""
+    info = await unit_info(s, unit_id)
+    return info.code if info else ""
 
 
 async def _root_unit(s: AsyncSession, tenant_id: int) -> int:
+    key = (_db(s), tenant_id)
+    if key in _ROOTS:
+        return _ROOTS[key]
     uid = await s.scalar(
         select(Unit.id)
         .where(Unit.tenant_id == tenant_id, Unit.parent_id.is_(None))
@@ -350,26 +396,41 @@ async def _root_unit(s: AsyncSession, tenant_id: int) -> int:
     )
     if uid is None:
         raise Invalid("the tenant has no units", field="unit_id")
+    _ROOTS[key] = uid
     return uid
 
 
-async def _unit(s: AsyncSession, tenant_id: int, key: Any, field: str) -> Unit:
+async def _zone(s: AsyncSession, tenant_id: int) -> ZoneInfo:
+    """The tenant's time zone (for the order number's date), cached for a minute."""
+    key = (_db(s), tenant_id)
+    hit = _ZONES.get(key)
+    mono = time.monotonic()
+    if hit is not None and mono - hit[0] < ZONE_TTL:
+        return hit[1]
+    tz = await tenant_zone(s, tenant_id)
+    _ZONES[key] = (mono, tz)
+    return tz
+
+
+async def _unit(s: AsyncSession, tenant_id: int, key: Any, field: str) -> UnitInfo:
     """A unit of the tenant by code or id (int or digits); Invalid naming ``field`` otherwise."""
     if isinstance(key, bool) or key is None:
         raise Invalid(f"{field} must be a unit code or id", field=field)
-    q = select(Unit).where(Unit.tenant_id == tenant_id)
+    info: UnitInfo | None = None
     if isinstance(key, int):
-        row = await s.scalar(q.where(Unit.id == key)) if valid_id(key) else None
+        info = await unit_info(s, key)
     elif isinstance(key, str) and key.strip():
         k = key.strip()
-        row = await s.scalar(q.where(Unit.code == k))
-        if row is None and k.isdigit() and valid_id(int(k)):
-            row = await s.scalar(q.where(Unit.id == int(k)))
+        row = await s.scalar(select(Unit).where(Unit.tenant_id == tenant_id, Unit.code == k))
+        if row is not None:
+            info = _remember(s, row)
+        elif k.isdigit():
+            info = await unit_info(s, int(k))
     else:
         raise Invalid(f"{field} must be a unit code or id", field=field)
-    if row is None:
+    if info is None or info.tenant_id != tenant_id:
         raise Invalid(f"no unit {key!r} in this tenant", field=field)
-    return row
+    return info
 
 
 async def _user(s: AsyncSession, tenant_id: int, key: Any, field: str) -> User:
@@ -459,11 +520,11 @@ async def _resolve_payload(
     payload = dict(command.payload)
     extra: dict[str, Any] = {}
     action = command.action
-    target_unit: Unit | None = None
+    target_unit: UnitInfo | None = None
     if action in ("dispatch", "forward") and payload.get("unit") not in (None, ""):
         target_unit = await _unit(s, tenant_id, payload["unit"], "payload.unit")
         if action == "forward":
-            current = await s.scalar(select(Unit).where(Unit.id == row.unit_id))
+            current = await unit_info(s, row.unit_id)
             if (
                 current is None
                 or target_unit.id == current.id
@@ -477,9 +538,9 @@ async def _resolve_payload(
         extra["unit_code"] = target_unit.code
     if action in ("dispatch", "forward", "acknowledge") and payload.get("handler") not in (None, ""):
         user = await _user(s, tenant_id, payload["handler"], "payload.handler")
-        scope = target_unit or await s.scalar(select(Unit).where(Unit.id == row.unit_id))
-        user_path = await s.scalar(select(Unit.path).where(Unit.id == user.unit_id)) or ""
-        if scope is not None and not user_path.startswith(scope.path):
+        scope = target_unit or await unit_info(s, row.unit_id)
+        user_unit = await unit_info(s, user.unit_id)
+        if scope is not None and not (user_unit and user_unit.path.startswith(scope.path)):
             raise Invalid(f"{user.username} is not in unit {scope.code} or below", field="payload.handler")
         payload["handler"] = str(user.id)
         extra["handler_name"] = user.username
@@ -622,7 +683,7 @@ async def create_ticket(
         or (customer.address if customer else "")
     )
     account_no = customer.account_no if customer else _text(fields.get("account_no"), "fields.account_no", 32)
-    tz = await tenant_zone(s, tenant_id)
+    tz = await _zone(s, tenant_id)
     local_day = now.astimezone(tz).date()
     # pre-fill the form from what is known (only fields of this type and subtype, only when empty)
     known: dict[str, Any] = {
@@ -663,15 +724,23 @@ async def create_ticket(
     # units: the intake unit (the actor's, else the tenant's root) and the responsible one
     intake = None
     if actor.unit_id is not None:
-        intake = await s.scalar(select(Unit.id).where(Unit.tenant_id == tenant_id, Unit.id == actor.unit_id))
+        info = await unit_info(s, actor.unit_id)
+        intake = info.id if info is not None and info.tenant_id == tenant_id else None
     if intake is None:
         intake = await _root_unit(s, tenant_id)
     target: int | None = None
     if unit_id is not None and unit_id != "":
         target = (await _unit(s, tenant_id, unit_id, "unit_id")).id
     elif dispatch:
+        supply = await unit_info(s, customer.unit_id) if customer is not None else None
         target = await rules.resolve(
-            s, tenant_id, type_code=type_code, category=category, customer=customer, address=address
+            s,
+            tenant_id,
+            type_code=type_code,
+            category=category,
+            customer=customer,
+            address=address,
+            unit_path=supply.path if supply else "",
         )
         if target is None and customer is not None:
             target = customer.unit_id
