@@ -11,6 +11,9 @@
 // overdue: the open orders that are overdue or due within CFG.soon_minutes, counted per unit;
 // a one-second tick moves an order from "due soon" to "overdue" when its time passes, and the
 // events reload the lists (debounced), so the board follows the deadline scheduler live.
+//
+// The hub sends `ticket` events (no call, queue or agent) to readers with stats.read at tenant
+// scope only, so the pages also reload their lists once a minute.
 
 import { api, ApiError, showError } from "/static/js/api.js";
 import { EventStream } from "/static/js/events.js";
@@ -150,9 +153,11 @@ function keep(o) {
   return true;
 }
 
-async function loadList({ more = false } = {}) {
+/** Load the list (``quiet``: a background reload after an action or an event, which keeps the
+ * status line — it may be announcing the action's result). */
+async function loadList({ more = false, quiet = false } = {}) {
   const seq = ++L.seq;
-  if (!more) say(T.tk_loading);
+  if (!more && !quiet) say(T.tk_loading);
   try {
     const page = await api("GET", `/api/v1/tickets?${listQuery(more ? L.next : null)}`);
     if (seq !== L.seq) return;
@@ -160,9 +165,9 @@ async function loadList({ more = false } = {}) {
     L.items = more ? [...L.items, ...items] : items;
     L.next = page.next || null;
     renderList();
-    say(fmt("tk_loaded", { n: L.items.length }));
+    if (!quiet) say(fmt("tk_loaded", { n: L.items.length }));
   } catch {
-    if (seq === L.seq) say("");
+    if (seq === L.seq && !quiet) say("");
   }
 }
 
@@ -527,7 +532,7 @@ async function act(action, { note = "", payload = {}, attachments = [] } = {}) {
 let listTimer = 0;
 function scheduleList() {
   clearTimeout(listTimer);
-  listTimer = setTimeout(() => loadList(), 400);
+  listTimer = setTimeout(() => loadList({ quiet: true }), 400);
 }
 
 function tickList() {
@@ -565,6 +570,9 @@ async function startList() {
   const want = new URLSearchParams(location.search).get("ticket");
   if (want) await select(want);
   setInterval(tickList, 1000);
+  // live events reach tenant-wide readers only (see the module's docs); everyone else gets the
+  // list refreshed once a minute
+  setInterval(() => L.action || loadList({ quiet: true }), 60000);
   const stream = new EventStream({ strings: T, skip: ["stats"] });
   stream.on("event", listEvent);
   stream.on("snapshot", () => scheduleList());
