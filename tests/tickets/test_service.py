@@ -445,3 +445,71 @@ async def test_publish_events() -> None:
     assert publish(Hub(), 3, [{"type": "ticket", "data": {"id": 1}}]) == 1
     assert publish(None, 3, [{"type": "ticket", "data": {}}]) == 0
     assert sent == [(3, "ticket", {"id": 1})]
+
+
+async def test_merge_return_reopen_and_more_filters(factory: Any) -> None:
+    w = await _world(factory)
+    a = (await _create(factory, w, customer_id=w["c1"], call_id="call-9")).ticket
+    b = (await _create(factory, w, customer_id=w["c1"])).ticket
+    c = (await _create(factory, w, customer_id=w["c2"], dispatch=False)).ticket
+    assert c.state == "accepted" and c.unit_id == w["units"]["center"]
+    with pytest.raises(Invalid) as e:
+        await _act(factory, w, b.id, "merge", w["agent"], at=NOW, payload={"into": "GD20991231-0000001"})
+    assert e.value.field == "payload.into"
+    with pytest.raises(Refused, match="itself"):
+        await _act(factory, w, b.id, "merge", w["agent"], at=NOW, payload={"into": b.number})
+    ch = await _act(factory, w, b.id, "merge", w["agent"], at=NOW, payload={"into": a.number})
+    assert ch.ticket.state == "merged" and ch.ticket.merged_into == a.id and ch.ticket.closed_at == NOW
+    assert ch.entry is not None and ch.entry.data["into_number"] == a.number
+    with pytest.raises(Invalid, match="closed"):
+        await _act(factory, w, c.id, "merge", w["agent"], at=NOW, payload={"into": b.id})
+    # return for rework and a dissatisfied revisit that reopens
+    h = w["handler"]
+    at = NOW
+    for action, actor, kw in [
+        ("forward", w["agent"], {"payload": {"unit": "ds"}}),
+        ("acknowledge", h, {}),
+        ("start", h, {}),
+        ("reply", h, {"note": "处理完毕"}),
+        ("return", w["agent"], {"note": "未说明原因"}),
+        ("reply", h, {"note": "已说明原因", "payload": {"substantiated": True}}),
+        ("review", w["agent"], {}),
+        ("revisit", w["agent"], {"payload": {"satisfaction": "dissatisfied", "comment": "仍未解决"}}),
+        ("reopen", w["agent"], {"note": "重新处理"}),
+    ]:
+        at += timedelta(minutes=1)
+        ch = await _act(factory, w, a.id, action, actor, at=at, **kw)
+    t = ch.ticket
+    assert (t.state, t.returns, t.reopens, t.satisfaction, t.substantiated) == (
+        "in_progress",
+        1,
+        1,
+        "dissatisfied",
+        True,
+    )
+    assert t.handler_id == h.user_id  # acknowledge made the acting handler the handler
+    assert t.closed_at is None
+    async with transaction(factory) as s:
+
+        async def ids(**kw: Any) -> set[int]:
+            rows, _ = await svc.list_tickets(s, w["tenant"], TicketFilter(**kw), scope_paths=None)
+            return {r.id for r in rows}
+
+        assert await ids(handler_id=h.user_id) == {a.id}
+        assert await ids(state=("merged", "accepted")) == {b.id, c.id}
+        assert await ids(open_only=True) == {a.id, c.id}
+        assert await ids(customer_id=w["c1"]) == {a.id, b.id}
+        assert await ids(account_no="3205001001") == {c.id}
+        assert await ids(call_id="call-9") == {a.id}
+        assert await ids(type="complaint") == set()
+        assert await ids(created_from=NOW, created_to=NOW + timedelta(seconds=1)) == {a.id, b.id, c.id}
+        assert await ids(created_from=NOW + timedelta(seconds=1)) == set()
+        assert await ids(unit_id=w["other_unit"]) == set()
+        rows, _ = await svc.list_tickets(s, w["tenant"], TicketFilter(), scope_paths=[w["paths"]["center"]])
+        assert len(rows) == 3
+        rows, _ = await svc.list_tickets(s, w["tenant"], TicketFilter(), scope_paths=[w["paths"]["ds"]])
+        assert [r.id for r in rows] == [a.id]
+        rows, _ = await svc.list_tickets(
+            s, w["tenant"], TicketFilter(unit_id=w["units"]["sz"]), scope_paths=[w["paths"]["nj"]]
+        )
+        assert rows == []
