@@ -466,7 +466,7 @@ async def test_merge_return_reopen_and_more_filters(factory: Any) -> None:
     # return for rework and a dissatisfied revisit that reopens
     h = w["handler"]
     at = NOW
-    for action, actor, kw in [
+    plan: list[tuple[str, Actor, dict[str, Any]]] = [
         ("forward", w["agent"], {"payload": {"unit": "ds"}}),
         ("acknowledge", h, {}),
         ("start", h, {}),
@@ -476,7 +476,8 @@ async def test_merge_return_reopen_and_more_filters(factory: Any) -> None:
         ("review", w["agent"], {}),
         ("revisit", w["agent"], {"payload": {"satisfaction": "dissatisfied", "comment": "仍未解决"}}),
         ("reopen", w["agent"], {"note": "重新处理"}),
-    ]:
+    ]
+    for action, actor, kw in plan:
         at += timedelta(minutes=1)
         ch = await _act(factory, w, a.id, action, actor, at=at, **kw)
     t = ch.ticket
