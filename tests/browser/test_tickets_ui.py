@@ -264,6 +264,9 @@ async def test_handler_acknowledges_starts_and_replies(
         stored = await agent.get(t)
         assert stored["state"] == "replied" and stored["substantiated"] is True
         assert [a["filename"] for a in stored["attachments"]] == ["fuse.png"]
+        href = await page.get_attribute("#tk-history a[download='fuse.png']", "href")
+        got = await page.request.get(f"{live.url}{href}")
+        assert got.status == 200 and await got.body() == PNG
 
         # a stale version: someone else acted meanwhile → the page reloads and says so
         await page.click(f"#tk-rows tr[data-number='{other['number']}'] button.tk-link")
@@ -272,6 +275,18 @@ async def test_handler_acknowledges_starts_and_replies(
         await handler.act(other, "acknowledge")
         await page.click("#tk-action-buttons button[data-action='acknowledge']")
         await wait_text(page, "#tk-status", "已被他人修改")
+        await page.wait_for_selector(f"#tk-card[data-id='{other['id']}'][data-state='acknowledged']")
+
+        # hold (waiting for a third party) and resume: back to the state it was held from
+        await page.click("#tk-action-buttons button[data-action='hold']")
+        await page.select_option("#tk-waiting-for", "third_party")
+        await page.fill("#tk-note", "等待供电所备件")
+        await page.click("#tk-action-go")
+        await page.wait_for_selector(f"#tk-card[data-id='{other['id']}'][data-state='on_hold']")
+        assert "等待第三方" in await text(page, "#tk-history")
+        buttons = await page.locator("#tk-action-buttons button").all_inner_texts()
+        assert buttons == ["恢复处理"], buttons
+        await page.click("#tk-action-buttons button[data-action='resume']")
         await page.wait_for_selector(f"#tk-card[data-id='{other['id']}'][data-state='acknowledged']")
         assert not page.page_errors, page.page_errors
 
@@ -289,6 +304,10 @@ async def test_reviewer_approves_revisits_dissatisfied_and_reopens(
         t = await handler.act(t, "acknowledge")
         t = await handler.act(t, "start")
         t = await handler.act(t, "reply", note="已处理", payload={"substantiated": True})
+        redo = await agent.create(fault_body("金宝路 8 号电压低", customer="3201001002"))
+        for action in ("acknowledge", "start"):
+            redo = await handler.act(redo, action)
+        redo = await handler.act(redo, "reply", note="已调整")
 
         page = await open_page(new_page, "wang.fang", "/tickets/review", lang="en")
         row = f"#tk-rows tr[data-number='{t['number']}']"
@@ -299,6 +318,21 @@ async def test_reviewer_approves_revisits_dissatisfied_and_reopens(
         assert buttons == ["Approve", "Return"], buttons
         await shot(page, "tickets-c1-review")
 
+        # return needs a reason: refused in the browser first, then sent back to the unit
+        await page.click(f"#tk-rows tr[data-number='{redo['number']}'] button.tk-link")
+        await page.wait_for_selector(f"#tk-card[data-id='{redo['id']}']")
+        await page.click("#tk-action-buttons button[data-action='return']")
+        assert await text(page, "#tk-note-label") == "Reason"
+        await page.click("#tk-action-go")
+        await wait_text(page, "#tk-note-error", "Reason is required")
+        await page.fill("#tk-note", "Voltage not measured")
+        await page.click("#tk-action-go")
+        await page.wait_for_selector(f"#tk-card[data-id='{redo['id']}'][data-state='in_progress']")
+        assert "Voltage not measured" in await text(page, "#tk-history")
+        await page.wait_for_selector(f"#tk-rows tr[data-number='{redo['number']}']", state="detached")
+
+        await page.click(f"{row} button.tk-link")
+        await page.wait_for_selector(f"#tk-card[data-id='{t['id']}']")
         await page.click("#tk-action-buttons button[data-action='review']")
         await page.fill("#tk-note", "Result checked")
         await page.click("#tk-action-go")

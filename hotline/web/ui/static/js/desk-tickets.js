@@ -449,8 +449,19 @@ export function ticketNotes(callId) {
 export function deskTickets(env, callId, call) {
   if (!ROOT || !callId) return;
   if (["call_ringing", "call_answered", "connect", "offer"].includes(env.type) && D.callId !== callId) {
+    // a new call: forget the last one's customer and what was typed for it (the customer panel
+    // names this call's customer when its pop arrives)
     D.callId = callId;
     D.caller = "";
+    D.customerId = null;
+    D.customer = null;
+    D.open = [];
+    D.seq++;
+    clearErrors();
+    resetForm();
+    renderOpen();
+    $("tkd-result").textContent = "";
+    delete $("tkd-result").dataset.number;
     renderCallOrders();
   }
   const caller = (call && call.id === callId && call.caller) || (env.data && env.data.caller) || "";
