@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine, and_, func, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -33,7 +33,7 @@ from hotline.crm import screenpop, timeline
 from hotline.crm.phones import normalize_phone
 from hotline.errors import HotlineError, Invalid, NotFound
 from hotline.store.models import Customer, Ticket, TicketHistory, TicketTypeDef, Unit, User
-from hotline.store.types import utcnow, valid_id
+from hotline.store.types import UTCDateTime, utcnow, valid_id
 from hotline.tickets import attachments as attach
 from hotline.tickets import dispatch as rules
 from hotline.tickets import incidents, sla
@@ -1106,7 +1106,8 @@ async def list_tickets(
                 q = q.where(Ticket.search.like(f"% {tok} %"))
     if f.after is not None:
         at, last = f.after
-        q = q.where(or_(Ticket.created_at < at, and_(Ticket.created_at == at, Ticket.id < last)))
+        # a row-value comparison: PostgreSQL turns it into one index range
+        q = q.where(tuple_(Ticket.created_at, Ticket.id) < tuple_(literal(at, UTCDateTime()), literal(last)))
     q = q.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(f.limit + 1)
     rows = list((await s.scalars(q)).all())
     more = len(rows) > f.limit

@@ -506,6 +506,16 @@ async def test_merge_return_reopen_and_more_filters(factory: Any) -> None:
         assert await ids(created_from=NOW, created_to=NOW + timedelta(seconds=1)) == {a.id, b.id, c.id}
         assert await ids(created_from=NOW + timedelta(seconds=1)) == set()
         assert await ids(unit_id=w["other_unit"]) == set()
+        # keyset paging through orders created at the same instant: the id breaks the tie
+        seen, nxt = [], None
+        while True:
+            rows, nxt = await svc.list_tickets(
+                s, w["tenant"], TicketFilter(limit=1, after=nxt), scope_paths=None
+            )
+            seen += [r.id for r in rows]
+            if nxt is None:
+                break
+        assert seen == sorted([a.id, b.id, c.id], reverse=True)
         rows, _ = await svc.list_tickets(s, w["tenant"], TicketFilter(), scope_paths=[w["paths"]["center"]])
         assert len(rows) == 3
         rows, _ = await svc.list_tickets(s, w["tenant"], TicketFilter(), scope_paths=[w["paths"]["ds"]])
