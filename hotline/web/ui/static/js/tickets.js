@@ -590,9 +590,14 @@ async function loadBoard() {
   }
   B.loading = (async () => {
     try {
+      // due_before narrows the second list to the orders due soon on the index (tenant,
+      // overdue, due_at) where the API knows the filter; otherwise the newest open orders are
+      // sorted here
+      const dueBefore = new Date(Date.now() + CFG.soon_minutes * 60 * 1000).toISOString();
+      const soonQuery = new URLSearchParams({ open: "true", overdue: "false", due_before: dueBefore, limit: "200" });
       const [over, open] = await Promise.all([
         api("GET", "/api/v1/tickets?open=true&overdue=true&limit=200", undefined, { quiet: true }),
-        api("GET", "/api/v1/tickets?open=true&limit=200", undefined, { quiet: true }),
+        api("GET", `/api/v1/tickets?${soonQuery}`, undefined, { quiet: true }),
       ]);
       const seen = new Map();
       for (const o of [...(over.items || []), ...(open.items || [])]) seen.set(o.id, o);
