@@ -6,22 +6,23 @@ every stage due by then, each exactly once.
 
 One round (:meth:`DeadlineScheduler.run_once`):
 
-1. the earliest due timers (``fire_at <= now``, in ``fire_at`` order, up to ``batch``) name
-   their tickets;
-2. in one transaction the tickets are locked — on PostgreSQL ``SELECT … FOR UPDATE SKIP
-   LOCKED``: a ticket another server (or a user's change) holds is skipped and comes again in a
-   later round; on SQLite the round takes the database's write lock first — and their timers
-   read again (a timer another server fired meanwhile is no longer due);
-3. each ticket's clock is rebuilt (:func:`hotline.tickets.sla.prepare`), its due timers fired,
+1. in one transaction, the earliest due timers (``fire_at <= now``, in ``fire_at`` order, up to
+   ``batch``) are taken and their tickets locked — on PostgreSQL both with ``SELECT … FOR UPDATE
+   SKIP LOCKED``: rows another worker or server took are skipped (each timer is fired by exactly
+   one of them), and a ticket a user's change holds right now comes again in a later round (the
+   scheduler never waits for a lock, so it cannot deadlock with the service, which locks the
+   ticket first and the timers after); on SQLite the round takes the database's write lock first;
+2. each ticket's clock is rebuilt (:func:`hotline.tickets.sla.prepare`), its due timers fired,
    and the results written in bulk (steps, timers, summary columns, ``warned`` / ``overdue`` /
    ``escalated`` history entries of ``system``);
-4. after the commit the ``ticket_deadline`` events are published on the hub.
+3. after the commit the ``ticket_deadline`` events are published on the hub.
 
 A ticket that fails (bad calendar, a bug) is logged with its id and its due timers are put off
 by :attr:`DeadlineScheduler.retry` seconds; the others go on. When a whole round fails to
 write, its tickets are retried one per transaction so a single bad one cannot stall the rest.
 
-Between rounds the loop sleeps until the next ``fire_at`` or ``poll`` seconds, whichever is
+``workers`` rounds run concurrently on PostgreSQL (the database work of one overlaps the Python
+work of the other). Between rounds the loop sleeps until the next ``fire_at`` or ``poll`` seconds, whichever is
 sooner; :meth:`DeadlineScheduler.wake` (the service calls it after committing new timers) cuts
 the sleep short.
 """
@@ -61,6 +62,7 @@ class DeadlineScheduler:
         poll: float = 0.5,
         batch: int = 500,
         retry: float = 60.0,
+        workers: int = 2,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.factory = factory
@@ -68,10 +70,12 @@ class DeadlineScheduler:
         self.poll = poll
         self.batch = batch
         self.retry = retry
+        #: concurrent rounds on PostgreSQL (each takes other rows: SKIP LOCKED); 1 on SQLite
+        self.workers = max(1, workers)
         #: the current time (tests and benchmarks inject their own)
         self.clock: Callable[[], datetime] = clock or utcnow
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         #: counters: timers fired, events published, tickets that failed, rounds
         self.fired = 0
         self.published = 0
@@ -81,19 +85,25 @@ class DeadlineScheduler:
     # -- life cycle --
 
     async def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="deadline-scheduler")
+        if self.running:
+            return
+        bind = self.factory.kw.get("bind")
+        sqlite = bind is not None and bind.dialect.name == "sqlite"
+        n = 1 if sqlite else self.workers
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._loop(), name=f"deadline-scheduler-{i}") for i in range(n)]
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return any(not t.done() for t in self._tasks)
 
     def wake(self) -> None:
         """New timers were committed: look again now."""
@@ -135,10 +145,34 @@ class DeadlineScheduler:
     # -- one round --
 
     async def run_once(self, now: datetime | None = None) -> int:
-        """Fire the timers due at ``now`` (default: the clock), up to ``batch`` tickets' worth;
-        returns how many due timers were found."""
+        """Fire the timers due at ``now`` (default: the clock), up to ``batch`` of them; returns
+        how many due timers this round took."""
         now = now or self.clock()
         self.rounds += 1
+        try:
+            found, events = await self._round(now)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            ids = await self._due_ids(now)
+            log.exception("deadline scheduler: a round failed; retrying its %d tickets one by one", len(ids))
+            found, events = 0, []
+            for tid in ids:
+                try:
+                    n, evs = await self._round(now, only=tid)
+                    found += n
+                    events.extend(evs)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("ticket %s: deadline timers failed; retrying in %.0f s", tid, self.retry)
+                    self.failures += 1
+                    found += 1
+                    await self._postpone([tid], now)
+        self._publish(events)
+        return found
+
+    async def _due_ids(self, now: datetime) -> list[int]:
         async with self.factory() as s:
             rows = (
                 await s.execute(
@@ -148,57 +182,36 @@ class DeadlineScheduler:
                     .limit(self.batch)
                 )
             ).all()
-        if not rows:
-            return 0
-        ids = list(dict.fromkeys(r[0] for r in rows))
-        try:
-            events = await self._process(ids, now)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            if len(ids) == 1:
-                log.exception("ticket %s: deadline timers failed; retrying in %.0f s", ids[0], self.retry)
-                self.failures += 1
-                await self._postpone(ids, now)
-                return len(rows)
-            log.exception("deadline scheduler: a round of %d tickets failed; retrying one by one", len(ids))
-            events = []
-            for tid in ids:
-                try:
-                    events.extend(await self._process([tid], now))
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("ticket %s: deadline timers failed; retrying in %.0f s", tid, self.retry)
-                    self.failures += 1
-                    await self._postpone([tid], now)
-        self._publish(events)
-        return len(rows)
+        return list(dict.fromkeys(r[0] for r in rows))
 
-    async def _process(self, ids: Sequence[int], now: datetime) -> list[tuple[int, dict[str, Any]]]:
+    async def _round(
+        self, now: datetime, *, only: int | None = None
+    ) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
         out: list[tuple[int, dict[str, Any]]] = []
         failed: list[int] = []
         async with transaction(self.factory) as s:
             postgres = s.get_bind().dialect.name == "postgresql"
-            q = select(*sla._TICKET_COLS).where(Ticket.id.in_(ids))
-            if postgres:
-                q = q.with_for_update(skip_locked=True)
-            else:  # take SQLite's write lock before reading: nobody changes the rows under us
+            if not postgres:  # take SQLite's write lock before reading: nobody changes the rows under us
                 await s.execute(update(TicketTimer).where(TicketTimer.id == -1).values(level=0))
-            tickets = [sla._info(r) for r in (await s.execute(q)).all()]
-            if not tickets:
-                return out
-            locked = [t.id for t in tickets]
+            q = select(TicketTimer.ticket_id, TicketTimer.step, TicketTimer.fire_at).where(
+                TicketTimer.fire_at <= now
+            )
+            if only is not None:
+                q = q.where(TicketTimer.ticket_id == only)
+            q = q.order_by(TicketTimer.fire_at).limit(self.batch)
+            if postgres:  # another worker or server has the rows it locked: take others
+                q = q.with_for_update(skip_locked=True)
+            rows = (await s.execute(q)).all()
+            if not rows:
+                return 0, out
+            ids = list(dict.fromkeys(r.ticket_id for r in rows))
+            tq = select(*sla._TICKET_COLS).where(Ticket.id.in_(ids))
+            if postgres:  # a ticket being changed right now comes again in a later round
+                tq = tq.with_for_update(skip_locked=True)
+            tickets = [sla._info(r) for r in (await s.execute(tq)).all()]
             due: dict[int, list[tuple[datetime, str]]] = {}
-            for r in (
-                await s.execute(
-                    select(TicketTimer.ticket_id, TicketTimer.step, TicketTimer.fire_at).where(
-                        TicketTimer.ticket_id.in_(locked), TicketTimer.fire_at <= now
-                    )
-                )
-            ).all():
+            for r in rows:
                 due.setdefault(r.ticket_id, []).append((r.fire_at, r.step))
-            tickets = [t for t in tickets if t.id in due]
             lookup = sla.Lookup(s)
             prepared = await sla.prepare(s, tickets, lookup, errors=failed)
             results: list[sla.Result] = []
@@ -221,7 +234,7 @@ class DeadlineScheduler:
                 await self._postpone_in(s, failed, now)
             for res in results:
                 out.extend((res.ticket.tenant_id, ev) for ev in res.events)
-        return out
+        return len(rows), out
 
     async def _postpone_in(self, s: AsyncSession, ids: Sequence[int], now: datetime) -> None:
         await s.execute(

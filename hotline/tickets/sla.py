@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Integer, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Boolean, Float, Integer, bindparam, delete, or_, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -62,11 +62,12 @@ class UnitInfo:
     code: str
     path: str
     calendar_id: int | None
+    #: unit ids from the root down to this unit
+    chain: tuple[int, ...] = ()
 
-    @property
-    def chain(self) -> list[int]:
-        """Unit ids from the root down to this unit."""
-        return [int(p) for p in self.path.strip("/").split("/") if p]
+
+def _unit_info(id: int, code: str, path: str, calendar_id: int | None) -> UnitInfo:
+    return UnitInfo(id, code, path, calendar_id, tuple(int(p) for p in path.strip("/").split("/") if p))
 
 
 class Lookup:
@@ -96,12 +97,15 @@ class Lookup:
                 )
             ).all()
             for r in rows:
-                self.units[r.id] = UnitInfo(r.id, r.code, r.path, r.calendar_id)
+                self.units[r.id] = _unit_info(r.id, r.code, r.path, r.calendar_id)
             want = {a for r in rows for a in self.units[r.id].chain if a not in self.units}
 
     async def unit(self, unit_id: int) -> UnitInfo | None:
-        await self.load_units([unit_id])
-        return self.units.get(unit_id)
+        got = self.units.get(unit_id)
+        if got is None:
+            await self.load_units([unit_id])
+            got = self.units.get(unit_id)
+        return got
 
     async def calendar(self, unit_id: int) -> BusinessCalendar:
         """The unit's calendar, else its nearest ancestor's, else always open."""
@@ -539,29 +543,30 @@ async def write(s: AsyncSession, results: Sequence[Result], *, returning: bool =
     """Write the results in bulk; returns the tickets' new summary rows when ``returning``."""
     if not results:
         return []
+    st: Any = TicketStep.__table__
+    tm: Any = TicketTimer.__table__
     ups = [r for res in results for r in res.step_updates]
     if ups:
+        cols = (
+            "started_at",
+            "due_at",
+            "warn_at",
+            "done_at",
+            "on_time",
+            "overdue_seconds",
+            "fired",
+            "escalations",
+        )
         await s.execute(
-            update(TicketStep),
-            [
-                {
-                    "id": r.id,
-                    "started_at": r.started_at,
-                    "due_at": r.due_at,
-                    "warn_at": r.warn_at,
-                    "done_at": r.done_at,
-                    "on_time": r.on_time,
-                    "overdue_seconds": r.overdue_seconds,
-                    "fired": r.fired,
-                    "escalations": r.escalations,
-                }
-                for r in ups
-            ],
+            update(st)
+            .where(st.c.id == bindparam("b_id"))
+            .values({c: bindparam(f"b_{c}", type_=st.c[c].type) for c in cols}),
+            [{"b_id": r.id, **{f"b_{c}": getattr(r, c) for c in cols}} for r in ups],
         )
     ins = [(res.ticket, r) for res in results for r in res.step_inserts]
     if ins:
         await s.execute(
-            insert(TicketStep),
+            st.insert(),
             [
                 {
                     "tenant_id": t.tenant_id,
@@ -581,20 +586,20 @@ async def write(s: AsyncSession, results: Sequence[Result], *, returning: bool =
         )
     dels = [i for res in results for i in res.timer_deletes]
     if dels:
-        await s.execute(delete(TicketTimer).where(TicketTimer.id.in_(dels)))
+        await s.execute(delete(tm).where(tm.c.id.in_(dels)))
     t_up = [(i, req) for res in results for i, req in res.timer_upserts if i is not None]
     if t_up:
+        tcols = ("kind", "fire_at", "generation", "level")
         await s.execute(
-            update(TicketTimer),
-            [
-                {"id": i, "kind": r.kind, "fire_at": r.fire_at, "generation": r.generation, "level": r.level}
-                for i, r in t_up
-            ],
+            update(tm)
+            .where(tm.c.id == bindparam("b_id"))
+            .values({c: bindparam(f"b_{c}", type_=tm.c[c].type) for c in tcols}),
+            [{"b_id": i, **{f"b_{c}": getattr(r, c) for c in tcols}} for i, r in t_up],
         )
     t_ins = [(res.ticket, req) for res in results for i, req in res.timer_upserts if i is None]
     if t_ins:
         await s.execute(
-            insert(TicketTimer),
+            tm.insert(),
             [
                 {
                     "tenant_id": t.tenant_id,
@@ -610,7 +615,8 @@ async def write(s: AsyncSession, results: Sequence[Result], *, returning: bool =
         )
     hist = [h for res in results for h in res.history]
     if hist:
-        await s.execute(insert(TicketHistory), hist)
+        th: Any = TicketHistory.__table__
+        await s.execute(th.insert(), hist)
     tbl: Any = Ticket.__table__
     params = [
         {
