@@ -39,7 +39,9 @@ async def test_handler_agent_qa_viewer(app_client: AsyncClient) -> None:
     sz = await create(c, admin, consultation(unit="js.sz"))
 
     # the handler: exactly his unit (unit scope: not the parent, not a sibling)
-    assert await _ids(c, handler) == {ds["id"]}
+    r = await c.get(T, params={"limit": 200}, headers=handler)
+    assert {x["unit"] for x in r.json()["items"]} == {"js.nj.jn.ds"}
+    assert ds["id"] in await _ids(c, handler) and not {jn["id"], sz["id"]} & await _ids(c, handler)
     assert (await c.get(f"{T}/{ds['id']}", headers=handler)).status_code == 200
     assert (await c.get(f"{T}/{jn['id']}", headers=handler)).status_code == 403
     assert (await c.get(f"{T}/{jn['id']}/history", headers=handler)).status_code == 403

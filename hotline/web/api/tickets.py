@@ -441,13 +441,17 @@ def attachment_out(a: TicketAttachment, ticket: Ticket | None = None) -> Attachm
     )
 
 
-async def _full(ctx: Ctx, s: AsyncSession, row: Ticket) -> TicketOut:
-    """The whole ticket for the reader: fields, allowed actions, history, deadlines, attachments."""
+async def _full(ctx: Ctx, s: AsyncSession, row: Ticket, *, created: svc.Change | None = None) -> TicketOut:
+    """The whole ticket for the reader: fields, allowed actions, history, deadlines, attachments
+    (``created``: the change that just made it — its entries are the whole history)."""
     types = await svc.types_for(s, ctx.tenant_id)
     out = ticket_out(row, await _Names.load(s, [row]), types, ctx.principal)
-    out.history = [history_out(h) for h in await svc.history(s, ctx.tenant_id, row.id)]
+    entries = list(created.entries) if created is not None else await svc.history(s, ctx.tenant_id, row.id)
+    out.history = [history_out(h) for h in entries]
     out.deadlines = [DeadlineOut.model_validate(d) for d in await sla.deadlines(s, row, utcnow())]
-    out.attachments = [attachment_out(a, row) for a in await files.list_for_ticket(s, ctx.tenant_id, row.id)]
+    named = any(h.attachments for h in entries)
+    atts = await files.list_for_ticket(s, ctx.tenant_id, row.id) if created is None or named else []
+    out.attachments = [attachment_out(a, row) for a in atts]
     return out
 
 
@@ -647,7 +651,7 @@ async def create_ticket(body: TicketIn, ctx: CtxDep) -> TicketOut:
                 "state": row.state,
             },
         )
-        out = await _full(ctx, s, row)
+        out = await _full(ctx, s, row, created=change)
     _publish(ctx, change)
     return out
 
