@@ -1080,7 +1080,11 @@ async def list_tickets(
     if f.customer_id is not None:
         q = q.where(Ticket.customer_id == f.customer_id)
     if f.account_no:
-        q = q.where(Ticket.account_no == f.account_no)
+        # through the customer (indexed) when the account is one; else the order's own field
+        cid = await s.scalar(
+            select(Customer.id).where(Customer.tenant_id == tenant_id, Customer.account_no == f.account_no)
+        )
+        q = q.where(Ticket.customer_id == cid) if cid is not None else q.where(Ticket.account_no == f.account_no)
     if f.created_from is not None:
         q = q.where(Ticket.created_at >= f.created_from)
     if f.created_to is not None:
