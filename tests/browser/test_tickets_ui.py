@@ -348,8 +348,9 @@ async def test_reviewer_approves_revisits_dissatisfied_and_reopens(
         await wait_text(page, "#tk-action-error", "Satisfaction is required")
         await page.check("#tk-action-form input[name=satisfaction][value='dissatisfied']")
         await page.click("#tk-action-go")
-        await page.wait_for_selector("#tk-note-error:not([hidden])")
-        assert "comment" in await text(page, "#tk-note-error")
+        await page.wait_for_selector("#tk-comment-error:not([hidden])")
+        assert "comment" in await text(page, "#tk-comment-error")
+        assert await page.get_attribute("#tk-comment", "aria-invalid") == "true"
         await page.fill("#tk-comment", "Power failed again the next day")
         await shot(page, "tickets-c2-revisit-form")
         await page.click("#tk-action-go")

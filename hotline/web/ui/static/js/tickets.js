@@ -390,19 +390,22 @@ function closeForm() {
 }
 
 function clearFormErrors() {
-  for (const id of ["tk-note-error", "tk-action-error"]) {
+  for (const id of ["tk-note-error", "tk-comment-error", "tk-action-error"]) {
     $(id).hidden = true;
     $(id).textContent = "";
   }
   $("tk-note").removeAttribute("aria-invalid");
+  $("tk-comment").removeAttribute("aria-invalid");
 }
 
+/** Show a problem next to the input it names (note, the revisit's comment) or under the form. */
 function formError(field, reason) {
-  if (field === "note" || field === "payload.comment") {
-    $("tk-note-error").textContent = reason;
-    $("tk-note-error").hidden = false;
-    $("tk-note").setAttribute("aria-invalid", "true");
-    $("tk-note").focus();
+  const input = { note: "tk-note", "payload.comment": "tk-comment" }[field];
+  if (input) {
+    $(`${input}-error`).textContent = reason;
+    $(`${input}-error`).hidden = false;
+    $(input).setAttribute("aria-invalid", "true");
+    $(input).focus();
   } else {
     $("tk-action-error").textContent = reason;
     $("tk-action-error").hidden = false;
