@@ -414,6 +414,37 @@ def _bucket_expr(starts: Sequence[tuple[str, datetime]], lo: int, hi: int) -> An
     )
 
 
+def fixed_offset_minutes(start: date, end: date, tz: ZoneInfo) -> int | None:
+    """The zone's UTC offset in minutes when it is the same at every local midnight of the
+    period (no daylight-saving change inside it), else None."""
+    seen: set[int] = set()
+    d = start
+    while d <= end + timedelta(days=1):
+        off = datetime.combine(d, time(0), tz).utcoffset()
+        assert off is not None
+        seen.add(int(off.total_seconds() // 60))
+        if len(seen) > 1:
+            return None
+        d += timedelta(days=1)
+    return seen.pop()
+
+
+def _label_expr(
+    dialect: str, period: str, tz: ZoneInfo, start: date, end: date, starts: Sequence[tuple[str, datetime]]
+) -> Any:
+    """The local day (``YYYY-MM-DD``) or month (``YYYY-MM``) of ``created_at`` in SQL: PostgreSQL
+    converts with the zone itself; SQLite shifts by the zone's offset when it is fixed over the
+    period; otherwise the bucket's index from a CASE tree over the buckets' UTC starts."""
+    if dialect == "postgresql":
+        fmt = "YYYY-MM-DD" if period == "day" else "YYYY-MM"
+        return func.to_char(func.timezone(tz.key, Ticket.created_at), fmt)
+    offset = fixed_offset_minutes(start, end, tz)
+    if dialect == "sqlite" and offset is not None:
+        fmt = "%Y-%m-%d" if period == "day" else "%Y-%m"
+        return func.strftime(fmt, Ticket.created_at, f"{offset:+d} minutes")
+    return _bucket_expr(starts, 0, len(starts))
+
+
 def _seconds_since(dialect: str, now: datetime, col: Any) -> Any:
     now_lit = literal(now, UTCDateTime())
     if dialect == "sqlite":
@@ -490,7 +521,8 @@ async def compute(
         Ticket.escalations.label("esc"),
     ]
     if starts:
-        cols.append(_bucket_expr(starts, 0, len(starts)).label("bucket"))
+        assert period is not None
+        cols.append(_label_expr(dialect, period, tz, start, end, starts).label("bucket"))
     inner: Any = select(*cols).where(
         Ticket.tenant_id == tenant_id, Ticket.created_at >= lo, Ticket.created_at < hi
     )
@@ -550,7 +582,8 @@ async def compute(
         unit_id: int | None = None
         tcode: str | None = None
         if starts:
-            bucket_label = starts[int(key_vals[i])][0]
+            raw = key_vals[i]
+            bucket_label = raw if isinstance(raw, str) else starts[int(raw)][0]
             i += 1
         if "unit" in groups:
             unit_id = int(key_vals[i])

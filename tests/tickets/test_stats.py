@@ -25,6 +25,7 @@ from hotline.tickets import stats as st_
 from hotline.tickets.stats import Counts, Facts
 
 SH = ZoneInfo("Asia/Shanghai")
+BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SH).astimezone(UTC)
 START, END = date(2026, 11, 20), date(2026, 11, 22)
 
@@ -354,7 +355,7 @@ async def test_database_matches_pure_on_random_orders(factory: Any) -> None:
     w = await _world(factory)
     rnd = random.Random(8)
     rows: list[dict[str, Any]] = []
-    base = local(2026, 11, 1, 0)
+    base = local(2026, 10, 20, 0)
     states = [
         "accepted",
         "dispatched",
@@ -395,16 +396,21 @@ async def test_database_matches_pure_on_random_orders(factory: Any) -> None:
         rows.append(r)
     await insert(factory, w, rows)
     now = local(2026, 12, 20, 15)
-    start, end = date(2026, 11, 5), date(2027, 1, 10)
-    lo, hi = st_.period_bounds(start, end, SH)
-    cohort = [f for f in facts(rows) if lo <= f.created_at < hi]
-    assert 150 < len(cohort) < 300
-    async with transaction(factory) as s:
-        for group in [(), ("unit",), ("type", "day"), ("month", "unit", "type")]:
-            starts = st_.buckets(start, end, "month" if "month" in group else "day", SH)
-            rep = await st_.compute(s, w["tenant"], start=start, end=end, tz=SH, group_by=group, now=now)
-            _same(_db_groups(rep, w["units"]), st_.aggregate(cohort, now, group, starts))
-            assert sum(r.counts.accepted for r in rep.rows) == rep.total.counts.accepted == len(cohort)
+    start, end = date(2026, 10, 22), date(2027, 1, 10)
+    # Shanghai: a fixed offset (SQLite shifts by it); Berlin leaves summer time on 25 October
+    # (SQLite buckets by the UTC starts of the local days); PostgreSQL converts with the zone
+    assert st_.fixed_offset_minutes(start, end, SH) == 480
+    assert st_.fixed_offset_minutes(start, end, BERLIN) is None
+    for tz in (SH, BERLIN):
+        lo, hi = st_.period_bounds(start, end, tz)
+        cohort = [f for f in facts(rows) if lo <= f.created_at < hi]
+        assert 150 < len(cohort) < 300
+        async with transaction(factory) as s:
+            for group in [(), ("unit",), ("type", "day"), ("month", "unit", "type")]:
+                starts = st_.buckets(start, end, "month" if "month" in group else "day", tz)
+                rep = await st_.compute(s, w["tenant"], start=start, end=end, tz=tz, group_by=group, now=now)
+                _same(_db_groups(rep, w["units"]), st_.aggregate(cohort, now, group, starts))
+                assert sum(r.counts.accepted for r in rep.rows) == rep.total.counts.accepted == len(cohort)
 
 
 # -- exports -------------------------------------------------------------------------------------
