@@ -122,6 +122,10 @@ class Audience:
     owner: int | None = None
 
 
+#: work-order events: seen with ticket.read over the order's responsible unit (``data.unit_id``),
+#: or by its handler (``data.handler_id``) with an own-scope grant
+TICKET_EVENTS = frozenset({"ticket", "ticket_deadline", "incident"})
+
 #: events whose lists are filtered per item: list name -> kind of item ("queue" or "agent")
 SCOPED_LISTS: dict[str, tuple[tuple[str, str], ...]] = {
     "stats": (("queues", "queue"), ("agents", "agent")),
@@ -456,6 +460,11 @@ class EventHub:
                 # silent monitoring: supervisors of the call's unit only, never the agent listened to
                 return Audience(Perm.CALL_SUPERVISE, "call", path or TENANT_PATH)
             return Audience(Perm.CALL_READ, "call", path or TENANT_PATH, event.agent_id)
+        if event.type in TICKET_EVENTS:
+            unit_id, handler = event.data.get("unit_id"), event.data.get("handler_id")
+            path = loc.unit_path(tid, unit_id) if isinstance(unit_id, int) else None
+            owner = handler if isinstance(handler, int) else None
+            return Audience(Perm.TICKET_READ, "ticket", path or TENANT_PATH, owner)
         if event.queue:
             return Audience(Perm.QUEUE_READ, "queue", loc.queue_path(tid, event.queue) or TENANT_PATH)
         if event.agent_id is not None:

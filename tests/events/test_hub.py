@@ -26,7 +26,7 @@ class Paths:
         return self.queues.get(queue)
 
     def unit_path(self, tenant_id: int, unit_id: int) -> str | None:
-        return None
+        return {3: NJ, 4: SZ}.get(unit_id)
 
 
 NJ, SZ = "/1/2/3/", "/1/2/4/"
@@ -226,6 +226,22 @@ def test_sees_own_and_group() -> None:
     assert hub.sees(r, Audience(Perm.AGENT_READ, "agent", NJ, 10))
     assert not hub.sees(r, Audience(Perm.AGENT_READ, "agent", NJ, 11))
     assert hub.sees(Reader(NJ_BOSS), Audience(Perm.AGENT_READ, "agent", NJ, 11))
+
+
+def test_work_order_events_follow_the_orders_unit_and_handler() -> None:
+    hub = EventHub(locator=LOC)
+    handler = who(12, (Role.HANDLER, Scope.OWN, NJ))
+    readers = {p.user_id: Reader(p) for p in (ADMIN, NJ_BOSS, SZ_BOSS, handler)}
+    for r in readers.values():
+        hub.subscribe(r)
+    hub.publish(T, "ticket", data={"id": 1, "unit_id": 3, "handler_id": 12})
+    hub.publish(T, "ticket_deadline", data={"id": 2, "unit_id": 4, "handler_id": None})
+    hub.publish(T, "incident", data={"outage_id": 5})  # no unit: tenant-wide
+    seen = {uid: [(f["type"], f["data"].get("id")) for f in texts(r)] for uid, r in readers.items()}
+    assert seen[1] == [("ticket", 1), ("ticket_deadline", 2), ("incident", None)]
+    assert seen[2] == [("ticket", 1)]
+    assert seen[3] == [("ticket_deadline", 2)]
+    assert seen[12] == [("ticket", 1)]
 
 
 # -- the resume property ------------------------------------------------------------------------
