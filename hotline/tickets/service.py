@@ -29,6 +29,7 @@ from sqlalchemy import Engine, and_, func, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from hotline.auth.policy import DataScope
 from hotline.crm import screenpop, timeline
 from hotline.crm.phones import normalize_phone
 from hotline.errors import HotlineError, Invalid, NotFound
@@ -146,6 +147,8 @@ class TicketFilter:
     open_only: bool = False
     outage_id: int | None = None
     call_id: str | None = None
+    #: only tickets due (earliest running step) before this time
+    due_before: datetime | None = None
     limit: int = 50
     #: keyset: the (created_at, id) of the last ticket of the previous page (newest first)
     after: tuple[datetime, int] | None = None
@@ -1042,35 +1045,70 @@ async def list_tickets(
     tenant_id: int,
     f: TicketFilter,
     *,
-    scope_paths: Sequence[str] | None,
+    scope_paths: Sequence[str] | None = None,
+    scope: DataScope | None = None,
     now: datetime | None = None,
 ) -> tuple[list[Ticket], tuple[datetime, int] | None]:
     """Tickets matching ``f``, newest first (keyset on (created_at, id)); the ``after`` of the
-    next page, or None on the last page. ``scope_paths``: the unit paths the reader may see
-    (None: the whole tenant, []: nothing)."""
+    next page, or None on the last page.
+
+    What the reader may see: ``scope`` (:func:`hotline.auth.policy.data_scope` of ``ticket.read``:
+    exact units, subtrees and the tickets they handle, OR-ed; empty: nothing) or ``scope_paths``
+    (subtree paths; []: nothing). Both None: the whole tenant."""
     now = _now(now)
-    if scope_paths is not None and not scope_paths:
-        return [], None
     if isinstance(f.limit, bool) or not 1 <= f.limit <= MAX_LIMIT:
         raise Invalid(f"limit must be from 1 to {MAX_LIMIT}", field="limit")
     q = select(Ticket).where(Ticket.tenant_id == tenant_id)
-    # the units the reader may see and the filter names, as an id list (units are few; the list
-    # lets the database use the (tenant, unit, state, created) index)
-    units: set[int] | None = None
-    if scope_paths is not None:
-        root = f"/{await _root_unit(s, tenant_id)}/"
+    # the units the reader may see and the filter names, as id lists (units are few; a list lets
+    # the database use the (tenant, unit, state, created) index)
+    visible: set[int] | None = None
+    owner: int | None = None
+    root = f"/{await _root_unit(s, tenant_id)}/"
+    if scope is not None and not scope.everything:
+        if scope.empty:
+            return [], None
+        if root not in scope.unit_prefixes:
+            visible = set()
+            if scope.unit_paths:
+                visible |= set(
+                    (
+                        await s.scalars(
+                            select(Unit.id).where(
+                                Unit.tenant_id == tenant_id, Unit.path.in_(list(scope.unit_paths))
+                            )
+                        )
+                    ).all()
+                )
+            if scope.unit_prefixes:
+                visible |= await _subtree_ids(s, tenant_id, sorted(scope.unit_prefixes))
+            owner = scope.owner_id
+    elif scope is None and scope_paths is not None:
+        if not scope_paths:
+            return [], None
         if root not in scope_paths:
-            units = await _subtree_ids(s, tenant_id, scope_paths)
+            visible = await _subtree_ids(s, tenant_id, scope_paths)
+    if visible is not None:
+        if owner is not None:
+            q = q.where(or_(Ticket.unit_id.in_(sorted(visible)), Ticket.handler_id == owner))
+        elif not visible:
+            return [], None
+        else:
+            q = q.where(Ticket.unit_id.in_(sorted(visible)))
     if f.unit_id is not None:
         info = await unit_info(s, f.unit_id)
         if info is None or info.tenant_id != tenant_id:
             return [], None
-        wanted = await _subtree_ids(s, tenant_id, [info.path]) if f.subtree else {info.id}
-        units = wanted if units is None else units & wanted
-    if units is not None:
-        if not units:
-            return [], None
-        q = q.where(Ticket.unit_id.in_(sorted(units)))
+        if not f.subtree:
+            q = q.where(Ticket.unit_id == info.id)
+        else:
+            wanted = await _subtree_ids(s, tenant_id, [info.path])
+            if owner is None and visible is not None:
+                wanted &= visible
+                if not wanted:
+                    return [], None
+            q = q.where(Ticket.unit_id.in_(sorted(wanted)))
+    if f.due_before is not None:
+        q = q.where(Ticket.due_at < f.due_before)
     if f.type:
         q = q.where(Ticket.type_code == f.type)
     if f.state:
@@ -1084,7 +1122,11 @@ async def list_tickets(
         cid = await s.scalar(
             select(Customer.id).where(Customer.tenant_id == tenant_id, Customer.account_no == f.account_no)
         )
-        q = q.where(Ticket.customer_id == cid) if cid is not None else q.where(Ticket.account_no == f.account_no)
+        q = (
+            q.where(Ticket.customer_id == cid)
+            if cid is not None
+            else q.where(Ticket.account_no == f.account_no)
+        )
     if f.created_from is not None:
         q = q.where(Ticket.created_at >= f.created_from)
     if f.created_to is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from hotline.auth.policy import DataScope
 from hotline.crm.customers import add_customer
 from hotline.crm.screenpop import OPEN_ORDER_PROVIDERS
 from hotline.errors import Invalid, NotFound
@@ -524,3 +525,38 @@ async def test_merge_return_reopen_and_more_filters(factory: Any) -> None:
             s, w["tenant"], TicketFilter(unit_id=w["units"]["sz"]), scope_paths=[w["paths"]["nj"]]
         )
         assert rows == []
+
+        # a data scope: exact units, subtrees and own (handled) tickets, OR-ed
+        def scope(
+            everything: bool = False,
+            exact: tuple[str, ...] = (),
+            sub: tuple[str, ...] = (),
+            owner: int | None = None,
+        ) -> DataScope:
+            return DataScope(
+                everything,
+                frozenset(w["paths"][u] for u in exact),
+                frozenset(w["paths"][u] for u in sub),
+                owner,
+            )
+
+        async def visible(sc: DataScope, **kw: Any) -> set[int]:
+            rows, _ = await svc.list_tickets(s, w["tenant"], TicketFilter(**kw), scope=sc)
+            return {r.id for r in rows}
+
+        assert await visible(scope(everything=True)) == {a.id, b.id, c.id}
+        assert await visible(scope()) == set()
+        assert await visible(scope(sub=("center",))) == {a.id, b.id, c.id}
+        assert await visible(scope(exact=("center",))) == {c.id}
+        assert await visible(scope(exact=("jn",))) == {b.id}
+        assert await visible(scope(sub=("jn",))) == {a.id, b.id}
+        assert await visible(scope(exact=("sz",), owner=h.user_id)) == {a.id}
+        assert await visible(scope(owner=h.user_id)) == {a.id}
+        assert await visible(scope(owner=h.user_id), unit_id=w["units"]["ds"]) == {a.id}
+        assert await visible(scope(exact=("center",)), unit_id=w["units"]["jn"]) == set()
+        # due before
+        row = await svc.get_ticket(s, w["tenant"], c.id)
+        row.due_at = NOW + timedelta(minutes=30)
+        await s.flush()
+        assert await ids(due_before=NOW + timedelta(hours=1)) == {c.id}
+        assert await ids(due_before=NOW) == set()
