@@ -27,7 +27,7 @@ so a step is never fired twice and a done step never fires.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,7 +40,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from hotline.org.calendar import BusinessCalendar
 from hotline.store.models import Calendar, TenantSetting, Ticket, TicketHistory, TicketStep, TicketTimer, Unit
 from hotline.tickets import deadlines as D
-from hotline.tickets.steps import DEFAULT_STEP_MAP, ClockInput, StepMap, inputs_for
+from hotline.tickets.steps import DEFAULT_STEP_MAP, ClockInput, StepMap, inputs_for, parse_step_map
 from hotline.tickets.workflow import Outcome, TicketState
 
 log = logging.getLogger("hotline.tickets.sla")
@@ -186,6 +186,35 @@ def _default() -> D.SlaPolicy:
 
 def forget_policy(tenant_id: int) -> None:
     _policy_cache.pop(tenant_id, None)
+    _steps_cache.pop(tenant_id, None)
+
+
+STEPS_KEY = "ticket_sla_steps"
+_steps_cache: dict[int, tuple[Any, StepMap]] = {}
+
+
+async def step_map_for(s: AsyncSession, tenant_id: int) -> StepMap:
+    """The tenant's action → steps map (setting ``ticket_sla_steps``: the actions it names
+    replace the default's), else :data:`~hotline.tickets.steps.DEFAULT_STEP_MAP`."""
+    row = (
+        await s.execute(
+            select(TenantSetting.value, TenantSetting.updated_at).where(
+                TenantSetting.tenant_id == tenant_id, TenantSetting.key == STEPS_KEY
+            )
+        )
+    ).first()
+    if row is None:
+        return DEFAULT_STEP_MAP
+    cached = _steps_cache.get(tenant_id)
+    if cached is not None and cached[0] == (row.updated_at, row.value):
+        return cached[1]
+    try:
+        m: StepMap = {**DEFAULT_STEP_MAP, **parse_step_map(row.value)}
+    except Exception:
+        log.exception("tenant %s: stored step map is invalid; using the default", tenant_id)
+        m = DEFAULT_STEP_MAP
+    _steps_cache[tenant_id] = ((row.updated_at, row.value), m)
+    return m
 
 
 # -- the rebuilt clock ----------------------------------------------------------------------------
@@ -753,12 +782,14 @@ async def _run(
     s: AsyncSession,
     row: Ticket,
     now: datetime,
-    inputs: Sequence[ClockInput],
+    make_inputs: Callable[[StepMap], list[ClockInput]],
     *,
     before_version: int | None = None,
-    step_map: StepMap = DEFAULT_STEP_MAP,
 ) -> list[dict[str, Any]]:
     t = await _ticket(s, row)
+    inputs = make_inputs(await step_map_for(s, t.tenant_id))
+    if not inputs:
+        return []
     lookup = Lookup(s)
     work, cal = (await prepare(s, [t], lookup, before_version=before_version))[t.id]
     apply_inputs(work, inputs, now, cal)
@@ -773,7 +804,7 @@ async def _run(
 
 async def on_created(s: AsyncSession, row: Ticket, now: datetime) -> list[dict[str, Any]]:
     """A ticket was created (``accept``): start its steps."""
-    return await _run(s, row, now, inputs_for("accept"))
+    return await _run(s, row, now, lambda m: inputs_for("accept", step_map=m))
 
 
 async def on_outcome(
@@ -784,10 +815,15 @@ async def on_outcome(
     unit_changed = any(e.kind == "assigned" for e in outcome.events) and (
         before.unit is None or outcome.state.unit is None or str(before.unit) != str(outcome.state.unit)
     )
-    inputs = inputs_for(outcome.entry.action, outcome.events, unit_changed=unit_changed)
-    if not inputs:
-        return []
-    return await _run(s, row, now, inputs, before_version=outcome.entry.version)
+    if outcome.entry.action == "urge":
+        return []  # on_urge
+    return await _run(
+        s,
+        row,
+        now,
+        lambda m: inputs_for(outcome.entry.action, outcome.events, unit_changed=unit_changed, step_map=m),
+        before_version=outcome.entry.version,
+    )
 
 
 async def on_urge(s: AsyncSession, row: Ticket, now: datetime, *, by: str, note: str) -> list[dict[str, Any]]:

@@ -164,3 +164,18 @@ async def test_the_tenants_policy_and_urges(factory: Any) -> None:
     async with factory() as s:
         row = await s.scalar(select(Ticket).where(Ticket.id == tid))
         assert row is not None and row.urges == 1
+
+
+async def test_the_tenants_step_map(factory: Any) -> None:
+    o = await make_org(factory)
+    async with transaction(factory) as s:
+        s.add(
+            TenantSetting(tenant_id=o.tenant_id, key=sla.STEPS_KEY, value={"accept": {"start": ["contact"]}})
+        )
+    tid, _ = await create(factory, o, "complaint", T)
+    assert set(await steps_of(factory, tid)) == {"contact"}
+    # the actions it does not name keep the default rules
+    await act(factory, tid, "dispatch", T + m(1), unit=str(o.station))
+    await act(factory, tid, "acknowledge", T + m(2))
+    steps = await steps_of(factory, tid)
+    assert steps["contact"].done_at is not None and steps["contact"].on_time is True

@@ -165,3 +165,23 @@ async def test_dispatch_rules_crud(client_on: AsyncClient) -> None:
         "ticket.dispatch_rule.update",
         "ticket.dispatch_rule.delete",
     ]
+
+
+async def test_step_map(app_client: AsyncClient) -> None:
+    c = app_client
+    agent = await token_for(c, "li.na")
+    admin = await token_for(c, "admin")
+    r = await c.get(P + "/sla-steps", headers=agent)
+    assert r.status_code == 200, r.text
+    assert r.json()["default"] is True
+    assert r.json()["steps"]["dispatch"]["start"] == ["acknowledge", "arrive"]
+    doc = {"accept": {"start": ["contact"]}}
+    assert (await c.put(P + "/sla-steps", json=doc, headers=agent)).status_code == 403
+    r = await c.put(P + "/sla-steps", json=doc, headers=admin)
+    assert r.status_code == 200, r.text
+    steps = r.json()["steps"]
+    assert steps["accept"]["start"] == ["contact"] and steps["reply"]["start"] == ["review"]
+    r = await c.put(P + "/sla-steps", json={"acept": {}, "reply": {"done": ["nap"]}}, headers=admin)
+    assert r.status_code == 422
+    assert {e["field"] for e in r.json()["errors"]} == {"acept", "reply.done[0]"}
+    assert len(await audited(c, "ticket.sla_steps.update")) == 1

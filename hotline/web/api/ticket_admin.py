@@ -22,6 +22,7 @@ from hotline.store.types import utcnow
 from hotline.tickets import dispatch, sla
 from hotline.tickets import service as tickets
 from hotline.tickets.deadlines import AREA_CLASSES, STEPS, check_policy
+from hotline.tickets.steps import DEFAULT_STEP_MAP, check_step_map
 from hotline.tickets.workflow import DEFAULT_TYPES, TicketType
 from hotline.web.api.schemas import Strict
 from hotline.web.context import Ctx, CtxDep
@@ -146,6 +147,77 @@ async def put_sla_policy(ctx: CtxDep, doc: dict[str, Any] = Body(examples=[POLIC
     return PolicyOut(
         policy=value, default=False, updated_at=now, steps=list(STEPS), area_classes=list(AREA_CLASSES)
     )
+
+
+class StepMapOut(BaseModel):
+    steps: dict[str, dict[str, Any]] = Field(
+        description="per action (accept = creation): the steps it starts, finishes (done), starts anew "
+        "(restart) and whether it cancels every running step (cancel_all)"
+    )
+    default: bool
+    updated_at: datetime | None
+
+
+def _map_doc(m: Any) -> dict[str, dict[str, Any]]:
+    return {a: r.model_dump(mode="json") for a, r in m.items()}
+
+
+@router.get(
+    PREFIX + "/sla-steps",
+    response_model=StepMapOut,
+    summary="Which workflow action starts, finishes or restarts which deadline step",
+)
+async def get_sla_steps(ctx: CtxDep) -> StepMapOut:
+    await ctx.require_any(Perm.TICKET_READ, "ticket")
+    async with ctx.db() as s:
+        row = await s.scalar(
+            select(TenantSetting).where(
+                TenantSetting.tenant_id == ctx.tenant_id, TenantSetting.key == sla.STEPS_KEY
+            )
+        )
+        m = await sla.step_map_for(s, ctx.tenant_id)
+    return StepMapOut(steps=_map_doc(m), default=row is None, updated_at=row.updated_at if row else None)
+
+
+@router.put(
+    PREFIX + "/sla-steps",
+    response_model=StepMapOut,
+    summary="Replace the action → deadline steps map (audited)",
+    description="The actions named replace the built-in map's; the others keep the built-in rules. "
+    "422 lists every problem with its path.",
+)
+async def put_sla_steps(
+    ctx: CtxDep,
+    doc: dict[str, Any] = Body(
+        examples=[{"accept": {"start": ["dispatch", "contact"]}, "reply": {"done": ["contact"]}}]
+    ),
+) -> StepMapOut:
+    await _admin(ctx, "ticket_sla_steps")
+    m, problems = check_step_map(doc)
+    if m is None:
+        raise _invalid("step map", problems)
+    now = utcnow()
+    async with transaction(ctx.db) as s:
+        row = await s.scalar(
+            select(TenantSetting).where(
+                TenantSetting.tenant_id == ctx.tenant_id, TenantSetting.key == sla.STEPS_KEY
+            )
+        )
+        if row is None:
+            row = TenantSetting(tenant_id=ctx.tenant_id, key=sla.STEPS_KEY)
+            s.add(row)
+        row.value = _map_doc(m)
+        row.updated_at = now
+        audit.record(
+            s,
+            "ticket.sla_steps.update",
+            principal=ctx.principal,
+            resource_type="ticket_sla_steps",
+            resource_id=ctx.tenant_id,
+            detail={"actions": sorted(m)},
+        )
+    sla.forget_policy(ctx.tenant_id)
+    return StepMapOut(steps=_map_doc({**DEFAULT_STEP_MAP, **m}), default=False, updated_at=now)
 
 
 # -- ticket types ---------------------------------------------------------------------------------
