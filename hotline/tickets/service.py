@@ -824,7 +824,7 @@ async def create_ticket(
         ticket_event(row, "accept", from_state=None, unit_code=await unit_code(s, row.unit_id))
     ]
     events.extend(await sla.on_created(s, row, now))
-    if type_code == "fault_repair" and customer is not None:
+    if type_code == "fault_repair":  # it decides itself (customer's area, or an outage on the form)
         events.extend(await incidents.link(s, row, now))
     await _contact(
         s,
