@@ -230,6 +230,12 @@ async def test_handler_acknowledges_starts_and_replies(
         # forward: the station has no sub-unit to pass it to, the form says so
         await page.click("#tk-action-buttons button[data-action='forward']")
         await page.wait_for_selector("#tk-forward-none:not([hidden])")
+        await page.click("#tk-action-go")
+        await wait_text(page, "#tk-action-error", "转派到单位为必填项")
+        await page.fill("#tk-forward-code", "js.nj")  # not below the station: the API refuses
+        await page.click("#tk-action-go")
+        await page.wait_for_selector("#tk-action-error:not([hidden])")
+        assert await page.locator("#tk-card[data-state='dispatched']").count() == 1
         await page.click("#tk-action-cancel")
         await page.wait_for_selector("#tk-action-form", state="hidden")
         await shot(page, "tickets-b2-detail")

@@ -420,7 +420,10 @@ async function fillUnits() {
   const mine = L.units.find((u) => u.id === o.unit_id);
   const below = mine ? L.units.filter((u) => u.id !== mine.id && u.path.startsWith(mine.path)) : [];
   sel.append(...below.map((u) => el("option", { value: u.code, text: `${"· ".repeat(Math.max(0, u.depth - mine.depth - 1))}${u.name}` })));
+  // a reader who sees no unit below (a unit-scope grant shows only its own unit) may type a code
   $("tk-forward-none").hidden = below.length > 0;
+  $("tk-forward-code-box").hidden = below.length > 0;
+  $("tk-forward-code").value = "";
   sel.hidden = below.length === 0;
 }
 
@@ -448,7 +451,7 @@ async function uploadFiles() {
 
 function payloadOf(action) {
   const form = $("tk-action-form");
-  if (action === "forward") return { unit: $("tk-forward-unit").value };
+  if (action === "forward") return { unit: $("tk-forward-unit").hidden ? $("tk-forward-code").value.trim() : $("tk-forward-unit").value };
   if (action === "hold") return { waiting_for: $("tk-waiting-for").value };
   if (action === "reply") {
     const v = form.querySelector("input[name=substantiated]:checked");
@@ -479,8 +482,8 @@ async function submitForm(ev) {
     formError("payload.satisfaction", fmt("tk_required", { label: T.tk_satisfaction }));
     return;
   }
-  if (action === "forward" && !$("tk-forward-unit").value) {
-    formError("payload.unit", T.tk_no_subunits);
+  if (action === "forward" && !payloadOf("forward").unit) {
+    formError("payload.unit", fmt("tk_required", { label: T.tk_forward_to }));
     return;
   }
   const go = $("tk-action-go");
