@@ -6,7 +6,9 @@ rows (the pending timer's generation), its hold intervals (from the history, onl
 that were ever on hold), the tenant's policy (tenant setting ``ticket_sla``, else
 :func:`~hotline.tickets.deadlines.default_policy`) and the responsible unit's calendar (its own,
 else its nearest ancestor's, else always open). The clock is fed the state change's inputs
-(:func:`hotline.tickets.steps.inputs_for`) or a due timer (the scheduler), and the result is
+(:func:`hotline.tickets.steps.inputs_for` with the tenant's step map: setting
+``ticket_sla_steps`` over :data:`~hotline.tickets.steps.DEFAULT_STEP_MAP`) or a due timer (the
+scheduler), and the result is
 written back: steps, the one timer per (ticket, step) (upserted; deleted when the step ends),
 the ticket's summary columns (``due_at`` = the earliest due time of a running step, ``overdue``
 set once any step ran late, ``overdue_seconds`` summed over finished steps, ``escalations``), and

@@ -179,3 +179,18 @@ async def test_the_tenants_step_map(factory: Any) -> None:
     await act(factory, tid, "acknowledge", T + m(2))
     steps = await steps_of(factory, tid)
     assert steps["contact"].done_at is not None and steps["contact"].on_time is True
+
+
+async def test_forward_restarts_the_acknowledge_step(factory: Any) -> None:
+    o = await make_org(factory)
+    tid, _ = await create(factory, o, "fault_repair", T)
+    await act(factory, tid, "dispatch", T + m(1), unit=str(o.station))
+    await act(factory, tid, "forward", T + m(20), unit=str(o.team))
+    steps = await steps_of(factory, tid)
+    assert same(steps["acknowledge"].started_at, T + m(20))
+    assert same(steps["acknowledge"].due_at, T + m(50))
+    assert same(steps["arrive"].due_at, T + m(46))  # still running from the dispatch
+    timers = await timers_of(factory, tid)
+    assert same(timers["acknowledge"].fire_at, T + m(45)) and timers["acknowledge"].kind == "warn"
+    row = await ticket(factory, tid)
+    assert same(row.due_at, T + m(46))
