@@ -373,6 +373,12 @@ async def test_filters_each(client_on: AsyncClient) -> None:
         await s.execute(
             update(Ticket).where(Ticket.id == t1["id"]).values(created_at=datetime(2026, 1, 5, 3, tzinfo=UTC))
         )
+    async with c.app.state.hotline.db.begin() as s:  # type: ignore[attr-defined]
+        for day, tid in ((1, t1["id"]), (2, t2["id"]), (3, t3["id"])):
+            await s.execute(
+                update(Ticket).where(Ticket.id == tid).values(due_at=datetime(2030, 1, day, tzinfo=UTC))
+            )
+    assert await seen(due_before="2030-01-02T12:00:00Z") == [t2["id"], t1["id"]]
     assert await seen(overdue="true") == [t3["id"]]
     assert await seen(overdue="false") == [t2["id"], t1["id"]]
     assert await seen(created_to="2026-02-01T00:00:00+08:00") == [t1["id"]]

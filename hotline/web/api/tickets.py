@@ -307,14 +307,6 @@ def read_scope(principal: Principal, perm: Perm = Perm.TICKET_READ) -> DataScope
     return None if scope.everything else scope
 
 
-async def _list(
-    s: AsyncSession, tenant_id: int, f: svc.TicketFilter, scope: DataScope | None
-) -> tuple[list[Ticket], tuple[datetime, int] | None]:
-    # TEMPORARY until the service takes a DataScope (contract "Requests")
-    paths = None if scope is None else sorted(scope.unit_paths | scope.unit_prefixes)
-    return await svc.list_tickets(s, tenant_id, f, scope_paths=paths)
-
-
 def _key(key: str) -> int | str:
     return int(key) if key.isdigit() else key
 
@@ -681,6 +673,9 @@ async def list_tickets(
     open: bool = Query(False, description="only orders not closed (archived, cancelled, merged)"),
     outage_id: int | None = Query(None, ge=1, le=MAX_ID),
     call_id: str | None = Query(None, max_length=40),
+    due_before: datetime | None = Query(
+        None, description="only orders whose earliest running deadline is before this time (overdue board)"
+    ),
     limit: int = Query(50, ge=1, le=MAX_LIMIT),
     after: str | None = Query(None, max_length=200, description="the `next` cursor of the previous page"),
 ) -> TicketPage:
@@ -716,10 +711,11 @@ async def list_tickets(
             open_only=open,
             outage_id=outage_id,
             call_id=call_id,
+            due_before=_local(due_before, zone),
             limit=limit,
             after=cursor,
         )
-        rows, nxt = await _list(s, ctx.tenant_id, f, read_scope(ctx.principal))
+        rows, nxt = await svc.list_tickets(s, ctx.tenant_id, f, scope=read_scope(ctx.principal))
         types = await svc.types_for(s, ctx.tenant_id)
         names = await _Names.load(s, rows)
     items = [ticket_out(r, names, types, ctx.principal) for r in rows]
@@ -747,7 +743,7 @@ async def customer_tickets(
         if c is None:
             raise NotFound(f"no customer with account number {account_no!r}", field="account_no")
         f = svc.TicketFilter(customer_id=c.id, open_only=open, limit=limit, after=cursor)
-        rows, nxt = await _list(s, ctx.tenant_id, f, read_scope(ctx.principal))
+        rows, nxt = await svc.list_tickets(s, ctx.tenant_id, f, scope=read_scope(ctx.principal))
         types = await svc.types_for(s, ctx.tenant_id)
         names = await _Names.load(s, rows)
         audit.record(
