@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hotline.auth.policy import DataScope
 from hotline.crm.customers import add_customer
@@ -14,12 +16,12 @@ from hotline.crm.screenpop import OPEN_ORDER_PROVIDERS
 from hotline.errors import Invalid, NotFound
 from hotline.org import service as org
 from hotline.store.db import transaction
-from hotline.store.models import ContactEntry, TicketTypeDef, User
+from hotline.store.models import ContactEntry, Ticket, TicketTypeDef, User
 from hotline.tickets import dispatch as rules
 from hotline.tickets import service as svc
 from hotline.tickets.events import publish
 from hotline.tickets.service import Actor, TicketFilter
-from hotline.tickets.workflow import Command, Refused, StaleVersion
+from hotline.tickets.workflow import Command, Refused, StaleVersion, TicketState
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
@@ -560,3 +562,34 @@ async def test_merge_return_reopen_and_more_filters(factory: Any) -> None:
         await s.flush()
         assert await ids(due_before=NOW + timedelta(hours=1)) == {c.id}
         assert await ids(due_before=NOW) == set()
+
+
+_AT = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC))
+
+
+@given(
+    st.builds(
+        TicketState,
+        id=st.integers(1, 10**9).map(str),
+        type_code=st.sampled_from(["complaint", "fault_repair"]),
+        state=st.sampled_from(["accepted", "on_hold", "replied", "archived"]),
+        version=st.integers(1, 1000),
+        changed_at=_AT,
+        unit=st.integers(1, 10**6).map(str),
+        handler=st.none() | st.integers(1, 10**6).map(str),
+        held_from=st.none() | st.just("in_progress"),
+        held_since=st.none() | _AT,
+        held_total=st.integers(0, 10**7).map(lambda n: timedelta(seconds=n / 4)),
+        replied_at=st.none() | _AT,
+        substantiated=st.none() | st.booleans(),
+        returns=st.integers(0, 9),
+        reopens=st.integers(0, 9),
+        satisfaction=st.none() | st.sampled_from(["satisfied", "dissatisfied"]),
+        urges=st.integers(0, 99),
+        merged_into=st.none() | st.integers(1, 10**9).map(str),
+    )
+)
+def test_state_round_trips_through_the_row(state: TicketState) -> None:
+    row = Ticket(id=int(state.id), type_code=state.type_code)
+    svc.store_state(row, state)
+    assert svc.state_of(row) == state
