@@ -455,3 +455,39 @@ async def test_overdue_board_follows_deadlines_live(live: Live, new_page: Any, s
         stored = await agent.get(later)
         assert stored["urges"] == 1
         assert not page.page_errors, page.page_errors
+
+
+# -- (e) statistics ------------------------------------------------------------------------------------
+
+
+async def test_statistics_page_and_export(live: Live, new_page: Any, shot: Any) -> None:
+    async with AsyncClient(base_url=live.url, timeout=30) as client:
+        agent = await Api.as_user(client, "li.na")
+        handler = await Api.as_user(client, "liu.yang")
+        t = await agent.create(fault_body())
+        for action in ("acknowledge", "start"):
+            t = await handler.act(t, action)
+        await handler.act(t, "reply", note="已处理", payload={"substantiated": True})
+
+        page = await open_page(new_page, "wang.fang", "/tickets/stats")
+        row = "#tk-stats-rows tr[data-unit='js.nj.jn.ds'][data-type='fault_repair']"
+        await page.wait_for_selector(row)
+        assert int(await text(page, f"{row} td[data-col='accepted']")) >= 1
+        assert int(await text(page, f"{row} td[data-col='handled']")) >= 1
+        assert "%" in await text(page, "#tk-stats-total-row td[data-col='reply_rate']")
+        await shot(page, "tickets-e1-stats")
+
+        # per type only: one row per type, the unit column gone
+        await page.uncheck("#tk-stats-form input[name=group][value=unit]")
+        await page.click("#tk-stats-go")
+        await page.wait_for_selector("#tk-stats-rows tr[data-type='fault_repair'][data-unit='']")
+        heads = await page.locator("#tk-stats-head th").all_inner_texts()
+        assert heads[0] == "类型" and "责任单位" not in heads, heads
+
+        href = await page.get_attribute("#tk-csv", "href")
+        assert href and "format=csv" in href and "group_by=type" in href
+        got = await page.request.get(f"{live.url}{href}")
+        assert got.status == 200
+        body = (await got.body()).decode("utf-8-sig")
+        assert "故障报修" in body, body[:300]
+        assert not page.page_errors, page.page_errors

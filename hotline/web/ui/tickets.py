@@ -12,6 +12,7 @@ page's permission gets a 403 page (the refusal is audited like an API refusal).
 | ``/tickets/queue`` | ``ticket.handle`` |
 | ``/tickets/review`` | ``ticket.review`` |
 | ``/tickets/overdue`` | ``ticket.review`` |
+| ``/tickets/stats`` | ``ticket.read`` or ``stats.read`` (the API counts what the reader may see) |
 
 The desk's "new work order" panel (``templates/tickets_desk.html``, ``static/js/desk-tickets.js``)
 is part of ``/desk``.
@@ -39,15 +40,17 @@ SOON_MINUTES = 60
 @dataclass(frozen=True)
 class TicketPage:
     key: str
-    perm: Perm
+    #: any of these opens the page
+    perms: tuple[Perm, ...]
     template: str
     title: str
 
 
 PAGES: dict[str, TicketPage] = {
-    "queue": TicketPage("queue", Perm.TICKET_HANDLE, "tickets_queue.html", "tk_queue_title"),
-    "review": TicketPage("review", Perm.TICKET_REVIEW, "tickets_review.html", "tk_review_title"),
-    "overdue": TicketPage("overdue", Perm.TICKET_REVIEW, "tickets_overdue.html", "tk_overdue_title"),
+    "queue": TicketPage("queue", (Perm.TICKET_HANDLE,), "tickets_queue.html", "tk_queue_title"),
+    "review": TicketPage("review", (Perm.TICKET_REVIEW,), "tickets_review.html", "tk_review_title"),
+    "overdue": TicketPage("overdue", (Perm.TICKET_REVIEW,), "tickets_overdue.html", "tk_overdue_title"),
+    "stats": TicketPage("stats", (Perm.TICKET_READ, Perm.STATS_READ), "tickets_stats.html", "tk_stats_title"),
 }
 
 
@@ -76,9 +79,9 @@ async def _show(request: Request, key: str) -> Response:
         return to_login(request)
     lang = pick_lang(request)
     t = translator(lang)
-    if not page.can(spec.perm):
+    if not any(page.can(p) for p in spec.perms):
         try:
-            await page.ctx.deny(spec.perm, "ticket_page", request.url.path)
+            await page.ctx.deny(spec.perms[0], "ticket_page", request.url.path)
         except Forbidden as exc:
             return render_page(
                 request,
@@ -86,7 +89,7 @@ async def _show(request: Request, key: str) -> Response:
                 "tickets_forbidden.html",
                 status=403,
                 title_key=spec.title,
-                perm=str(spec.perm),
+                perm=" / ".join(str(p) for p in spec.perms),
                 detail=exc.detail,
             )
     return render_page(
@@ -102,12 +105,12 @@ async def _show(request: Request, key: str) -> Response:
 
 @router.get("/tickets", response_class=HTMLResponse)
 async def tickets_home(request: Request) -> Response:
-    """The first work-order page the user may open (the queue, else the review page)."""
+    """The first work-order page the user may open (queue, review, overdue board, statistics)."""
     page = await page_user(request)
     if page is None:
         return to_login(request)
     for spec in PAGES.values():
-        if page.can(spec.perm):
+        if any(page.can(p) for p in spec.perms):
             return RedirectResponse(f"/tickets/{spec.key}", status_code=303)
     return await _show(request, "queue")
 
@@ -125,3 +128,8 @@ async def review_page(request: Request) -> Response:
 @router.get("/tickets/overdue", response_class=HTMLResponse)
 async def overdue_page(request: Request) -> Response:
     return await _show(request, "overdue")
+
+
+@router.get("/tickets/stats", response_class=HTMLResponse)
+async def stats_page(request: Request) -> Response:
+    return await _show(request, "stats")

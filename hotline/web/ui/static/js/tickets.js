@@ -734,10 +734,120 @@ async function startBoard() {
   stream.start();
 }
 
+// -- statistics ------------------------------------------------------------------------------------
+
+/** The columns of the statistics table: [key, string key, kind]. */
+const STAT_COLS = [
+  ["accepted", "tk_stats_accepted", "n"],
+  ["handled", "tk_stats_handled", "n"],
+  ["pending", "tk_stats_pending", "n"],
+  ["overdue", "tk_stats_overdue", "n"],
+  ["overdue_avg_seconds", "tk_stats_overdue_avg", "span"],
+  ["substantiated", "tk_stats_substantiated", "n"],
+  ["repeat", "tk_stats_repeat", "n"],
+  ["reply_rate", "tk_stats_reply_rate", "rate"],
+  ["on_time_rate", "tk_stats_on_time_rate", "rate"],
+  ["satisfaction_rate", "tk_stats_satisfaction_rate", "rate"],
+  ["urges", "tk_stats_urges", "n"],
+];
+const pct = new Intl.NumberFormat(LANG, { style: "percent", maximumFractionDigits: 1 });
+
+function statCell(value, kind) {
+  if (value === null || value === undefined) return "—";
+  if (kind === "rate") return pct.format(value);
+  if (kind === "span") return span(value);
+  return String(value);
+}
+
+function localDay(d) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+function statsQuery(format = "json") {
+  const p = new URLSearchParams({ from: $("tk-from").value, to: $("tk-to").value });
+  const groups = [...document.querySelectorAll("#tk-stats-form input[name=group]:checked")].map((x) => x.value);
+  if ($("tk-period").value) groups.unshift($("tk-period").value);
+  if (groups.length) p.set("group_by", groups.join(","));
+  if ($("tk-depth").value !== "" && groups.includes("unit")) p.set("unit_depth", $("tk-depth").value);
+  if ($("tk-type").value) p.set("type", $("tk-type").value);
+  if (format !== "json") {
+    p.set("format", format);
+    p.set("lang", LANG === "en" ? "en" : "zh");
+  }
+  return p;
+}
+
+function syncExports() {
+  $("tk-csv").href = `/api/v1/tickets/stats?${statsQuery("csv")}`;
+  $("tk-xlsx").href = `/api/v1/tickets/stats?${statsQuery("xlsx")}`;
+}
+
+async function loadStats(ev) {
+  if (ev) ev.preventDefault();
+  syncExports();
+  say(T.tk_loading);
+  let rep;
+  try {
+    rep = await api("GET", `/api/v1/tickets/stats?${statsQuery()}`);
+  } catch {
+    say("");
+    return;
+  }
+  const groups = rep.group_by || [];
+  const heads = [];
+  if (groups.includes("day") || groups.includes("month")) heads.push(["period", T.tk_stats_period_col]);
+  if (groups.includes("unit")) heads.push(["unit", T.tk_col_unit]);
+  if (groups.includes("type")) heads.push(["type", T.tk_col_type]);
+  $("tk-stats-head").replaceChildren(
+    ...heads.map(([, label]) => el("th", { scope: "col", text: label })),
+    ...STAT_COLS.map(([, key]) => el("th", { scope: "col", class: "num", text: T[key] })),
+  );
+  const label = (r, key) => {
+    if (key === "unit") return r.unit_name || r.unit || "—";
+    if (key === "type") return r.type ? typeLabel({ type: r.type, type_label: r.type_label }) : "—";
+    return r.period || "—";
+  };
+  const cells = (r) => STAT_COLS.map(([key, , kind]) => el("td", { class: "num", "data-col": key, text: statCell(r[key], kind) }));
+  $("tk-stats-rows").replaceChildren(
+    ...rep.rows.map((r) =>
+      el(
+        "tr",
+        { "data-unit": r.unit || "", "data-type": r.type || "", "data-period": r.period || "" },
+        ...heads.map(([key], i) => el(i === 0 ? "th" : "td", i === 0 ? { scope: "row", text: label(r, key) } : { text: label(r, key) })),
+        ...cells(r),
+      ),
+    ),
+  );
+  const span2 = Math.max(1, heads.length);
+  const total = el("tr", { id: "tk-stats-total-row" }, el("th", { scope: "row", colSpan: span2, text: T.tk_stats_total }), ...cells(rep.total));
+  $("tk-stats-total").replaceChildren(total);
+  $("tk-stats-empty").hidden = rep.rows.length > 0;
+  $("tk-stats-meta").textContent = fmt("tk_stats_generated", { from: rep.from, to: rep.to, tz: rep.timezone, at: when(rep.generated_at) });
+  say(fmt("tk_loaded", { n: rep.total.accepted }));
+}
+
+async function startStats() {
+  const today = new Date();
+  $("tk-to").value = localDay(today);
+  $("tk-from").value = localDay(new Date(today.getFullYear(), today.getMonth(), 1));
+  try {
+    const types = await api("GET", "/api/v1/tickets/types", undefined, { quiet: true });
+    const sel = $("tk-type");
+    for (const x of types) if (x.active !== false) sel.append(el("option", { value: x.code, text: typeLabel({ type: x.code, type_label: x.label }) }));
+  } catch {
+    /* the type filter stays "all" */
+  }
+  $("tk-stats-form").addEventListener("submit", loadStats);
+  $("tk-stats-form").addEventListener("change", syncExports);
+  await loadStats();
+}
+
 // -- start ---------------------------------------------------------------------------------------------
 
 async function main() {
   if (CFG.page === "overdue") await startBoard();
+  else if (CFG.page === "stats") await startStats();
   else await startList();
   document.body.dataset.ready = "1";
 }
