@@ -56,6 +56,7 @@ NAV: tuple[tuple[str, str, Perm], ...] = (
     ("/tickets/queue", "nav_tickets_queue", Perm.TICKET_HANDLE),
     ("/tickets/review", "nav_tickets_review", Perm.TICKET_REVIEW),
     ("/tickets/overdue", "nav_tickets_overdue", Perm.TICKET_REVIEW),
+    ("/tickets/stats", "nav_tickets_stats", Perm.TICKET_REVIEW),
     ("/admin", "nav_admin", Perm.USER_WRITE),
 )
 
