@@ -22,7 +22,7 @@ from hotline.org import service as org
 from hotline.sip.extensions import add_extension
 from hotline.store import migrate
 from hotline.store.db import create_engine, session_factory, transaction
-from hotline.store.models import AgentProfile, Call, QueueDef
+from hotline.store.models import AgentProfile, Call, QueueDef, Ticket
 from tests.conftest import _client, make_settings, token_for
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "access.md"
@@ -71,6 +71,7 @@ class World:
     customers: dict[str, int] = field(default_factory=dict)  # cA, cA1, cB and own:<actor>
     extensions: dict[str, int] = field(default_factory=dict)  # eA, eA1, eB and own:<actor>
     calls: dict[str, str] = field(default_factory=dict)  # kA, kA1, kB, unrouted and own:<actor>
+    tickets: dict[str, int] = field(default_factory=dict)  # wA, wA1, wB and own:<actor> (handled, in B)
 
 
 WORLD = World()
@@ -112,6 +113,10 @@ def matrix_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 WORLD.calls[f"k{loc}"] = k.id
                 s.add(QueueDef(tenant_id=t.id, unit_id=units[loc].id, name=f"q{loc.lower()}", settings={}))
                 s.add(AgentProfile(tenant_id=t.id, user_id=u.id, skills={}, queues=[f"q{loc.lower()}"]))
+            tickets: dict[str, Ticket] = {}
+            for loc in ("A", "A1", "B"):
+                tickets[f"w{loc}"] = Ticket(tenant_id=t.id, number=f"GD20261123-W{loc}", type_code="consultation",
+                                            state="dispatched", unit_id=units[loc].id, subject=f"order {loc}")  # fmt: skip
             s.add(Call(id="call-unrouted", tenant_id=t.id, direction="inbound"))
             WORLD.calls["unrouted"] = "call-unrouted"
             for role, scope in itertools.product(ROLES, SCOPES):
@@ -137,6 +142,12 @@ def matrix_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 k = Call(id=f"call-{name}", tenant_id=t.id, unit_id=b.id, direction="inbound", agent_id=u.id)
                 s.add(k)
                 WORLD.calls[f"own:{name}"] = k.id
+                tickets[f"own:{name}"] = Ticket(tenant_id=t.id, number=f"GD20261123-O{len(tickets)}",
+                                                type_code="consultation", state="dispatched", unit_id=b.id,
+                                                handler_id=u.id, subject=f"handled by {name}")  # fmt: skip
+            s.add_all(tickets.values())
+            await s.flush()
+            WORLD.tickets = {k: w.id for k, w in tickets.items()}
         await eng.dispose()
 
     asyncio.run(build())
@@ -373,6 +384,50 @@ async def test_role_scope(client: AsyncClient, role: str, scope: str) -> None:
         )
         allowed = expect(role, scope, "message.send", loc, owned)
         check(bad, f"POST message to {name}", r.status_code, allowed, 422 if name == me else 201)
+
+    # work orders: the responsible unit; the handler owns it. Reads, the list, creating in a unit,
+    # then urge (ticket.write or .review), acknowledge (ticket.handle), cancel (ticket.review)
+    w = WORLD.tickets
+    order_targets = {"wA": ("A", False), "wA1": ("A1", False), "wB": ("B", False), f"own:{me}": ("B", True)}
+    for name, (loc, owned) in order_targets.items():
+        r = await client.get(f"/api/v1/tickets/{w[name]}", headers=h)
+        check(bad, f"GET ticket {name}", r.status_code, expect(role, scope, "ticket.read", loc, owned))
+        version = 1
+        writes = expect(role, scope, "ticket.write", loc, owned) or expect(
+            role, scope, "ticket.review", loc, owned
+        )
+        for action, allowed in (
+            ("urge", writes),
+            ("acknowledge", expect(role, scope, "ticket.handle", loc, owned)),
+            ("cancel", expect(role, scope, "ticket.review", loc, owned)),
+        ):
+            r = await client.post(
+                f"/api/v1/tickets/{w[name]}/actions",
+                json={"action": action, "version": version, "note": "matrix"},
+                headers=h,
+            )
+            check(bad, f"POST ticket {name} {action}", r.status_code, allowed)
+            version += r.status_code == 200
+    r = await client.get("/api/v1/tickets", params={"limit": 200}, headers=h)
+    if "ticket.read" not in PERMS[role]:
+        check(bad, "GET tickets", r.status_code, False)
+    else:
+        seen = {x["id"] for x in r.json()["items"]}
+        for name, (loc, owned) in order_targets.items():
+            if (w[name] in seen) != covered(scope, loc, owned):
+                bad.append(f"GET tickets: {name} visible={w[name] in seen}")
+        others = {tid for k, tid in w.items() if k.startswith("own:") and k != f"own:{me}"}
+        if scope in ("own", "unit", "subtree") and seen & others:
+            bad.append("GET tickets: orders other users handle in B visible")
+    for loc in ("A", "A1", "B"):
+        body = {
+            "type": "consultation",
+            "subject": "x",
+            "unit": u[loc],
+            "fields": {"contact_phone": "13912340001"},
+        }
+        r = await client.post("/api/v1/tickets", json={**body, "description": "x"}, headers=h)
+        check(bad, f"POST ticket in {loc}", r.status_code, expect(role, scope, "ticket.write", loc), 201)
 
     assert not bad, f"{me}:\n  " + "\n  ".join(bad)
 
