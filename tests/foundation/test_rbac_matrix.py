@@ -416,8 +416,8 @@ async def test_role_scope(client: AsyncClient, role: str, scope: str) -> None:
         for name, (loc, owned) in order_targets.items():
             if (w[name] in seen) != covered(scope, loc, owned):
                 bad.append(f"GET tickets: {name} visible={w[name] in seen}")
-        others = {tid for k, tid in w.items() if k.startswith("own:") and k != f"own:{me}"}
-        if scope in ("own", "unit", "subtree") and seen & others:
+        handled = {tid for k, tid in w.items() if k.startswith("own:") and k != f"own:{me}"}
+        if scope in ("own", "unit", "subtree") and seen & handled:
             bad.append("GET tickets: orders other users handle in B visible")
     for loc in ("A", "A1", "B"):
         body = {
