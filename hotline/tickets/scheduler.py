@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -76,6 +77,10 @@ class DeadlineScheduler:
         self.clock: Callable[[], datetime] = clock or utcnow
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        #: how long policies, units and calendars are kept between rounds
+        self.keep_seconds = 5.0
+        self._kept: sla.Lookup | None = None
+        self._kept_at = 0.0
         #: counters: timers fired, events published, tickets that failed, rounds
         self.fired = 0
         self.published = 0
@@ -104,6 +109,13 @@ class DeadlineScheduler:
     @property
     def running(self) -> bool:
         return any(not t.done() for t in self._tasks)
+
+    def _lookup(self) -> sla.Lookup | None:
+        """Policies, units and calendars shared by the rounds of ``keep_seconds``."""
+        now = time.monotonic()
+        if self._kept is None or now - self._kept_at > self.keep_seconds:
+            self._kept, self._kept_at = sla.Lookup(None), now  # type: ignore[arg-type]
+        return self._kept
 
     def wake(self) -> None:
         """New timers were committed: look again now."""
@@ -212,7 +224,7 @@ class DeadlineScheduler:
             due: dict[int, list[tuple[datetime, str]]] = {}
             for r in rows:
                 due.setdefault(r.ticket_id, []).append((r.fire_at, r.step))
-            lookup = sla.Lookup(s)
+            lookup = sla.Lookup(s, keep=self._lookup())
             prepared = await sla.prepare(s, tickets, lookup, errors=failed)
             results: list[sla.Result] = []
             for t in tickets:

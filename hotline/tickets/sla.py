@@ -73,13 +73,15 @@ def _unit_info(id: int, code: str, path: str, calendar_id: int | None) -> UnitIn
 
 
 class Lookup:
-    """Policies, units and calendars read once per transaction (a scheduler batch)."""
+    """Policies, units and calendars read once per transaction (a scheduler round), or — with
+    ``keep`` — kept across rounds (the scheduler renews ``keep`` every few seconds, so a changed
+    policy, calendar or unit is seen within that time)."""
 
-    def __init__(self, s: AsyncSession) -> None:
+    def __init__(self, s: AsyncSession, keep: Lookup | None = None) -> None:
         self.s = s
-        self.policies: dict[int, D.SlaPolicy] = {}
-        self.units: dict[int, UnitInfo] = {}
-        self.calendars: dict[int, BusinessCalendar] = {}
+        self.policies: dict[int, D.SlaPolicy] = keep.policies if keep is not None else {}
+        self.units: dict[int, UnitInfo] = keep.units if keep is not None else {}
+        self.calendars: dict[int, BusinessCalendar] = keep.calendars if keep is not None else {}
 
     async def policy(self, tenant_id: int) -> D.SlaPolicy:
         got = self.policies.get(tenant_id)
