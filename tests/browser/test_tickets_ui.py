@@ -274,14 +274,23 @@ async def test_handler_acknowledges_starts_and_replies(
         got = await page.request.get(f"{live.url}{href}")
         assert got.status == 200 and await got.body() == PNG
 
-        # a stale version: someone else acted meanwhile → the page reloads and says so
+        # live: someone else acknowledges the other order → the card follows the event
         await page.click(f"#tk-rows tr[data-number='{other['number']}'] button.tk-link")
-        await page.wait_for_selector(f"#tk-card[data-id='{other['id']}']")
+        await page.wait_for_selector(f"#tk-card[data-id='{other['id']}'][data-state='dispatched']")
         handler = await Api.as_user(client, "liu.yang")
-        await handler.act(other, "acknowledge")
-        await page.click("#tk-action-buttons button[data-action='acknowledge']")
+        other = await handler.act(other, "acknowledge")
+        await page.wait_for_selector(
+            f"#tk-card[data-id='{other['id']}'][data-state='acknowledged']", timeout=10_000
+        )
+        await wait_text(page, f"#tk-rows tr[data-number='{other['number']}']", "已接单")
+
+        # a stale version (no live events meanwhile): the click is refused, the page reloads and says so
+        await page.evaluate("window.ticketStream.stop()")
+        other = await handler.act(other, "start")
+        await page.click("#tk-action-buttons button[data-action='start']")
         await wait_text(page, "#tk-status", "已被他人修改")
-        await page.wait_for_selector(f"#tk-card[data-id='{other['id']}'][data-state='acknowledged']")
+        await page.wait_for_selector(f"#tk-card[data-id='{other['id']}'][data-state='in_progress']")
+        await page.evaluate("window.ticketStream.start()")
 
         # hold (waiting for a third party) and resume: back to the state it was held from
         await page.click("#tk-action-buttons button[data-action='hold']")
@@ -293,7 +302,7 @@ async def test_handler_acknowledges_starts_and_replies(
         buttons = await page.locator("#tk-action-buttons button").all_inner_texts()
         assert buttons == ["恢复处理"], buttons
         await page.click("#tk-action-buttons button[data-action='resume']")
-        await page.wait_for_selector(f"#tk-card[data-id='{other['id']}'][data-state='acknowledged']")
+        await page.wait_for_selector(f"#tk-card[data-id='{other['id']}'][data-state='in_progress']")
         assert not page.page_errors, page.page_errors
 
 

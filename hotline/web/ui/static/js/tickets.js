@@ -12,8 +12,8 @@
 // a one-second tick moves an order from "due soon" to "overdue" when its time passes, and the
 // events reload the lists (debounced), so the board follows the deadline scheduler live.
 //
-// The hub sends `ticket` events (no call, queue or agent) to readers with stats.read at tenant
-// scope only, so the pages also reload their lists once a minute.
+// The hub sends `ticket` / `ticket_deadline` events to readers with ticket.read over the order's
+// unit (and its handler); the lists also reload once a minute as a safety net.
 
 import { api, ApiError, showError } from "/static/js/api.js";
 import { EventStream } from "/static/js/events.js";
@@ -576,13 +576,13 @@ async function startList() {
   const want = new URLSearchParams(location.search).get("ticket");
   if (want) await select(want);
   setInterval(tickList, 1000);
-  // live events reach tenant-wide readers only (see the module's docs); everyone else gets the
-  // list refreshed once a minute
+  // a safety net besides the live events (a reconnect gap the replay could not fill)
   setInterval(() => L.action || loadList({ quiet: true }), 60000);
   const stream = new EventStream({ strings: T, skip: ["stats"] });
   stream.on("event", listEvent);
   stream.on("snapshot", () => scheduleList());
   stream.start();
+  window.ticketStream = stream; // for tests and debugging
 }
 
 // -- the overdue board --------------------------------------------------------------------------------
@@ -732,6 +732,7 @@ async function startBoard() {
   stream.on("event", boardEvent);
   stream.on("snapshot", () => loadBoard());
   stream.start();
+  window.ticketStream = stream; // for tests and debugging
 }
 
 // -- statistics ------------------------------------------------------------------------------------
