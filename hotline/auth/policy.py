@@ -138,9 +138,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
         }
     ),
     Role.KNOWLEDGE_EDITOR: frozenset({P.UNIT_READ}),
-    Role.HANDLER: frozenset(
-        {P.UNIT_READ, P.CUSTOMER_READ, P.BILLING_READ, P.TICKET_READ, P.TICKET_HANDLE}
-    ),
+    Role.HANDLER: frozenset({P.UNIT_READ, P.CUSTOMER_READ, P.BILLING_READ, P.TICKET_READ, P.TICKET_HANDLE}),
     Role.VIEWER: frozenset({P.UNIT_READ, P.USER_READ, P.QUEUE_READ, P.AGENT_READ, P.STATS_READ}),
 }
 

@@ -100,7 +100,7 @@ class ContactCenter:
         #: the billing system (built-in or a CIS adapter) — hotline.utility.backend
         self.billing: BillingBackend = billing if billing is not None else BuiltinBackend(factory)
         #: what IVR action plugins may use (hotline.ivr.actions.ActionContext.services)
-        self.services: dict[str, Any] = {"db": factory, "billing": self.billing}
+        self.services: dict[str, Any] = {"db": factory, "billing": self.billing, "hub": self.hub}
         self._upkeep: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -20,6 +20,7 @@ from hotline.org import service as org
 from hotline.sip.extensions import add_extension
 from hotline.store.db import transaction
 from hotline.store.models import (
+    DispatchRule,
     AgentMessage,
     AgentMessageRecipient,
     Call,
@@ -93,6 +94,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/outages/{outage_id}"): {"cause": "hijacked"},
     **{("POST", f"/api/v1/outages/{{outage_id}}/{verb}"): {} for verb in ("activate", "restore", "cancel")},
     ("PATCH", "/api/v1/tickets/{key}"): {"version": 1, "subject": "hijacked"},
+    ("PUT", "/api/v1/tickets/types/{code}"): {"doc": {"label": ""}},
+    ("PATCH", "/api/v1/tickets/dispatch-rules/{rule_id}"): {"name": "hijacked"},
     ("POST", "/api/v1/tickets/{key}/actions"): {"action": "urge", "version": 1, "note": "hijacked"},
 }
 #: answers other than 404 that still reveal nothing of tenant B
@@ -102,6 +105,7 @@ EXPECTED: dict[tuple[str, str], int] = {
     ("PUT", "/api/v1/ivr/numbers/{number}"): 422,  # "no active flow 'bname'" — in tenant A
     ("PUT", "/api/v1/codes/{kind}/{code}"): 422,  # empty label refused; codes are per tenant anyway
     ("PUT", "/api/v1/tariffs/{code}"): 422,  # invalid tariff refused; tariffs are per tenant anyway
+    ("PUT", "/api/v1/tickets/types/{code}"): 422,  # invalid type refused; types are per tenant anyway
     ("GET", "/api/v1/billing/runs/{period}"): 200,  # tenant A's own month; reads nothing of B
 }
 FLOW_B = """name: bname
@@ -158,6 +162,8 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
             unit_id=branch.id, customer_id=cust.id, subject="B order", search=" b order ",
         )  # fmt: skip
         s.add(ticket)
+        rule = DispatchRule(tenant_id=t.id, name="B rule", target_unit_id=branch.id)
+        s.add(rule)
         await s.flush()
         s.add(AgentMessageRecipient(message_id=msg.id, user_id=agent.id))
         s.add(
@@ -189,6 +195,7 @@ async def _tenant_b(client: AsyncClient) -> dict[str, int]:
             "code": "bcode",
             "key": ticket.id,  # work orders: id (or number)
             "attachment_id": "b" * 32,
+            "rule_id": rule.id,
         }
 
 
