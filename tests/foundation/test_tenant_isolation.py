@@ -20,10 +20,10 @@ from hotline.org import service as org
 from hotline.sip.extensions import add_extension
 from hotline.store.db import transaction
 from hotline.store.models import (
-    DispatchRule,
     AgentMessage,
     AgentMessageRecipient,
     Call,
+    DispatchRule,
     IvrFlow,
     NumberRoute,
     Outage,
