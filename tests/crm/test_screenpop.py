@@ -166,7 +166,8 @@ async def test_pop_hides_private_data_unless_allowed(factory: Any) -> None:
         assert "金宝路" not in str(doc) and "1234" not in str(doc) and "@example.com" not in str(doc)
         # outages are not private
         assert doc["outages"][0]["cause"] == "cable fault" and doc["outages_error"] is None
-        assert doc["open_orders"] == [] and doc["open_orders_source"] is None
+        # the work-order provider is registered and this customer has no open order
+        assert doc["open_orders"] == [] and doc["open_orders_source"] == "hotline.tickets.service"
 
         doc = await screenpop.pop(s, env["tenant"], c, private=True, billing=FakeCis(), verified="agent")
         assert doc["private"]["address"] == "南京市江宁区东山街道金宝路 8 号"
@@ -265,7 +266,8 @@ async def test_verification_last_contacts_and_open_order_providers(factory: Any)
     async def orders(s: Any, tenant_id: int, customer_id: int) -> list[dict[str, Any]]:
         return [{"id": "WO-1", "title": "停电报修", "status": "open", "customer_id": customer_id}]
 
-    screenpop.OPEN_ORDER_PROVIDERS.append(orders)
+    registered = list(screenpop.OPEN_ORDER_PROVIDERS)  # the work-order module's provider
+    screenpop.OPEN_ORDER_PROVIDERS[:] = [orders]
     try:
         async with factory() as s:
             doc = await screenpop.pop(s, tid, await s.get_one(Customer, ids["3201000003"]), private=False)
@@ -275,4 +277,4 @@ async def test_verification_last_contacts_and_open_order_providers(factory: Any)
             assert doc["open_orders_source"] == __name__
             assert doc["last_contacts"] == [] and doc["last_agent"] is None
     finally:
-        screenpop.OPEN_ORDER_PROVIDERS.remove(orders)
+        screenpop.OPEN_ORDER_PROVIDERS[:] = registered
