@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 from hotline.errors import Invalid, NotFound
 from hotline.org import service as org
 from hotline.store.models import Customer, DispatchRule, Unit
+from hotline.store.types import valid_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,7 @@ async def _unit(s: AsyncSession, tenant_id: int, key: Any, field: str) -> Unit:
     try:
         return await org.get_unit(s, tenant_id, key.strip() if isinstance(key, str) else key)
     except NotFound:
-        if isinstance(key, str) and key.strip().isdigit():
+        if isinstance(key, str) and key.strip().isdigit() and valid_id(int(key)):
             try:
                 return await org.get_unit(s, tenant_id, int(key))
             except NotFound:
@@ -197,6 +198,8 @@ async def list_rules(s: AsyncSession, tenant_id: int) -> list[DispatchRule]:
 
 
 async def get_rule(s: AsyncSession, tenant_id: int, rule_id: int) -> DispatchRule:
+    if not valid_id(rule_id):  # beyond BIGINT: no such rule (and no query a driver would refuse)
+        raise NotFound(f"no dispatch rule {rule_id}", field="rule")
     row = await s.scalar(
         select(DispatchRule).where(DispatchRule.tenant_id == tenant_id, DispatchRule.id == rule_id)
     )

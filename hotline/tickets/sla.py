@@ -54,7 +54,7 @@ _NOTES = {"warned": "即将超时", "overdue": "已超时", "escalated": "督办
 # -- lookups --------------------------------------------------------------------------------------
 
 _policy_cache: dict[int, tuple[Any, D.SlaPolicy]] = {}
-_calendar_cache: dict[tuple[int, int], BusinessCalendar] = {}
+_calendar_cache: dict[tuple[str, str, str, str], BusinessCalendar] = {}
 _ALWAYS_OPEN = BusinessCalendar.always_open()
 
 
@@ -135,7 +135,8 @@ class Lookup:
         ).first()
         if c is None:
             return _ALWAYS_OPEN
-        key = (cal_id, c.version)
+        # keyed by content, not by id: ids repeat across databases (and the cache is per process)
+        key = (c.timezone, repr(c.week), repr(c.holidays), repr(c.workdays))
         cal = _calendar_cache.get(key)
         if cal is None:
             cal = BusinessCalendar.from_spec(
