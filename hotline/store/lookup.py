@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from hotline.errors import NotFound
+from hotline.store.cache import Cache, db_key
 from hotline.store.models import Unit
 from hotline.store.types import valid_id
 
@@ -37,8 +38,17 @@ async def get_in_tenant(
     return row
 
 
+_PATHS: Cache[tuple[str, int], str] = Cache(("units",), maxsize=100_000)
+
+
 async def unit_path(s: AsyncSession, unit_id: int | None) -> str:
-    """The materialised path of a unit ("" when there is none): where a record lies for the policy."""
+    """The materialised path of a unit ("" when there is none): where a record lies for the policy
+    (cached: see :mod:`hotline.store.cache`)."""
     if unit_id is None:
         return ""
-    return await s.scalar(select(Unit.path).where(Unit.id == unit_id)) or ""
+    key = (db_key(s), unit_id)
+    got = _PATHS.get(key)
+    if got is None:
+        mark = _PATHS.mark()
+        got = _PATHS.put(key, await s.scalar(select(Unit.path).where(Unit.id == unit_id)) or "", mark)
+    return got

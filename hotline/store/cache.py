@@ -1,0 +1,125 @@
+"""Process-local read caches of rows that change rarely (units, calendars, tenant settings, ticket
+types, dispatch rules, sessions), kept honest two ways:
+
+- **in this process**, every ORM flush or bulk UPDATE/DELETE/INSERT touching a watched table bumps
+  that table's generation, at flush time and again after commit; an entry remembers the
+  generations it was read under (taken *before* the read) and is dropped when any of them moved,
+  so a change made through this process is seen by the very next request;
+- **from other processes** (several ``hotline serve`` on one PostgreSQL), an entry also expires
+  after its ``ttl`` seconds: a change made elsewhere is seen within that time.
+
+This is what keeps the hot paths (creating a work order, authenticating a request) to the round
+trips that matter, rather than re-reading the same configuration rows on every request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable, Iterable
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
+
+_generations: dict[str, int] = {}
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def generation(tables: Iterable[str]) -> tuple[int, ...]:
+    return tuple(_generations.get(t, 0) for t in tables)
+
+
+def bump(*tables: str) -> None:
+    """Invalidate every entry read from ``tables`` (done automatically for ORM writes)."""
+    for t in tables:
+        _generations[t] = _generations.get(t, 0) + 1
+
+
+def _table_of(obj: Any) -> str | None:
+    table = getattr(obj, "__table__", None)
+    return getattr(table, "name", None)
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _ctx: Any) -> None:
+    touched: set[str] = session.info.setdefault("cache_touched", set())
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        name = _table_of(obj)
+        if name is not None:
+            touched.add(name)
+    if touched:
+        bump(*touched)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _on_execute(state: ORMExecuteState) -> None:
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return
+    table = getattr(state.statement, "table", None)
+    name = getattr(table, "name", None)
+    if isinstance(name, str):
+        state.session.info.setdefault("cache_touched", set()).add(name)
+        bump(name)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    touched = session.info.pop("cache_touched", None)
+    if touched:
+        bump(*touched)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    touched = session.info.pop("cache_touched", None)
+    if touched:
+        bump(*touched)
+
+
+def db_key(s: Any) -> str:
+    """The identity of the database a session (or connection) talks to."""
+    bind = s.get_bind() if hasattr(s, "get_bind") else s
+    engine = getattr(bind, "engine", bind)
+    return str(engine.url)
+
+
+class Cache(Generic[K, V]):
+    """Entries read from ``tables``, each valid until one of those tables is written through this
+    process or ``ttl`` seconds pass. Call :meth:`mark` *before* reading the rows, then :meth:`put`
+    with that mark, so a write racing the read is never cached as fresh. Keys should name the
+    database (:func:`db_key`): ids repeat across databases."""
+
+    def __init__(self, tables: Iterable[str], ttl: float = 5.0, maxsize: int = 10_000) -> None:
+        # ``tenants`` too: a new database (tests, a restore) starts by writing its tenant, so
+        # entries keyed by ids that repeat across databases never outlive their database
+        self.tables = tuple(dict.fromkeys((*tables, "tenants")))
+        self.ttl = ttl
+        self.maxsize = maxsize
+        self._data: dict[K, tuple[tuple[int, ...], float, V]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def mark(self) -> tuple[int, ...]:
+        return generation(self.tables)
+
+    def get(self, key: K) -> V | None:
+        hit = self._data.get(key)
+        if hit is not None:
+            gen, at, value = hit
+            if gen == generation(self.tables) and time.monotonic() - at < self.ttl:
+                self.hits += 1
+                return value
+            del self._data[key]
+        self.misses += 1
+        return None
+
+    def put(self, key: K, value: V, mark: tuple[int, ...]) -> V:
+        if len(self._data) >= self.maxsize:
+            self._data.clear()
+        self._data[key] = (mark, time.monotonic(), value)
+        return value
+
+    def clear(self) -> None:
+        self._data.clear()
