@@ -810,6 +810,14 @@ class Ticket(Base):
         Index("ix_tickets_due", "tenant_id", "overdue", "due_at"),
         Index("ix_tickets_outage", "tenant_id", "outage_id"),
         Index("ix_tickets_call", "tenant_id", "call_id"),
+        Index("ix_tickets_handler", "tenant_id", "handler_id", "created_at"),
+        # PostgreSQL only (migration 0009): trigram GIN over the full-text tokens
+        Index(
+            "ix_tickets_search_trgm",
+            "search",
+            postgresql_using="gin",
+            postgresql_ops={"search": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
