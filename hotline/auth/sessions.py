@@ -167,18 +167,25 @@ async def resolve(
 ) -> tuple[AuthSession, User]:
     now = now or utcnow()
     row = await s.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash(raw)))
-    if row is None or (kind is not None and row.kind != kind):
+    if row is None:
+        raise Unauthorized("invalid token")
+    user = await s.get_one(User, row.user_id)
+    check(row, user, kind=kind, now=now)
+    return row, user
+
+
+def check(row: AuthSession, user: User, *, kind: str | None, now: datetime) -> None:
+    """Whether a session (and its user) may be used now: Unauthorized / Locked otherwise."""
+    if kind is not None and row.kind != kind:
         raise Unauthorized("invalid token")
     if row.revoked_at is not None:
         raise Unauthorized("token revoked")
     if row.expires_at <= now:
         raise Unauthorized("token expired")
-    user = await s.get_one(User, row.user_id)
     if not user.active:
         raise Unauthorized("account is disabled")
     if user.locked_until is not None and user.locked_until > now:
         raise Locked("account locked")
-    return row, user
 
 
 async def revoke(s: AsyncSession, row: AuthSession, now: datetime | None = None) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Annotated
 
@@ -17,8 +17,10 @@ from hotline.config import Settings
 from hotline.cti.center import ContactCenter
 from hotline.cti.service import Telephony
 from hotline.errors import Forbidden, HotlineError, Unauthorized
+from hotline.store.cache import Cache
 from hotline.store.db import transaction
 from hotline.store.models import AuthSession, User
+from hotline.store.types import utcnow
 from hotline.web.metrics import Metrics
 
 SESSION_COOKIE = "hotline_session"
@@ -133,16 +135,34 @@ async def authenticated(request: Request) -> Ctx:
         via_cookie = True
         if not raw:
             raise Unauthorized("not logged in: send 'Authorization: Bearer <token>' or log in")
-    async with state.db() as s:
-        row, user = await sessions.resolve(s, raw, kind="browser" if via_cookie else None)
-        if (
-            via_cookie
-            and request.method not in SAFE_METHODS
-            and not sessions.csrf_ok(row, request.headers.get(CSRF_HEADER))
-        ):
-            raise Forbidden("missing or wrong CSRF token (send the X-CSRF-Token header)")
-        principal = await principal_for(s, user, ip=client_ip(request))
-    return Ctx(principal=principal, session=row, state=state)
+    kind = "browser" if via_cookie else None
+    key = (str(id(state.db)), sessions.token_hash(raw))
+    hit = _SIGNED_IN.get(key)
+    if hit is not None:
+        row, user, principal = hit
+        sessions.check(row, user, kind=kind, now=utcnow())
+    else:
+        mark = _SIGNED_IN.mark()
+        async with state.db() as s:
+            row, user = await sessions.resolve(s, raw, kind=kind)
+            principal = await principal_for(s, user)
+        _SIGNED_IN.put(key, (row, user, principal), mark)
+    if (
+        via_cookie
+        and request.method not in SAFE_METHODS
+        and not sessions.csrf_ok(row, request.headers.get(CSRF_HEADER))
+    ):
+        raise Forbidden("missing or wrong CSRF token (send the X-CSRF-Token header)")
+    return Ctx(principal=replace(principal, ip=client_ip(request)), session=row, state=state)
+
+
+#: signed-in sessions by token: the session row, its user and their grants, re-checked (revoked,
+#: expired, disabled, locked) on every request. A sign-out, a revocation, a disabled account or a
+#: changed grant through this process is seen at once; through another server within ``ttl``
+#: seconds (:mod:`hotline.store.cache`).
+_SIGNED_IN: Cache[tuple[str, str], tuple[AuthSession, User, Principal]] = Cache(
+    ("auth_sessions", "users", "role_grants", "units"), ttl=2.0, maxsize=50_000
+)
 
 
 CtxDep = Annotated[Ctx, Depends(authenticated)]
