@@ -36,7 +36,13 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 10}
     else:
-        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # enough kept connections for a busy server's concurrent requests: an overflow
+        # connection is opened and closed per use, which costs far more than the query
+        kwargs.update(pool_size=20, max_overflow=40, pool_pre_ping=True)
+        if u.get_backend_name() == "postgresql" and u.get_driver_name() == "asyncpg":
+            # batched INSERTs (group commit: one statement per batch size and table) need more
+            # than the default 100 prepared statements per connection, or they are prepared anew
+            kwargs["connect_args"] = {"prepared_statement_cache_size": 1000}
     engine = create_async_engine(url, **kwargs)
     if u.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -52,3 +58,19 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
     """One unit of work: commits on success, rolls back on any exception."""
     async with factory() as session, session.begin():
         yield session
+
+
+_AUTOCOMMIT: dict[int, tuple[AsyncEngine, AsyncEngine]] = {}
+
+
+def reads(factory: async_sessionmaker[AsyncSession]) -> AsyncSession:
+    """A session for reads only, outside any transaction: each statement stands alone, so a
+    request that only reads spends no round trips on BEGIN and ROLLBACK (use ``async with``).
+    Writes through it are committed statement by statement: use :func:`transaction` for those."""
+    engine = factory.kw["bind"]
+    hit = _AUTOCOMMIT.get(id(engine))
+    if hit is None or hit[0] is not engine:
+        if len(_AUTOCOMMIT) > 100:
+            _AUTOCOMMIT.clear()
+        hit = _AUTOCOMMIT[id(engine)] = (engine, engine.execution_options(isolation_level="AUTOCOMMIT"))
+    return factory(bind=hit[1])

@@ -117,7 +117,13 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         redoc_url=None,
     )
     problems.install(app)
+    # routes are matched in this order, one by one: the busiest API (work orders, created and
+    # listed all day by every agent and handler) comes first. The ticket statistics and admin
+    # routers stay before the tickets router (their paths would match its /tickets/{key}).
     routers = (
+        ticket_stats_api.router,
+        ticket_admin_api.router,
+        tickets_api.router,
         system.router,
         auth.router,
         org.router,
@@ -146,9 +152,6 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         admin_customers.router,
         admin_tariffs.router,
         admin_outages.router,
-        ticket_stats_api.router,
-        ticket_admin_api.router,
-        tickets_api.router,
         tickets_ui.router,
     )
     for router in routers:
