@@ -415,7 +415,7 @@ def start_profile(serve: Serve, tmp: Path, seconds: float) -> tuple[Any, Path] |
         return None
     out = tmp / "profile.txt"
     spy = subprocess.Popen(
-        [pyspy, "record", "--pid", str(serve.proc.pid), "--rate", "100", "--format", "raw",
+        [pyspy, "record", "--pid", str(serve.proc.pid), "--rate", "100", "--format", "raw", "--threads",
          "--nonblocking", "--duration", str(int(seconds)), "--output", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -98,20 +98,46 @@ async def add_entry(
         )
         if existing is not None:
             return existing
-    e = ContactEntry(
+    e = new_entry(
+        tenant_id,
+        customer_id,
+        kind=kind,
+        channel=channel,
+        ref=ref,
+        summary=summary,
+        agent_id=agent_id,
+        detail=detail,
+        at=at,
+    )
+    s.add(e)
+    await s.flush()
+    return e
+
+
+def new_entry(
+    tenant_id: int,
+    customer_id: int,
+    *,
+    kind: str,
+    channel: str = "voice",
+    ref: str = "",
+    summary: str = "",
+    agent_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> ContactEntry:
+    """A checked entry for the caller to add (no duplicate check: see :func:`add_entry`)."""
+    return ContactEntry(
         tenant_id=tenant_id,
         customer_id=customer_id,
         at=at or utcnow(),
         kind=kind,
         channel=channel,
         ref=ref[:64],
-        summary=summary,
+        summary=check_entry(kind, channel, summary),
         agent_id=agent_id,
         detail=detail or {},
     )
-    s.add(e)
-    await s.flush()
-    return e
 
 
 def _call_doc(c: Call) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import aliased
 
 from hotline.errors import Invalid, NotFound
 from hotline.org import service as org
+from hotline.store.cache import Cache, db_key
 from hotline.store.models import Customer, DispatchRule, Unit
 from hotline.store.types import valid_id
 
@@ -71,6 +72,10 @@ def choose(rules: Sequence[Rule], facts: Facts) -> int | None:
 # -- the shell ----------------------------------------------------------------------------------------
 
 
+#: the tenant's active rules, for dispatching new orders (:mod:`hotline.store.cache`)
+_ACTIVE: Cache[tuple[str, int], list[Rule]] = Cache(("ticket_dispatch_rules", "units"))
+
+
 async def load_rules(s: AsyncSession, tenant_id: int, *, active_only: bool = True) -> list[Rule]:
     supply = aliased(Unit)
     q = (
@@ -109,7 +114,11 @@ async def resolve(
 ) -> int | None:
     """The unit the tenant's dispatch rules name for a new order (None: no rule matches).
     ``unit_path``: the customer's supply unit's path when the caller knows it."""
-    rules = await load_rules(s, tenant_id)
+    key = (db_key(s), tenant_id)
+    rules = _ACTIVE.get(key)
+    if rules is None:
+        mark = _ACTIVE.mark()
+        rules = _ACTIVE.put(key, await load_rules(s, tenant_id), mark)
     if not rules:
         return None
     if unit_path is None and customer is not None:

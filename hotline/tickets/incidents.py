@@ -127,50 +127,49 @@ async def _named_outage(s: AsyncSession, row: Ticket, now: datetime) -> Outage |
     return o if o is not None and in_effect_now(o, now) else None
 
 
-async def outage_for(s: AsyncSession, row: Ticket, now: datetime) -> Outage | None:
-    """The outage a fault order belongs to now (see the module docstring), or None."""
+async def outage_for(
+    s: AsyncSession, row: Ticket, now: datetime, *, customer: Customer | None = None
+) -> Outage | None:
+    """The outage a fault order belongs to now (see the module docstring), or None
+    (``customer``: the order's customer when the caller has it loaded)."""
     named = await _named_outage(s, row, now)
     if named is not None:
         return named
     if row.customer_id is None:
         return None
-    customer = await s.scalar(
-        select(Customer).where(Customer.tenant_id == row.tenant_id, Customer.id == row.customer_id)
-    )
+    if customer is None or customer.id != row.customer_id:
+        customer = await s.scalar(
+            select(Customer).where(Customer.tenant_id == row.tenant_id, Customer.id == row.customer_id)
+        )
     if customer is None or not customer.feeder:
         return None
     found = await outage_store.outages_for_customer(s, row.tenant_id, customer, now)
     return next((o for o in found if in_effect_now(o, now)), None)
 
 
-async def link(s: AsyncSession, row: Ticket, now: datetime) -> list[dict[str, Any]]:
-    """Link a new fault order to the outage over its customer's area (in the caller's transaction)."""
+def linked_entry(row: Ticket, o: Outage, now: datetime, *, state: str, version: int) -> TicketHistory:
+    """The ``linked`` history entry of a new fault order joined to outage ``o``."""
+    return TicketHistory(
+        tenant_id=row.tenant_id,
+        ticket_id=row.id,
+        at=now,
+        user_id=None,
+        actor="system",
+        action="linked",
+        from_state=state,
+        to_state=state,
+        note=f"关联停电事件 {o.id} / linked to outage {o.id}",
+        attachments=[],
+        data={"outage_id": o.id, "kind": o.kind, "cause": o.cause},
+        version=version,
+    )
+
+
+async def linked_events(s: AsyncSession, row: Ticket, o: Outage) -> list[dict[str, Any]]:
+    """The events of ``row`` (flushed, with its ``outage_id``) joining outage ``o``."""
     from hotline.tickets.events import ticket_event
     from hotline.tickets.service import unit_code
 
-    if row.type_code != FAULT_TYPE or row.outage_id is not None:
-        return []
-    o = await outage_for(s, row, now)
-    if o is None:
-        return []
-    row.outage_id = o.id
-    s.add(
-        TicketHistory(
-            tenant_id=row.tenant_id,
-            ticket_id=row.id,
-            at=now,
-            user_id=None,
-            actor="system",
-            action="linked",
-            from_state=row.state,
-            to_state=row.state,
-            note=f"关联停电事件 {o.id} / linked to outage {o.id}",
-            attachments=[],
-            data={"outage_id": o.id, "kind": o.kind, "cause": o.cause},
-            version=row.version,
-        )
-    )
-    await s.flush()
     linked = int(
         await s.scalar(
             select(func.count())

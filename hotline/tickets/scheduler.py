@@ -117,8 +117,11 @@ class DeadlineScheduler:
             self._kept, self._kept_at = sla.Lookup(None), now  # type: ignore[arg-type]
         return self._kept
 
-    def wake(self) -> None:
-        """New timers were committed: look again now."""
+    def wake(self, at: datetime | None = None) -> None:
+        """New timers were committed (the earliest due ``at``): look again now, unless the next
+        look (at most ``poll`` seconds away) comes before ``at`` anyway."""
+        if at is not None and at > self.clock() + timedelta(seconds=self.poll):
+            return
         self._wake.set()
 
     async def _loop(self) -> None:

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline.store.bulk import bulk_insert
 from hotline.store.models import Customer, RoleGrant, Ticket, TicketHistory, Unit, User
+from hotline.tickets.service import reserve_ids
 
 Progress = Callable[[str, int, int | None], None]
 
@@ -809,11 +810,16 @@ async def generate(
     async with factory() as s:
         if ctx is None:
             ctx = await load_context(s, tenant_id)
-        first = int(await s.scalar(select(func.max(Ticket.id))) or 0) + 1
+    engine = factory.kw["bind"]
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # the range comes from the id sequence (running servers take their ids from it too)
+            first = await reserve_ids(conn, count) if count else 1
+        else:  # one writer: the ids after the highest
+            first = int(await conn.scalar(select(func.max(Ticket.id))) or 0) + 1
     report = GenReport(first_id=first)
     ticket_t = Ticket.__table__
     history_t = TicketHistory.__table__
-    engine = factory.kw["bind"]
     if progress:
         progress("orders", 0, count)
     batches = orders(
@@ -844,10 +850,5 @@ async def generate(
             report.states[r["state"]] = report.states.get(r["state"], 0) + 1
         if progress:
             progress("orders", report.orders, count)
-    async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql" and report.orders:
-            await conn.exec_driver_sql(
-                "SELECT setval(pg_get_serial_sequence('tickets', 'id'), (SELECT max(id) FROM tickets))"
-            )
     report.seconds = time.perf_counter() - t0
     return report

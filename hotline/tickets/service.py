@@ -20,12 +20,12 @@ import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, func, literal, or_, select, tuple_, update
+from sqlalchemy import Engine, and_, func, literal, literal_column, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -33,7 +33,8 @@ from hotline.auth.policy import DataScope
 from hotline.crm import screenpop, timeline
 from hotline.crm.phones import normalize_phone
 from hotline.errors import HotlineError, Invalid, NotFound
-from hotline.store.models import Customer, Ticket, TicketHistory, TicketTypeDef, Unit, User
+from hotline.store.cache import Cache, db_key
+from hotline.store.models import Customer, Outage, Ticket, TicketHistory, TicketTypeDef, Unit, User
 from hotline.store.types import UTCDateTime, utcnow, valid_id
 from hotline.tickets import attachments as attach
 from hotline.tickets import dispatch as rules
@@ -127,6 +128,11 @@ class Change:
     events: tuple[dict[str, Any], ...] = ()
     #: every history entry written by this change, in order
     entries: tuple[TicketHistory, ...] = field(default=())
+    #: the earliest deadline timer this change wrote (the scheduler is woken when it is near)
+    next_timer: datetime | None = None
+    #: the ticket's deadline steps as :func:`sla.deadlines` lists them, when the change knows
+    #: them without reading (a creation)
+    deadlines: tuple[dict[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -187,39 +193,32 @@ def _maybe_phone(value: str) -> str | None:
 
 # -- types --------------------------------------------------------------------------------------------
 
-_TYPES_CACHE: dict[int, tuple[tuple[Any, ...], dict[str, TicketType]]] = {}
+#: the tenant's types (see :mod:`hotline.store.cache`: an edit in this process is seen at once,
+#: one made by another server within the ttl)
+_TYPES: Cache[tuple[str, int], dict[str, TicketType]] = Cache(("ticket_types",))
 
 
 async def types_for(s: AsyncSession, tenant_id: int) -> dict[str, TicketType]:
     """The tenant's ticket types: :data:`DEFAULT_TYPES` overlaid by its active ``ticket_types``
-    rows (cached per tenant; the cache key is the rows' count, highest version and latest
-    update, so an edit is seen at once)."""
-    key_row = (
-        await s.execute(
-            select(func.count(), func.max(TicketTypeDef.version), func.max(TicketTypeDef.updated_at)).where(
-                TicketTypeDef.tenant_id == tenant_id
-            )
-        )
-    ).one()
-    key = tuple(key_row)
-    cached = _TYPES_CACHE.get(tenant_id)
-    if cached is not None and cached[0] == key:
-        return cached[1]
+    rows (cached per tenant)."""
+    key = (db_key(s), tenant_id)
+    cached = _TYPES.get(key)
+    if cached is not None:
+        return cached
+    mark = _TYPES.mark()
     types = dict(DEFAULT_TYPES)
-    if key[0]:
-        for row in (
-            await s.scalars(
-                select(TicketTypeDef)
-                .where(TicketTypeDef.tenant_id == tenant_id, TicketTypeDef.active.is_(True))
-                .order_by(TicketTypeDef.id)
-            )
-        ).all():
-            try:
-                types[row.code] = parse_type({**row.doc, "code": row.code})
-            except HotlineError as exc:
-                log.error("ticket type %r of tenant %s is invalid: %s", row.code, tenant_id, exc.detail)
-    _TYPES_CACHE[tenant_id] = (key, types)
-    return types
+    for row in (
+        await s.scalars(
+            select(TicketTypeDef)
+            .where(TicketTypeDef.tenant_id == tenant_id, TicketTypeDef.active.is_(True))
+            .order_by(TicketTypeDef.id)
+        )
+    ).all():
+        try:
+            types[row.code] = parse_type({**row.doc, "code": row.code})
+        except HotlineError as exc:
+            log.error("ticket type %r of tenant %s is invalid: %s", row.code, tenant_id, exc.detail)
+    return _TYPES.put(key, types, mark)
 
 
 def _workflow(types: Mapping[str, TicketType], type_code: str) -> Workflow:
@@ -615,7 +614,36 @@ async def _transition(
     return entry, events
 
 
-async def create_ticket(
+async def create_ticket(s: AsyncSession, tenant_id: int, **kwargs: Any) -> Change:
+    """Accept a new work order (history ``accept``), and dispatch it at once when a responsible
+    unit is known (``unit_id``, else the dispatch rules, else the customer's supply unit; history
+    ``dispatch``), in the caller's transaction: :func:`plan_ticket` (arguments), then
+    :func:`write_drafts`."""
+    draft = await plan_ticket(s, tenant_id, **kwargs)
+    return (await write_drafts(s, [draft]))[0]
+
+
+@dataclass
+class Draft:
+    """A new work order worked out in full — validated, numbered later, dispatched, its deadline
+    clock started — but not written (:func:`plan_ticket`; :func:`write_drafts` writes a batch)."""
+
+    tenant_id: int
+    #: the ticket's columns (no id, no number: they are given at the write)
+    values: dict[str, Any]
+    ttype: TicketType
+    actor: Actor
+    opened: Outcome
+    final: Outcome
+    dispatched: UnitInfo | None
+    intake_code: str
+    clock: sla.NewClock
+    outage: Outage | None
+    local_day: date
+    now: datetime
+
+
+async def plan_ticket(
     s: AsyncSession,
     tenant_id: int,
     *,
@@ -628,6 +656,7 @@ async def create_ticket(
     urgency: str | None = None,
     channel: str = "phone",
     customer_id: int | None = None,
+    customer: Customer | None = None,
     call_id: str = "",
     caller_number: str = "",
     contact_name: str = "",
@@ -642,18 +671,18 @@ async def create_ticket(
     now: datetime | None = None,
     repeat_days: int = 30,
     repeat_types: Sequence[str] = ("complaint", "opinion"),
-) -> Change:
-    """Accept a new work order (history ``accept``), and dispatch it at once when a responsible
-    unit is known (``unit_id``, else the dispatch rules, else the customer's supply unit; history
-    ``dispatch``). See the module docstring for the transaction and the contract for details."""
+) -> Draft:
+    """A new work order worked out from its inputs (reads only; see :func:`create_ticket`).
+    See the module docstring for the transaction and the contract for details."""
     now = _now(now)
     ttype = await type_of(s, tenant_id, type_code)
     wf = ttype.workflow
     fields = dict(fields or {})
     if channel not in CHANNELS:
         raise Invalid(f"unknown channel {channel!r}; one of: {', '.join(CHANNELS)}", field="channel")
-    customer: Customer | None = None
-    if customer_id is not None:
+    if customer is not None and (customer.tenant_id != tenant_id or customer.id != customer_id):
+        customer = None  # not the one named: read it
+    if customer_id is not None and customer is None:
         customer = (
             await s.scalar(
                 select(Customer).where(Customer.tenant_id == tenant_id, Customer.id == customer_id)
@@ -772,18 +801,31 @@ async def create_ticket(
     opened = open_ticket(
         "new", type_code, actor=actor.name, now=now, workflow=wf, note=note, attachments=attachments
     )
+    # the dispatch that comes with the creation, applied in memory: the row is written once, in
+    # its final state, and the deadline clock is fed both actions at once
+    outcomes = [opened]
+    dispatched: UnitInfo | None = None
+    if dispatch and target is not None and "dispatch" in allowed_actions(opened.state, workflow=wf):
+        dispatched = await unit_info(s, target)
+        if dispatched is None or dispatched.tenant_id != tenant_id:
+            raise Invalid(f"no unit {target!r} in this tenant", field="unit_id")
+        outcomes.append(
+            apply(
+                replace(opened.state, unit=str(intake)),
+                Command("dispatch", actor.name, payload={"unit": str(dispatched.id)}),
+                now,
+                workflow=wf,
+            )
+        )
+    final = outcomes[-1]
     row = Ticket(
         tenant_id=tenant_id,
         number=f"new-{uuid.uuid4().hex[:24]}",
         type_code=type_code,
         subtype=subtype or "",
         urgency=urgency_code,
-        state=opened.state.state,
-        version=1,
-        changed_at=now,
         channel=channel,
         unit_id=intake,
-        handler_id=None,
         intake_unit_id=intake,
         created_by=actor.user_id,
         customer_id=customer.id if customer else None,
@@ -799,10 +841,6 @@ async def create_ticket(
         description=description,
         form=form,
         search=document(subject, description),
-        held_seconds=0.0,
-        returns=0,
-        reopens=0,
-        urges=0,
         overdue=False,
         overdue_seconds=0.0,
         escalations=0,
@@ -810,49 +848,175 @@ async def create_ticket(
         repeat_count=repeat_count,
         created_at=now,
     )
-    s.add(row)
-    await s.flush()
-    row.number = f"GD{local_day:%Y%m%d}-{row.id:07d}"
-    if ttype.field("number") is not None and not form.get("number"):
-        row.form = {**form, "number": row.number}
-    accept = _history_row(tenant_id, row.id, actor, opened)
-    s.add(accept)
-    await s.flush()
-    if opened.entry.attachments:
-        await attach.bind(s, tenant_id, row.id, list(opened.entry.attachments))
-    events: list[dict[str, Any]] = [
-        ticket_event(row, "accept", from_state=None, unit_code=await unit_code(s, row.unit_id))
-    ]
-    events.extend(await sla.on_created(s, row, now))
+    store_state(row, final.state)
+    row.closed_at = now if wf.is_terminal(final.state.state) else None
+    clock = await sla.plan_new(s, row, outcomes, now)
+    row.due_at, row.overdue = clock.due_at, clock.overdue
+    outage = None
     if type_code == "fault_repair":  # it decides itself (customer's area, or an outage on the form)
-        events.extend(await incidents.link(s, row, now))
-    await _contact(
-        s,
-        row,
-        actor,
-        f"{row.number} {ttype.label}: {subject}",
-        now,
-        {
-            "ticket_id": row.id,
-            "number": row.number,
-            "action": "accept",
-            **({"call_id": call_id} if call_id else {}),
-        },
+        outage = await incidents.outage_for(s, row, now, customer=customer)
+    return Draft(
+        tenant_id=tenant_id,
+        values={c.key: getattr(row, c.key) for c in _TICKET_COLUMNS if c.key not in ("id", "number")},
+        ttype=ttype,
+        actor=actor,
+        opened=opened,
+        final=final,
+        dispatched=dispatched,
+        intake_code=await unit_code(s, intake),
+        clock=clock,
+        outage=outage,
+        local_day=local_day,
+        now=now,
     )
-    entries = [accept]
-    if dispatch and target is not None and "dispatch" in allowed_actions(state_of(row), workflow=wf):
-        entry, more = await _transition(
-            s,
-            tenant_id,
-            row,
-            wf,
-            Command("dispatch", actor.name, payload={"unit": str(target)}),
-            actor,
-            now,
+
+
+_TICKET_COLUMNS = tuple(Ticket.__table__.columns)
+
+
+def _set_number(row: Ticket, d: Draft) -> None:
+    row.number = f"GD{d.local_day:%Y%m%d}-{row.id:07d}"
+    form = d.values.get("form") or {}
+    if d.ttype.field("number") is not None and not form.get("number"):
+        row.form = {**form, "number": row.number}
+
+
+async def write_drafts(s: AsyncSession, drafts: Sequence[Draft]) -> list[Change]:
+    """Write new work orders in the caller's transaction: one INSERT per table for the whole
+    batch (tickets, history, contact entries, deadline steps and timers). Drafts can be written
+    again after a failed attempt (nothing in them is bound to a session)."""
+    rows: list[Ticket] = []
+    numbered: list[bool] = []
+    for d in drafts:
+        row = Ticket(**d.values)
+        row.number = f"new-{uuid.uuid4().hex[:24]}"
+        ident = await _reserve_id(s)
+        if ident is not None:  # PostgreSQL: the id (so the number) is known before the INSERT
+            row.id = ident
+            _set_number(row, d)
+        if d.outage is not None:
+            row.outage_id = d.outage.id
+        rows.append(row)
+        numbered.append(ident is not None)
+    s.add_all(rows)
+    await s.flush()
+    all_entries: list[list[TicketHistory]] = []
+    for row, d, done in zip(rows, drafts, numbered, strict=True):
+        if not done:  # SQLite: the INSERT gave the id
+            _set_number(row, d)
+        entries = [_history_row(d.tenant_id, row.id, d.actor, d.opened)]
+        if d.outage is not None:
+            entries.append(
+                incidents.linked_entry(
+                    row, d.outage, d.now, state=d.opened.state.state, version=d.opened.state.version
+                )
+            )
+        if d.dispatched is not None:
+            entries.append(
+                _history_row(d.tenant_id, row.id, d.actor, d.final, {"unit_code": d.dispatched.code})
+            )
+        all_entries.append(entries)
+        s.add_all(entries)
+        if row.customer_id is not None:
+            s.add(
+                timeline.new_entry(
+                    row.tenant_id,
+                    row.customer_id,
+                    kind="ticket",
+                    channel=TIMELINE_CHANNEL.get(row.channel, "system")
+                    if d.actor.user_id is not None
+                    else "system",
+                    ref=str(row.id),
+                    summary=f"{row.number} {d.ttype.label}: {row.subject}"[: timeline.MAX_SUMMARY],
+                    agent_id=d.actor.user_id,
+                    detail={
+                        "ticket_id": row.id,
+                        "number": row.number,
+                        "action": "accept",
+                        **({"call_id": row.call_id} if row.call_id else {}),
+                    },
+                    at=d.now,
+                )
+            )
+    for row, d in zip(rows, drafts, strict=True):
+        if d.opened.entry.attachments:
+            await s.flush()
+            await attach.bind(s, d.tenant_id, row.id, list(d.opened.entry.attachments))
+        d.clock.bind(row.id, row.number)
+    await sla.write(s, [d.clock.result for d in drafts], summary=False)
+    await s.flush()  # the history entries' ids
+    out: list[Change] = []
+    for row, d, entries in zip(rows, drafts, all_entries, strict=True):
+        accepted = ticket_event(row, "accept", from_state=None, unit_code=d.intake_code)
+        accepted["data"].update(
+            state=d.opened.state.state,
+            version=d.opened.state.version,
+            unit_id=row.intake_unit_id,
+            handler_id=None,
         )
-        entries.append(entry)
-        events.extend(more)
-    return Change(ticket=row, entry=entries[-1], events=tuple(events), entries=tuple(entries))
+        events: list[dict[str, Any]] = [accepted]
+        if d.outage is not None:
+            events.extend(await incidents.linked_events(s, row, d.outage))
+        if d.dispatched is not None:
+            events.append(
+                ticket_event(row, "dispatch", from_state=d.opened.state.state, unit_code=d.dispatched.code)
+            )
+        events.extend(d.clock.events)
+        out.append(
+            Change(
+                ticket=row,
+                entry=entries[-1],
+                events=tuple(events),
+                entries=tuple(entries),
+                next_timer=d.clock.next_timer,
+                deadlines=tuple(d.clock.deadlines),
+            )
+        )
+    return out
+
+
+#: PostgreSQL ids taken from the tickets' sequence ahead of use, per database (a restart leaves
+#: a gap in the numbers, as any sequence may; a block unused for a minute is dropped)
+_ID_BLOCKS: Cache[str, list[int]] = Cache((), ttl=60.0)
+ID_BLOCK = 50
+#: the advisory lock under which ids are taken from the sequence in blocks (here, and by the
+#: bulk generator, which reserves its whole range: :func:`reserve_ids`)
+ID_LOCK = 0x7469636B
+
+
+async def _reserve_id(s: AsyncSession) -> int | None:
+    """The next ticket id on PostgreSQL (one round trip per :data:`ID_BLOCK` orders); None on
+    SQLite, where the INSERT assigns it."""
+    bind = s.get_bind()
+    if bind.dialect.name != "postgresql":
+        return None
+    key = db_key(s)
+    block = _ID_BLOCKS.get(key)
+    if not block:
+        mark = _ID_BLOCKS.mark()
+        await s.execute(select(func.pg_advisory_xact_lock(ID_LOCK)))
+        got = await s.scalars(
+            select(func.nextval(literal_column("pg_get_serial_sequence('tickets', 'id')"))).select_from(
+                func.generate_series(1, ID_BLOCK)
+            )
+        )
+        block = _ID_BLOCKS.put(key, sorted(got.all(), reverse=True), mark)
+    return block.pop()
+
+
+async def reserve_ids(conn: Any, count: int) -> int:
+    """Reserve ``count`` consecutive ticket ids on PostgreSQL for a bulk load, in the caller's
+    transaction (under the lock the servers take their blocks under, so nobody else is handed one
+    of them); the first id."""
+    await conn.execute(select(func.pg_advisory_xact_lock(ID_LOCK)))
+    seq = str(await conn.scalar(text("SELECT pg_get_serial_sequence('tickets', 'id')")))
+    last = await conn.scalar(text("SELECT pg_sequence_last_value(CAST(:seq AS regclass))"), {"seq": seq})
+    top = await conn.scalar(select(func.max(Ticket.id)))
+    first = max(int(last or 0), int(top or 0)) + 1
+    await conn.execute(
+        text("SELECT setval(CAST(:seq AS regclass), :last)"), {"seq": seq, "last": first + count - 1}
+    )
+    return first
 
 
 async def act(
@@ -884,7 +1048,13 @@ async def act(
         call_id=_text(call_id, "call_id", 40),
         type_label=t.label if t else "",
     )
-    return Change(ticket=row, entry=entry, events=tuple(events), entries=(entry,))
+    return Change(
+        ticket=row,
+        entry=entry,
+        events=tuple(events),
+        entries=(entry,),
+        next_timer=s.info.pop("next_timer", None),
+    )
 
 
 async def update_fields(
@@ -986,7 +1156,9 @@ async def update_fields(
     events = (
         ticket_event(row, "update", from_state=before_state, unit_code=await unit_code(s, row.unit_id)),
     )
-    return Change(ticket=row, entry=entry, events=events, entries=(entry,))
+    return Change(
+        ticket=row, entry=entry, events=events, entries=(entry,), next_timer=s.info.pop("next_timer", None)
+    )
 
 
 # -- queries ------------------------------------------------------------------------------------------

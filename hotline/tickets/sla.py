@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline.org.calendar import BusinessCalendar
+from hotline.store.cache import Cache, db_key
 from hotline.store.models import Calendar, TenantSetting, Ticket, TicketHistory, TicketStep, TicketTimer, Unit
 from hotline.tickets import deadlines as D
 from hotline.tickets.steps import DEFAULT_STEP_MAP, ClockInput, StepMap, inputs_for, parse_step_map
@@ -157,8 +158,37 @@ class Lookup:
         return self.units.get(chain[max(0, len(chain) - 1 - up)])
 
 
+#: the tenant's policy and step map (:mod:`hotline.store.cache`)
+_POLICIES: Cache[tuple[str, int], D.SlaPolicy] = Cache(("tenant_settings",))
+_STEP_MAPS: Cache[tuple[str, int], StepMap] = Cache(("tenant_settings",))
+
+
+#: units and calendars shared by the requests of this process (:mod:`hotline.store.cache`)
+_ORG: Cache[str, Lookup] = Cache(("units", "calendars"))
+
+
+def shared_lookup(s: AsyncSession) -> Lookup:
+    """A Lookup for ``s`` whose units and calendars are kept across requests."""
+    key = db_key(s)
+    kept = _ORG.get(key)
+    if kept is None:
+        kept = _ORG.put(key, Lookup(None), _ORG.mark())  # type: ignore[arg-type]
+    lookup = Lookup(s, keep=kept)
+    lookup.policies = {}  # policy_for has its own cache
+    return lookup
+
+
 async def policy_for(s: AsyncSession, tenant_id: int) -> D.SlaPolicy:
     """The tenant's SLA policy (setting ``ticket_sla``), else the default policy."""
+    key = (db_key(s), tenant_id)
+    got = _POLICIES.get(key)
+    if got is None:
+        mark = _POLICIES.mark()
+        got = _POLICIES.put(key, await _read_policy(s, tenant_id), mark)
+    return got
+
+
+async def _read_policy(s: AsyncSession, tenant_id: int) -> D.SlaPolicy:
     row = (
         await s.execute(
             select(TenantSetting.value, TenantSetting.updated_at).where(
@@ -192,6 +222,8 @@ def _default() -> D.SlaPolicy:
 def forget_policy(tenant_id: int) -> None:
     _policy_cache.pop(tenant_id, None)
     _steps_cache.pop(tenant_id, None)
+    _POLICIES.clear()
+    _STEP_MAPS.clear()
 
 
 STEPS_KEY = "ticket_sla_steps"
@@ -201,6 +233,15 @@ _steps_cache: dict[int, tuple[Any, StepMap]] = {}
 async def step_map_for(s: AsyncSession, tenant_id: int) -> StepMap:
     """The tenant's action → steps map (setting ``ticket_sla_steps``: the actions it names
     replace the default's), else :data:`~hotline.tickets.steps.DEFAULT_STEP_MAP`."""
+    key = (db_key(s), tenant_id)
+    got = _STEP_MAPS.get(key)
+    if got is None:
+        mark = _STEP_MAPS.mark()
+        got = _STEP_MAPS.put(key, await _read_step_map(s, tenant_id), mark)
+    return got
+
+
+async def _read_step_map(s: AsyncSession, tenant_id: int) -> StepMap:
     row = (
         await s.execute(
             select(TenantSetting.value, TenantSetting.updated_at).where(
@@ -573,8 +614,11 @@ async def finish(work: Work, now: datetime, lookup: Lookup) -> Result:
     return res
 
 
-async def write(s: AsyncSession, results: Sequence[Result], *, returning: bool = False) -> list[Any]:
-    """Write the results in bulk; returns the tickets' new summary rows when ``returning``."""
+async def write(
+    s: AsyncSession, results: Sequence[Result], *, returning: bool = False, summary: bool = True
+) -> list[Any]:
+    """Write the results in bulk; returns the tickets' new summary rows when ``returning``
+    (``summary=False``: the tickets' summary columns are written by the caller)."""
     if not results:
         return []
     st: Any = TicketStep.__table__
@@ -618,6 +662,10 @@ async def write(s: AsyncSession, results: Sequence[Result], *, returning: bool =
                 for t, r in ins
             ],
         )
+    fires = [req.fire_at for res in results for _i, req in res.timer_upserts]
+    if fires:  # the scheduler is woken for timers due before its next look (Change.next_timer)
+        known = s.info.get("next_timer")
+        s.info["next_timer"] = min(fires) if known is None else min(known, *fires)
     dels = [i for res in results for i in res.timer_deletes]
     if dels:
         await s.execute(delete(tm).where(tm.c.id.in_(dels)))
@@ -651,6 +699,8 @@ async def write(s: AsyncSession, results: Sequence[Result], *, returning: bool =
     if hist:
         th: Any = TicketHistory.__table__
         await s.execute(th.insert(), hist)
+    if not summary:
+        return []
     tbl: Any = Ticket.__table__
     params = [
         {
@@ -795,7 +845,7 @@ async def _run(
     inputs = make_inputs(await step_map_for(s, t.tenant_id))
     if not inputs:
         return []
-    lookup = Lookup(s)
+    lookup = shared_lookup(s)
     work, cal = (await prepare(s, [t], lookup, before_version=before_version))[t.id]
     apply_inputs(work, inputs, now, cal)
     res = await finish(work, now, lookup)
@@ -834,7 +884,7 @@ async def on_outcome(
 async def on_urge(s: AsyncSession, row: Ticket, now: datetime, *, by: str, note: str) -> list[dict[str, Any]]:
     """催办: an ``urged`` event naming the running steps (deadlines are unchanged)."""
     t = await _ticket(s, row)
-    lookup = Lookup(s)
+    lookup = shared_lookup(s)
     work, _cal = (await prepare(s, [t], lookup))[t.id]
     work.clock.urges = max(0, (t.urges or 1) - 1)  # the row already counts this urge
     work.feed(work.clock.urge(now, by=by, note=note))
@@ -854,12 +904,25 @@ def fire(work: Work, step: str, now: datetime) -> None:
 async def deadlines(s: AsyncSession, row: Ticket, now: datetime) -> list[dict[str, Any]]:
     """The ticket's steps for the API: running ones measured at ``now``."""
     t = await _ticket(s, row)
-    lookup = Lookup(s)
+    lookup = shared_lookup(s)
     work, _cal = (await prepare(s, [t], lookup))[t.id]
+    return deadline_rows(work, now)
+
+
+def deadline_rows(work: Work, now: datetime) -> list[dict[str, Any]]:
+    """The steps of a clock for the API (pure): running ones measured at ``now``; ``next`` is the
+    pending timer (stored, or just planned)."""
     out: list[dict[str, Any]] = []
     for name, st in sorted(work.steps.items(), key=lambda kv: (kv[1].started_at, kv[0])):
         d = work.clock.deadline(name, now) if st.done_at is None else None
-        timer = work.timers.get(name)
+        nxt: dict[str, Any] | None = None
+        if st.done_at is None:
+            if name in work.slots:
+                req = work.slots[name]
+                if req is not None:
+                    nxt = {"kind": req.kind, "fire_at": req.fire_at, "level": req.level}
+            elif (timer := work.timers.get(name)) is not None:
+                nxt = {"kind": timer.kind, "fire_at": timer.fire_at, "level": timer.level}
         out.append(
             {
                 "step": name,
@@ -873,11 +936,76 @@ async def deadlines(s: AsyncSession, row: Ticket, now: datetime) -> list[dict[st
                 "paused": d.paused if d else False,
                 "fired": st.fired,
                 "escalations": st.escalations,
-                "next": (
-                    {"kind": timer.kind, "fire_at": timer.fire_at, "level": timer.level}
-                    if timer is not None and st.done_at is None
-                    else None
-                ),
+                "next": nxt,
             }
         )
     return out
+
+
+@dataclass(slots=True)
+class NewClock:
+    """The deadline clock of a ticket being created (:func:`plan_new`), to write with
+    :func:`write_new` once the ticket has its id."""
+
+    result: Result
+    due_at: datetime | None
+    overdue: bool
+    events: list[dict[str, Any]]
+    next_timer: datetime | None
+    deadlines: list[dict[str, Any]]
+
+    def bind(self, ticket_id: int, number: str) -> None:
+        """The ticket has its id and number now (again, when a write is retried)."""
+        self.result.ticket.id, self.result.ticket.number = ticket_id, number
+        for ev in self.events:
+            ev["data"]["id"], ev["data"]["number"] = ticket_id, number
+        for h in self.result.history:
+            h["ticket_id"] = ticket_id
+
+
+async def plan_new(s: AsyncSession, row: Ticket, outcomes: Sequence[Outcome], now: datetime) -> NewClock:
+    """The clock of a new ticket (``row``: its final state, not yet written) fed the inputs of
+    ``outcomes`` (the ``accept``, then the actions applied with the creation, e.g. the dispatch)
+    at once — nothing is read back: a new ticket has no steps, timers or holds. The clock runs
+    on the calendar of the row's unit (the last one assigned; the creation's actions all happen
+    at ``now``, so the intake unit's calendar would be replaced at once anyway)."""
+    t = TicketInfo(
+        0,
+        row.tenant_id,
+        row.number,
+        row.type_code,
+        row.urgency,
+        row.unit_id,
+        row.state,
+        row.version,
+        row.area_class,
+        row.urges or 0,
+        None,
+        0.0,
+    )
+    step_map = await step_map_for(s, t.tenant_id)
+    inputs: list[ClockInput] = []
+    for i, o in enumerate(outcomes):
+        if i == 0:
+            inputs.extend(inputs_for("accept", step_map=step_map))
+        else:
+            inputs.extend(inputs_for(o.entry.action, o.events, step_map=step_map))
+    lookup = shared_lookup(s)
+    await lookup.load_units([t.unit_id])
+    policy = await lookup.policy(t.tenant_id)
+    rules = policy.steps_for(t.type_code, t.urgency)
+    cal = await lookup.calendar(t.unit_id)
+    work = rebuild(t, rules, cal, {}, {})
+    apply_inputs(work, inputs, now, cal)
+    res = await finish(work, now, lookup)
+    fires = [req.fire_at for _i, req in res.timer_upserts]
+    return NewClock(
+        res, res.due_at, res.overdue, res.events, min(fires) if fires else None, deadline_rows(work, now)
+    )
+
+
+async def write_new(s: AsyncSession, row: Ticket, clock: NewClock) -> None:
+    """Write the steps and timers of a new ticket (flushed: it has its id; its ``due_at`` and
+    ``overdue`` were set from the clock before the INSERT)."""
+    clock.bind(row.id, row.number)
+    await write(s, [clock.result], summary=False)

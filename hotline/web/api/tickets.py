@@ -36,7 +36,8 @@ from hotline.auth.policy import DataScope, Perm, Principal, Resource, allows, ca
 from hotline.crm.customers import get_customer
 from hotline.errors import HotlineError, Invalid, NotFound
 from hotline.org import service as org
-from hotline.store.db import transaction
+from hotline.store.cache import Cache, db_key
+from hotline.store.db import reads, transaction
 from hotline.store.lookup import unit_path
 from hotline.store.models import Customer, Ticket, TicketAttachment, TicketHistory, Unit, User
 from hotline.store.types import MAX_ID, utcnow
@@ -56,6 +57,7 @@ from hotline.tickets.workflow import (
     TicketType,
     allowed_actions,
 )
+from hotline.tickets.writer import writer_for
 from hotline.utility.payments import tenant_zone
 from hotline.web.api.schemas import Strict
 from hotline.web.api.screenpop import _call, _chosen, _may_read_call
@@ -317,6 +319,10 @@ def _local(value: datetime | None, zone: ZoneInfo) -> datetime | None:
     return value
 
 
+#: unit code, name and path by (database, id) (:mod:`hotline.store.cache`)
+_UNIT_NAMES: Cache[tuple[str, int], tuple[str, str, str]] = Cache(("units",), maxsize=100_000)
+
+
 class _Names:
     """Unit codes/names/paths and user names of a batch of tickets, in two queries."""
 
@@ -327,12 +333,20 @@ class _Names:
     @classmethod
     async def load(cls, s: AsyncSession, rows: Sequence[Ticket]) -> _Names:
         n = cls()
-        unit_ids = {r.unit_id for r in rows}
+        db = db_key(s)
+        unit_ids = set()
+        for r in rows:
+            hit = _UNIT_NAMES.get((db, r.unit_id))
+            if hit is not None:
+                n.units[r.unit_id] = hit
+            else:
+                unit_ids.add(r.unit_id)
         if unit_ids:
+            mark = _UNIT_NAMES.mark()
             for uid, code, name, path in await s.execute(
                 select(Unit.id, Unit.code, Unit.name, Unit.path).where(Unit.id.in_(unit_ids))
             ):
-                n.units[uid] = (code, name, path)
+                n.units[uid] = _UNIT_NAMES.put((db, uid), (code, name, path), mark)
         user_ids = {r.handler_id for r in rows if r.handler_id is not None}
         if user_ids:
             for uid, username in await s.execute(select(User.id, User.username).where(User.id.in_(user_ids))):
@@ -440,7 +454,12 @@ async def _full(ctx: Ctx, s: AsyncSession, row: Ticket, *, created: svc.Change |
     out = ticket_out(row, await _Names.load(s, [row]), types, ctx.principal)
     entries = list(created.entries) if created is not None else await svc.history(s, ctx.tenant_id, row.id)
     out.history = [history_out(h) for h in entries]
-    out.deadlines = [DeadlineOut.model_validate(d) for d in await sla.deadlines(s, row, utcnow())]
+    steps = (
+        created.deadlines
+        if created is not None and created.deadlines is not None
+        else await sla.deadlines(s, row, utcnow())
+    )
+    out.deadlines = [DeadlineOut.model_validate(d) for d in steps]
     named = any(h.attachments for h in entries)
     atts = await files.list_for_ticket(s, ctx.tenant_id, row.id) if created is None or named else []
     out.attachments = [attachment_out(a, row) for a in atts]
@@ -464,8 +483,8 @@ def _publish(ctx: Ctx, change: svc.Change) -> None:
     ticket_events.publish(center.hub, ctx.tenant_id, change)
     scheduler = getattr(center, "deadlines", None)
     wake = getattr(scheduler, "wake", None)
-    if callable(wake):
-        wake()
+    if callable(wake) and change.next_timer is not None:
+        wake(change.next_timer)
 
 
 async def _conflict(ctx: Ctx, exc: HotlineError, key: int | str) -> HotlineError:
@@ -518,11 +537,16 @@ async def _customer(ctx: Ctx, s: AsyncSession, ref: int | str) -> Customer:
     return c
 
 
-async def _create(
-    ctx: Ctx, s: AsyncSession, body: TicketIn, customer: Customer | None, caller: str, unit: Unit | None
-) -> svc.Change:
+async def _plan(
+    ctx: Ctx,
+    s: AsyncSession,
+    body: TicketIn,
+    customer: Customer | None,
+    caller: str,
+    unit: Unit | svc.UnitInfo | None,
+) -> svc.Draft:
     cfg = ctx.state.settings.tickets
-    return await svc.create_ticket(
+    return await svc.plan_ticket(
         s,
         ctx.tenant_id,
         type_code=body.type,
@@ -534,6 +558,7 @@ async def _create(
         urgency=body.urgency,
         channel=body.channel,
         customer_id=customer.id if customer is not None else None,
+        customer=customer,
         call_id=body.call_id,
         caller_number=caller,
         contact_name=body.contact_name,
@@ -610,8 +635,14 @@ async def upload_attachment(
 async def create_ticket(body: TicketIn, ctx: CtxDep) -> TicketOut:
     p = ctx.principal
     caller = ""
-    async with transaction(ctx.db) as s:
-        unit = await org.get_unit(s, ctx.tenant_id, body.unit if body.unit is not None else p.unit_id)
+    async with reads(ctx.db) as s:  # who may, the call, the customer; the order worked out
+        unit: Unit | svc.UnitInfo | None
+        if body.unit is not None:
+            unit = await org.get_unit(s, ctx.tenant_id, body.unit)
+        else:  # the creator's own unit (cached)
+            unit = await svc.unit_info(s, p.unit_id) if p.unit_id is not None else None
+            if unit is None or unit.tenant_id != ctx.tenant_id:
+                unit = await org.get_unit(s, ctx.tenant_id, p.unit_id)  # its precise NotFound
         await ctx.authorize(Perm.TICKET_WRITE, Resource("ticket", ctx.tenant_id, unit.path))
         customer_ref = body.customer
         if body.call_id:
@@ -622,11 +653,13 @@ async def create_ticket(body: TicketIn, ctx: CtxDep) -> TicketOut:
                 customer_ref = await _chosen(s, ctx.tenant_id, call.data())
         customer = await _customer(ctx, s, customer_ref) if customer_ref is not None else None
         try:
-            change = await _create(ctx, s, body, customer, caller, unit if body.unit is not None else None)
+            draft = await _plan(ctx, s, body, customer, caller, unit if body.unit is not None else None)
         except Invalid as exc:
             t = (await svc.types_for(s, ctx.tenant_id)).get(body.type)
             names = {f.name for f in t.fields} if t is not None else set()
             raise _in_form(exc, names | set(body.fields)) from None
+
+    def audited(s: AsyncSession, change: svc.Change) -> None:
         row = change.ticket
         audit.record(
             s,
@@ -643,7 +676,15 @@ async def create_ticket(body: TicketIn, ctx: CtxDep) -> TicketOut:
                 "state": row.state,
             },
         )
-        out = await _full(ctx, s, row, created=change)
+
+    # written with the orders of other requests arriving meanwhile, in one transaction (group
+    # commit); answered once committed
+    try:
+        change = await writer_for(ctx.db).submit(draft, audited)
+    except Invalid as exc:  # an attachment taken meanwhile
+        raise _in_form(exc, set(body.fields)) from None
+    async with ctx.db() as s:
+        out = await _full(ctx, s, change.ticket, created=change)
     _publish(ctx, change)
     return out
 
