@@ -414,6 +414,32 @@ async def _zone(s: AsyncSession, tenant_id: int) -> ZoneInfo:
     return tz
 
 
+async def zone_of(s: AsyncSession, tenant_id: int) -> ZoneInfo:
+    """The tenant's time zone (cached for a minute)."""
+    return await _zone(s, tenant_id)
+
+
+_UNIT_CODES: Cache[tuple[str, int, str], UnitInfo] = Cache(("units",))
+
+
+async def unit_by_key(s: AsyncSession, tenant_id: int, key: int | str) -> UnitInfo:
+    """A unit of the tenant by id or code (cached); NotFound otherwise."""
+    info: UnitInfo | None = None
+    if isinstance(key, int):
+        info = await unit_info(s, key)
+    else:
+        ck = (db_key(s), tenant_id, key)
+        info = _UNIT_CODES.get(ck)
+        if info is None:
+            mark = _UNIT_CODES.mark()
+            row = await s.scalar(select(Unit).where(Unit.tenant_id == tenant_id, Unit.code == key))
+            if row is not None:
+                info = _UNIT_CODES.put(ck, _remember(s, row), mark)
+    if info is None or info.tenant_id != tenant_id:
+        raise NotFound(f"no unit {key!r}", field="unit")
+    return info
+
+
 async def _unit(s: AsyncSession, tenant_id: int, key: Any, field: str) -> UnitInfo:
     """A unit of the tenant by code or id (int or digits); Invalid naming ``field`` otherwise."""
     if isinstance(key, bool) or key is None:
@@ -1321,7 +1347,11 @@ async def list_tickets(
             q = q.where(Ticket.number == text.upper())
         else:
             for tok in query_tokens(text):
-                q = q.where(Ticket.search.like(f"% {tok} %"))
+                # the pattern written into the statement (tokens are letters, digits and CJK
+                # characters only): PostgreSQL then plans for this word — the newest-first index
+                # for a common one, the trigram index for a rare one — where a prepared
+                # statement's generic plan would take the trigram index for every word
+                q = q.where(Ticket.search.like(literal(f"% {tok} %", literal_execute=True)))
     if f.after is not None:
         at, last = f.after
         # a row-value comparison: PostgreSQL turns it into one index range
@@ -1334,9 +1364,17 @@ async def list_tickets(
     return rows, nxt
 
 
+_SUBTREES: Cache[tuple[str, int, tuple[str, ...]], frozenset[int]] = Cache(("units",))
+
+
 async def _subtree_ids(s: AsyncSession, tenant_id: int, paths: Sequence[str]) -> set[int]:
-    q = select(Unit.id).where(Unit.tenant_id == tenant_id, or_(*[Unit.path.like(p + "%") for p in paths]))
-    return set((await s.scalars(q)).all())
+    key = (db_key(s), tenant_id, tuple(sorted(paths)))
+    got = _SUBTREES.get(key)
+    if got is None:
+        mark = _SUBTREES.mark()
+        q = select(Unit.id).where(Unit.tenant_id == tenant_id, or_(*[Unit.path.like(p + "%") for p in paths]))
+        got = _SUBTREES.put(key, frozenset((await s.scalars(q)).all()), mark)
+    return set(got)
 
 
 def cursor_text(after: tuple[datetime, int]) -> str:

@@ -58,7 +58,6 @@ from hotline.tickets.workflow import (
     allowed_actions,
 )
 from hotline.tickets.writer import writer_for
-from hotline.utility.payments import tenant_zone
 from hotline.web.api.schemas import Strict
 from hotline.web.api.screenpop import _call, _chosen, _may_read_call
 from hotline.web.context import Ctx, CtxDep
@@ -321,6 +320,7 @@ def _local(value: datetime | None, zone: ZoneInfo) -> datetime | None:
 
 #: unit code, name and path by (database, id) (:mod:`hotline.store.cache`)
 _UNIT_NAMES: Cache[tuple[str, int], tuple[str, str, str]] = Cache(("units",), maxsize=100_000)
+_USER_NAMES: Cache[tuple[str, int], str] = Cache(("users",), maxsize=100_000)
 
 
 class _Names:
@@ -334,7 +334,7 @@ class _Names:
     async def load(cls, s: AsyncSession, rows: Sequence[Ticket]) -> _Names:
         n = cls()
         db = db_key(s)
-        unit_ids = set()
+        unit_ids: set[int] = set()
         for r in rows:
             hit = _UNIT_NAMES.get((db, r.unit_id))
             if hit is not None:
@@ -347,10 +347,18 @@ class _Names:
                 select(Unit.id, Unit.code, Unit.name, Unit.path).where(Unit.id.in_(unit_ids))
             ):
                 n.units[uid] = _UNIT_NAMES.put((db, uid), (code, name, path), mark)
-        user_ids = {r.handler_id for r in rows if r.handler_id is not None}
+        user_ids: set[int] = set()
+        for r in rows:
+            if r.handler_id is not None:
+                known = _USER_NAMES.get((db, r.handler_id))
+                if known is not None:
+                    n.users[r.handler_id] = known
+                else:
+                    user_ids.add(r.handler_id)
         if user_ids:
+            mark = _USER_NAMES.mark()
             for uid, username in await s.execute(select(User.id, User.username).where(User.id.in_(user_ids))):
-                n.users[uid] = username
+                n.users[uid] = _USER_NAMES.put((db, uid), username, mark)
         return n
 
     def path(self, row: Ticket) -> str:
@@ -729,14 +737,14 @@ async def list_tickets(
             raise Invalid('handler must be a user id or "me"', field="handler")
         handler_id = int(handler)
     cursor = svc.parse_cursor(after) if after else None
-    async with transaction(ctx.db) as s:
+    async with reads(ctx.db) as s:
         unit_id = None
         if unit:
             try:
-                unit_id = (await org.get_unit(s, ctx.tenant_id, _key(unit))).id
+                unit_id = (await svc.unit_by_key(s, ctx.tenant_id, _key(unit))).id
             except NotFound:
                 raise Invalid(f"unknown unit {unit!r}", field="unit") from None
-        zone = await tenant_zone(s, ctx.tenant_id)
+        zone = await svc.zone_of(s, ctx.tenant_id)
         f = svc.TicketFilter(
             type=type,
             state=tuple(state or ()),
