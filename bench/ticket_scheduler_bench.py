@@ -16,7 +16,7 @@ What it does (everything in a temporary directory; it stops what it started):
    ``--spread-seconds`` (default 30): their step started 24 h before, the warning fired, the
    pending timer is the due time, whose firing gives the overdue flag and the first escalation.
 4. :class:`hotline.tickets.scheduler.DeadlineScheduler` runs (default ``--poll 0.5``,
-   ``--batch 500``) with a hub that notes the wall time of each ``escalated`` event. Reported:
+   ``--batch 200``) with a hub that notes the wall time of each ``escalated`` event. Reported:
    the lag from each timer's ``fire_at`` to its escalation event (p50, p99, max, for the burst
    and the spread separately), the burst's drain time and throughput (escalations/s), that every
    order escalated exactly once (events and history rows), and the CPU seconds of this process.
@@ -312,7 +312,7 @@ async def main() -> None:
     p.add_argument("--spread", type=int, default=None, help="orders due over --spread-seconds (default 3000)")
     p.add_argument("--spread-seconds", type=float, default=30.0)
     p.add_argument("--lead", type=float, default=5.0, help="seconds from the scheduler's start to the burst")
-    p.add_argument("--batch", type=int, default=500)
+    p.add_argument("--batch", type=int, default=200)
     p.add_argument("--poll", type=float, default=0.5)
     p.add_argument("--workers", type=int, default=2, help="concurrent rounds (PostgreSQL)")
     p.add_argument("--chunk", type=int, default=50_000, help="orders per bulk-load transaction")
