@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -38,7 +40,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     else:
         # enough kept connections for a busy server's concurrent requests: an overflow
         # connection is opened and closed per use, which costs far more than the query
-        kwargs.update(pool_size=20, max_overflow=40, pool_pre_ping=True)
+        kwargs.update(pool_size=20, max_overflow=40)
         if u.get_backend_name() == "postgresql" and u.get_driver_name() == "asyncpg":
             # batched INSERTs (group commit: one statement per batch size and table) need more
             # than the default 100 prepared statements per connection, or they are prepared anew
@@ -46,7 +48,36 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if u.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    else:
+        _ping_when_idle(engine)
     return engine
+
+
+#: a pooled connection unused for longer than this is pinged before it is handed out
+IDLE_PING_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Pessimistic disconnect handling without a round trip per checkout: a connection that sat
+    in the pool for more than :data:`IDLE_PING_SECONDS` is pinged first, and replaced when the ping
+    fails (a database restart, a dropped link); one in steady use is handed out at once."""
+    sync = engine.sync_engine
+
+    @event.listens_for(sync, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(sync, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since <= IDLE_PING_SECONDS:
+            return
+        try:
+            alive = sync.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("pooled connection did not answer")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

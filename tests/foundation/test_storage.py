@@ -217,3 +217,35 @@ async def test_session_factory_isolated_engines(db_url: str) -> None:
     finally:
         await a.dispose()
         await b.dispose()
+
+
+async def test_a_pooled_connection_gone_while_idle_is_replaced(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a connection that sat idle is pinged before use and replaced when the server
+    dropped it (a restart, a dropped link); one in steady use is not pinged."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL pool")
+    from hotline.store import db as dbmod
+
+    eng = create_engine(db_url)
+    pings: list[int] = []
+    real = eng.sync_engine.dialect.do_ping
+    monkeypatch.setattr(eng.sync_engine.dialect, "do_ping", lambda c: pings.append(1) or real(c))
+    try:
+        async with eng.connect() as conn:
+            pid = (await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar()
+        async with eng.connect() as conn:  # just used: handed out without a ping
+            assert (await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar() == pid
+        assert pings == []
+        # the server drops it while it sits in the pool
+        killer = create_engine(db_url)
+        async with killer.connect() as k:
+            await k.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        await killer.dispose()
+        monkeypatch.setattr(dbmod, "IDLE_PING_SECONDS", 0.0)
+        async with eng.connect() as conn:  # idle now: pinged, found dead, replaced
+            other = (await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar()
+        assert other != pid and pings
+    finally:
+        await eng.dispose()
