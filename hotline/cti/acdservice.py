@@ -683,4 +683,4 @@ def describe(e: Event) -> tuple[str, str, str, int | None, dict[str, Any]] | Non
     agent = getattr(e, "agent_id", None)
     queue = str(getattr(e, "queue_id", None) or getattr(e, "from_queue", ""))
     task_id = str(getattr(e, "task_id", ""))
-    return name, task_id, queue, int(agent) if agent and agent.isdigit() else None, data
+    return name, task_id, queue, int(agent) if agent and agent.isdecimal() else None, data

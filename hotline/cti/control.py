@@ -158,7 +158,7 @@ def mix_plan(
 
 def target_doc(kind: str, target: str) -> dict[str, Any]:
     """``{"agent": 12}`` / ``{"queue": "billing"}`` … as in the transfer request."""
-    return {kind: int(target) if kind == "agent" and target.isdigit() else target}
+    return {kind: int(target) if kind == "agent" and target.isdecimal() else target}
 
 
 def check_mute(call_id: str, muted: bool, *, supervised: bool, conference: bool) -> None:

@@ -36,7 +36,7 @@ def _parse_hhmm(value: Any, key: str) -> int:
     if not isinstance(value, str) or len(value) != 5 or value[2] != ":":
         raise CalendarError(key, f"expected HH:MM, got {value!r}")
     hh, mm = value[:2], value[3:]
-    if not (hh.isdigit() and mm.isdigit()):
+    if not (hh.isdecimal() and mm.isdecimal()):
         raise CalendarError(key, f"expected HH:MM, got {value!r}")
     minutes = int(hh) * 60 + int(mm)
     if int(mm) > 59 or minutes > 24 * 60:

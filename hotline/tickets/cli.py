@@ -172,7 +172,7 @@ def show_cmd(
         from hotline.tickets import service
 
         async with factory() as s:
-            row = await service.get_ticket(s, t.id, int(key) if key.isdigit() else key)
+            row = await service.get_ticket(s, t.id, int(key) if key.isdecimal() else key)
             return row, await service.history(s, t.id, row.id)
 
     row, hist = run(with_factory(settings, tenant, work))

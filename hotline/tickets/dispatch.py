@@ -149,7 +149,7 @@ async def _unit(s: AsyncSession, tenant_id: int, key: Any, field: str) -> Unit:
     try:
         return await org.get_unit(s, tenant_id, key.strip() if isinstance(key, str) else key)
     except NotFound:
-        if isinstance(key, str) and key.strip().isdigit() and valid_id(int(key)):
+        if isinstance(key, str) and key.strip().isdecimal() and valid_id(int(key)):
             try:
                 return await org.get_unit(s, tenant_id, int(key))
             except NotFound:

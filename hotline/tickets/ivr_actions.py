@@ -54,7 +54,7 @@ def parse_keyed(text: str) -> tuple[str, str | int] | None:
         return None
     if _NUMBER.match(t):
         return "number", t
-    if t.isdigit():
+    if t.isdecimal():
         if len(t) == 15:
             return "number", f"GD{t[:8]}-{t[8:]}"
         n = int(t)
@@ -63,7 +63,7 @@ def parse_keyed(text: str) -> tuple[str, str | int] | None:
 
 
 def _tail(number: str, zh: bool) -> str:
-    digits = [c for c in number if c.isdigit()][-4:]
+    digits = [c for c in number if c.isdecimal()][-4:]
     return "".join(speech.DIGITS[int(c)] for c in digits) if zh else " ".join(digits)
 
 

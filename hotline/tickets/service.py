@@ -304,7 +304,7 @@ async def get_ticket(s: AsyncSession, tenant_id: int, key: int | str, *, fresh: 
         if not valid_id(key):
             raise NotFound(f"no ticket {key!r}", field="ticket")
         q = q.where(Ticket.id == key)
-    elif isinstance(key, str) and key.strip().isdigit():
+    elif isinstance(key, str) and key.strip().isdecimal():
         ident = int(key.strip())
         if not valid_id(ident):
             raise NotFound(f"no ticket {key!r}", field="ticket")
@@ -452,7 +452,7 @@ async def _unit(s: AsyncSession, tenant_id: int, key: Any, field: str) -> UnitIn
         row = await s.scalar(select(Unit).where(Unit.tenant_id == tenant_id, Unit.code == k))
         if row is not None:
             info = _remember(s, row)
-        elif k.isdigit():
+        elif k.isdecimal():
             info = await unit_info(s, int(k))
     else:
         raise Invalid(f"{field} must be a unit code or id", field=field)
@@ -469,7 +469,7 @@ async def _user(s: AsyncSession, tenant_id: int, key: Any, field: str) -> User:
     elif isinstance(key, str) and key.strip():
         k = key.strip()
         row = await s.scalar(q.where(User.username == k))
-        if row is None and k.isdigit() and valid_id(int(k)):
+        if row is None and k.isdecimal() and valid_id(int(k)):
             row = await s.scalar(q.where(User.id == int(k)))
     if row is None or not row.active:
         raise Invalid(f"no active user {key!r} in this tenant", field=field)

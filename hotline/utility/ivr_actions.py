@@ -189,7 +189,7 @@ def say_balance(b: Balance, lang: str) -> str:
 
 def _period(period: str, lang: str) -> str:
     year, _, month = period.partition("-")
-    if not (year.isdigit() and month.isdigit()):
+    if not (year.isdecimal() and month.isdecimal()):
         return period
     if speech.is_chinese(lang):
         return f"{''.join(speech.DIGITS[int(c)] for c in year)}年{speech.chinese_number(int(month))}月"

@@ -507,3 +507,14 @@ async def test_webhook_receives_state_changes(
     assert ticket[0]["action"] == "created"
     headers = [h for h, _b, _t in rec.requests]
     assert all(h["x-hotline-event"].startswith("ticket") for h in headers)
+
+
+async def test_keys_in_other_digits_are_not_found_not_errors(app_client: AsyncClient) -> None:
+    """'¹' is a digit to str.isdigit but not to int(): found by the API fuzz test (a 500 before)."""
+    c = app_client
+    h = await token_for(c, "li.na")
+    for path in (f"{T}/¹", f"{T}/¹/history", f"{T}/²³"):
+        r = await c.get(path, headers=h)
+        assert r.status_code == 404, (path, r.text)
+    r = await c.post(f"{T}/¹/actions", json={"action": "urge", "version": 1}, headers=h)
+    assert r.status_code == 404, r.text

@@ -106,7 +106,7 @@ def parse_query(params: dict[str, str], raw_keys: list[str]) -> tuple[int | None
         raise Refused(4400, "since and epoch go together (both from the last hello/envelope)")
     if since_raw is None or epoch is None:
         return None, None
-    if not since_raw.isdigit() or len(since_raw) > 18:
+    if not since_raw.isdecimal() or len(since_raw) > 18:
         raise Refused(4400, f"since must be a non-negative integer, not {since_raw[:20]!r}")
     if not EPOCH.match(epoch):
         raise Refused(4400, "epoch: letters, digits, '-' and '_' (at most 64)")

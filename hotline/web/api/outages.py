@@ -236,7 +236,7 @@ async def list_outages(
         if at is not None:
             q = q.where(store.in_effect(_local(at, await tenant_zone(s, ctx.tenant_id)) or at))
         if unit:
-            u = await org.get_unit(s, ctx.tenant_id, int(unit) if unit.isdigit() else unit)
+            u = await org.get_unit(s, ctx.tenant_id, int(unit) if unit.isdecimal() else unit)
             q = q.where(Unit.path.startswith(u.path, autoescape=True))  # the unit and its subtree
         scoped = scope_filter(q, data_scope(ctx.principal, Perm.BILLING_READ), Unit.path)
         rows = (

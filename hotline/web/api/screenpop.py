@@ -180,7 +180,7 @@ async def _customer(ctx: Ctx, s: AsyncSession, customer_id: int) -> tuple[Custom
 async def _chosen(s: AsyncSession, tenant_id: int, data: dict[str, Any]) -> int | None:
     """The customer the call data names (linked id, else the account the IVR identified)."""
     raw = data.get("customer_id")
-    if isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit()):
+    if isinstance(raw, int) or (isinstance(raw, str) and raw.isdecimal()):
         return int(raw)
     for key in ("account_no", "verified_account", "account"):
         acct = data.get(key)

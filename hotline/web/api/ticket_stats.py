@@ -131,7 +131,7 @@ def stats_scope(ctx: Ctx) -> DataScope | None:
 
 async def _unit(ctx: Ctx, s: Any, key: str) -> Unit:
     try:
-        return await org.get_unit(s, ctx.tenant_id, int(key) if key.isdigit() else key)
+        return await org.get_unit(s, ctx.tenant_id, int(key) if key.isdecimal() else key)
     except NotFound:
         raise Invalid(f"unknown unit {key!r}", field="unit") from None
 

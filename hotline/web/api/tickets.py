@@ -309,7 +309,7 @@ def read_scope(principal: Principal, perm: Perm = Perm.TICKET_READ) -> DataScope
 
 
 def _key(key: str) -> int | str:
-    return int(key) if key.isdigit() else key
+    return int(key) if key.isdecimal() else key
 
 
 def _local(value: datetime | None, zone: ZoneInfo) -> datetime | None:
@@ -733,7 +733,7 @@ async def list_tickets(
     if handler == "me":
         handler_id = ctx.principal.user_id
     elif handler:
-        if not handler.isdigit():
+        if not handler.isdecimal():
             raise Invalid('handler must be a user id or "me"', field="handler")
         handler_id = int(handler)
     cursor = svc.parse_cursor(after) if after else None

@@ -323,7 +323,7 @@ async def calendar_edit(request: Request, cal_id: str) -> Response:
                 raise Forbidden("permission unit.write is not granted")
             cal: dict[str, Any] | None = None
         else:
-            if not cal_id.isdigit():
+            if not cal_id.isdecimal():
                 raise NotFound(f"no calendar {cal_id!r}")
             cal = _dump(await org_api.get_calendar(int(cal_id), page.ctx))
         week = (cal or {}).get("week", {})
