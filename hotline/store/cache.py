@@ -15,7 +15,7 @@ trips that matter, rather than re-reading the same configuration rows on every r
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event
@@ -120,6 +120,14 @@ class Cache(Generic[K, V]):
             self._data.clear()
         self._data[key] = (mark, time.monotonic(), value)
         return value
+
+    async def fetch(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        """The entry of ``key``, else what ``load()`` reads (marked before it reads), kept."""
+        got = self.get(key)
+        if got is None:
+            mark = self.mark()
+            got = self.put(key, await load(), mark)
+        return got
 
     def clear(self) -> None:
         self._data.clear()

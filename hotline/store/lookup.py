@@ -46,9 +46,8 @@ async def unit_path(s: AsyncSession, unit_id: int | None) -> str:
     (cached: see :mod:`hotline.store.cache`)."""
     if unit_id is None:
         return ""
-    key = (db_key(s), unit_id)
-    got = _PATHS.get(key)
-    if got is None:
-        mark = _PATHS.mark()
-        got = _PATHS.put(key, await s.scalar(select(Unit.path).where(Unit.id == unit_id)) or "", mark)
-    return got
+
+    async def load() -> str:
+        return await s.scalar(select(Unit.path).where(Unit.id == unit_id)) or ""
+
+    return await _PATHS.fetch((db_key(s), unit_id), load)

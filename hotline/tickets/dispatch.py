@@ -114,11 +114,7 @@ async def resolve(
 ) -> int | None:
     """The unit the tenant's dispatch rules name for a new order (None: no rule matches).
     ``unit_path``: the customer's supply unit's path when the caller knows it."""
-    key = (db_key(s), tenant_id)
-    rules = _ACTIVE.get(key)
-    if rules is None:
-        mark = _ACTIVE.mark()
-        rules = _ACTIVE.put(key, await load_rules(s, tenant_id), mark)
+    rules = await _ACTIVE.fetch((db_key(s), tenant_id), lambda: load_rules(s, tenant_id))
     if not rules:
         return None
     if unit_path is None and customer is not None:

@@ -34,7 +34,16 @@ from hotline.crm import screenpop, timeline
 from hotline.crm.phones import normalize_phone
 from hotline.errors import HotlineError, Invalid, NotFound
 from hotline.store.cache import Cache, db_key
-from hotline.store.models import Customer, Outage, Ticket, TicketHistory, TicketTypeDef, Unit, User
+from hotline.store.models import (
+    ContactEntry,
+    Customer,
+    Outage,
+    Ticket,
+    TicketHistory,
+    TicketTypeDef,
+    Unit,
+    User,
+)
 from hotline.store.types import UTCDateTime, utcnow, valid_id
 from hotline.tickets import attachments as attach
 from hotline.tickets import dispatch as rules
@@ -201,24 +210,23 @@ _TYPES: Cache[tuple[str, int], dict[str, TicketType]] = Cache(("ticket_types",))
 async def types_for(s: AsyncSession, tenant_id: int) -> dict[str, TicketType]:
     """The tenant's ticket types: :data:`DEFAULT_TYPES` overlaid by its active ``ticket_types``
     rows (cached per tenant)."""
-    key = (db_key(s), tenant_id)
-    cached = _TYPES.get(key)
-    if cached is not None:
-        return cached
-    mark = _TYPES.mark()
-    types = dict(DEFAULT_TYPES)
-    for row in (
-        await s.scalars(
-            select(TicketTypeDef)
-            .where(TicketTypeDef.tenant_id == tenant_id, TicketTypeDef.active.is_(True))
-            .order_by(TicketTypeDef.id)
-        )
-    ).all():
-        try:
-            types[row.code] = parse_type({**row.doc, "code": row.code})
-        except HotlineError as exc:
-            log.error("ticket type %r of tenant %s is invalid: %s", row.code, tenant_id, exc.detail)
-    return _TYPES.put(key, types, mark)
+
+    async def load() -> dict[str, TicketType]:
+        types = dict(DEFAULT_TYPES)
+        for row in (
+            await s.scalars(
+                select(TicketTypeDef)
+                .where(TicketTypeDef.tenant_id == tenant_id, TicketTypeDef.active.is_(True))
+                .order_by(TicketTypeDef.id)
+            )
+        ).all():
+            try:
+                types[row.code] = parse_type({**row.doc, "code": row.code})
+            except HotlineError as exc:
+                log.error("ticket type %r of tenant %s is invalid: %s", row.code, tenant_id, exc.detail)
+        return types
+
+    return await _TYPES.fetch((db_key(s), tenant_id), load)
 
 
 def _workflow(types: Mapping[str, TicketType], type_code: str) -> Workflow:
@@ -402,7 +410,7 @@ async def _root_unit(s: AsyncSession, tenant_id: int) -> int:
     return uid
 
 
-async def _zone(s: AsyncSession, tenant_id: int) -> ZoneInfo:
+async def zone_of(s: AsyncSession, tenant_id: int) -> ZoneInfo:
     """The tenant's time zone (for the order number's date), cached for a minute."""
     key = (_db(s), tenant_id)
     hit = _ZONES.get(key)
@@ -414,27 +422,24 @@ async def _zone(s: AsyncSession, tenant_id: int) -> ZoneInfo:
     return tz
 
 
-async def zone_of(s: AsyncSession, tenant_id: int) -> ZoneInfo:
-    """The tenant's time zone (cached for a minute)."""
-    return await _zone(s, tenant_id)
-
-
 _UNIT_CODES: Cache[tuple[str, int, str], UnitInfo] = Cache(("units",))
+
+
+async def _unit_by_code(s: AsyncSession, tenant_id: int, code: str) -> UnitInfo | None:
+    """A unit of the tenant by code (cached when found), else None."""
+    ck = (db_key(s), tenant_id, code)
+    info = _UNIT_CODES.get(ck)
+    if info is None:
+        mark = _UNIT_CODES.mark()
+        row = await s.scalar(select(Unit).where(Unit.tenant_id == tenant_id, Unit.code == code))
+        if row is not None:
+            info = _UNIT_CODES.put(ck, _remember(s, row), mark)
+    return info
 
 
 async def unit_by_key(s: AsyncSession, tenant_id: int, key: int | str) -> UnitInfo:
     """A unit of the tenant by id or code (cached); NotFound otherwise."""
-    info: UnitInfo | None = None
-    if isinstance(key, int):
-        info = await unit_info(s, key)
-    else:
-        ck = (db_key(s), tenant_id, key)
-        info = _UNIT_CODES.get(ck)
-        if info is None:
-            mark = _UNIT_CODES.mark()
-            row = await s.scalar(select(Unit).where(Unit.tenant_id == tenant_id, Unit.code == key))
-            if row is not None:
-                info = _UNIT_CODES.put(ck, _remember(s, row), mark)
+    info = await unit_info(s, key) if isinstance(key, int) else await _unit_by_code(s, tenant_id, key)
     if info is None or info.tenant_id != tenant_id:
         raise NotFound(f"no unit {key!r}", field="unit")
     return info
@@ -449,10 +454,8 @@ async def _unit(s: AsyncSession, tenant_id: int, key: Any, field: str) -> UnitIn
         info = await unit_info(s, key)
     elif isinstance(key, str) and key.strip():
         k = key.strip()
-        row = await s.scalar(select(Unit).where(Unit.tenant_id == tenant_id, Unit.code == k))
-        if row is not None:
-            info = _remember(s, row)
-        elif k.isdecimal():
+        info = await _unit_by_code(s, tenant_id, k)
+        if info is None and k.isdecimal():
             info = await unit_info(s, int(k))
     else:
         raise Invalid(f"{field} must be a unit code or id", field=field)
@@ -524,10 +527,19 @@ async def _contact(
     now: datetime,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
+    entry = _contact_entry(row, actor, summary, now, detail)
+    if entry is not None:
+        s.add(entry)
+        await s.flush()
+
+
+def _contact_entry(
+    row: Ticket, actor: Actor, summary: str, now: datetime, detail: Mapping[str, Any] | None = None
+) -> ContactEntry | None:
+    """The customer-timeline entry (kind ``ticket``) of a change of ``row``; None without a customer."""
     if row.customer_id is None:
-        return
-    await timeline.add_entry(
-        s,
+        return None
+    return timeline.new_entry(
         row.tenant_id,
         row.customer_id,
         kind="ticket",
@@ -741,7 +753,7 @@ async def plan_ticket(
         or (customer.address if customer else "")
     )
     account_no = customer.account_no if customer else _text(fields.get("account_no"), "fields.account_no", 32)
-    tz = await _zone(s, tenant_id)
+    tz = await zone_of(s, tenant_id)
     local_day = now.astimezone(tz).date()
     # pre-fill the form from what is known (only fields of this type and subtype, only when empty)
     known: dict[str, Any] = {
@@ -943,27 +955,20 @@ async def write_drafts(s: AsyncSession, drafts: Sequence[Draft]) -> list[Change]
             )
         all_entries.append(entries)
         s.add_all(entries)
-        if row.customer_id is not None:
-            s.add(
-                timeline.new_entry(
-                    row.tenant_id,
-                    row.customer_id,
-                    kind="ticket",
-                    channel=TIMELINE_CHANNEL.get(row.channel, "system")
-                    if d.actor.user_id is not None
-                    else "system",
-                    ref=str(row.id),
-                    summary=f"{row.number} {d.ttype.label}: {row.subject}"[: timeline.MAX_SUMMARY],
-                    agent_id=d.actor.user_id,
-                    detail={
-                        "ticket_id": row.id,
-                        "number": row.number,
-                        "action": "accept",
-                        **({"call_id": row.call_id} if row.call_id else {}),
-                    },
-                    at=d.now,
-                )
-            )
+        contact = _contact_entry(
+            row,
+            d.actor,
+            f"{row.number} {d.ttype.label}: {row.subject}",
+            d.now,
+            {
+                "ticket_id": row.id,
+                "number": row.number,
+                "action": "accept",
+                **({"call_id": row.call_id} if row.call_id else {}),
+            },
+        )
+        if contact is not None:
+            s.add(contact)
     for row, d in zip(rows, drafts, strict=True):
         if d.opened.entry.attachments:
             await s.flush()
@@ -1368,13 +1373,11 @@ _SUBTREES: Cache[tuple[str, int, tuple[str, ...]], frozenset[int]] = Cache(("uni
 
 
 async def _subtree_ids(s: AsyncSession, tenant_id: int, paths: Sequence[str]) -> set[int]:
-    key = (db_key(s), tenant_id, tuple(sorted(paths)))
-    got = _SUBTREES.get(key)
-    if got is None:
-        mark = _SUBTREES.mark()
+    async def load() -> frozenset[int]:
         q = select(Unit.id).where(Unit.tenant_id == tenant_id, or_(*[Unit.path.like(p + "%") for p in paths]))
-        got = _SUBTREES.put(key, frozenset((await s.scalars(q)).all()), mark)
-    return set(got)
+        return frozenset((await s.scalars(q)).all())
+
+    return set(await _SUBTREES.fetch((db_key(s), tenant_id, tuple(sorted(paths))), load))
 
 
 def cursor_text(after: tuple[datetime, int]) -> str:

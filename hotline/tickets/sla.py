@@ -54,7 +54,6 @@ _NOTES = {"warned": "即将超时", "overdue": "已超时", "escalated": "督办
 
 # -- lookups --------------------------------------------------------------------------------------
 
-_policy_cache: dict[int, tuple[Any, D.SlaPolicy]] = {}
 _calendar_cache: dict[tuple[str, str, str, str], BusinessCalendar] = {}
 _ALWAYS_OPEN = BusinessCalendar.always_open()
 
@@ -180,12 +179,7 @@ def shared_lookup(s: AsyncSession) -> Lookup:
 
 async def policy_for(s: AsyncSession, tenant_id: int) -> D.SlaPolicy:
     """The tenant's SLA policy (setting ``ticket_sla``), else the default policy."""
-    key = (db_key(s), tenant_id)
-    got = _POLICIES.get(key)
-    if got is None:
-        mark = _POLICIES.mark()
-        got = _POLICIES.put(key, await _read_policy(s, tenant_id), mark)
-    return got
+    return await _POLICIES.fetch((db_key(s), tenant_id), lambda: _read_policy(s, tenant_id))
 
 
 async def _read_policy(s: AsyncSession, tenant_id: int) -> D.SlaPolicy:
@@ -198,16 +192,11 @@ async def _read_policy(s: AsyncSession, tenant_id: int) -> D.SlaPolicy:
     ).first()
     if row is None:
         return _default()
-    cached = _policy_cache.get(tenant_id)
-    if cached is not None and cached[0] == (row.updated_at, row.value):
-        return cached[1]
     try:
-        policy = D.parse_policy(row.value)
+        return D.parse_policy(row.value)
     except Exception:
         log.exception("tenant %s: stored SLA policy is invalid; using the default", tenant_id)
-        policy = _default()
-    _policy_cache[tenant_id] = ((row.updated_at, row.value), policy)
-    return policy
+        return _default()
 
 
 _DEFAULT: list[D.SlaPolicy] = []
@@ -220,25 +209,17 @@ def _default() -> D.SlaPolicy:
 
 
 def forget_policy(tenant_id: int) -> None:
-    _policy_cache.pop(tenant_id, None)
-    _steps_cache.pop(tenant_id, None)
     _POLICIES.clear()
     _STEP_MAPS.clear()
 
 
 STEPS_KEY = "ticket_sla_steps"
-_steps_cache: dict[int, tuple[Any, StepMap]] = {}
 
 
 async def step_map_for(s: AsyncSession, tenant_id: int) -> StepMap:
     """The tenant's action → steps map (setting ``ticket_sla_steps``: the actions it names
     replace the default's), else :data:`~hotline.tickets.steps.DEFAULT_STEP_MAP`."""
-    key = (db_key(s), tenant_id)
-    got = _STEP_MAPS.get(key)
-    if got is None:
-        mark = _STEP_MAPS.mark()
-        got = _STEP_MAPS.put(key, await _read_step_map(s, tenant_id), mark)
-    return got
+    return await _STEP_MAPS.fetch((db_key(s), tenant_id), lambda: _read_step_map(s, tenant_id))
 
 
 async def _read_step_map(s: AsyncSession, tenant_id: int) -> StepMap:
@@ -251,16 +232,11 @@ async def _read_step_map(s: AsyncSession, tenant_id: int) -> StepMap:
     ).first()
     if row is None:
         return DEFAULT_STEP_MAP
-    cached = _steps_cache.get(tenant_id)
-    if cached is not None and cached[0] == (row.updated_at, row.value):
-        return cached[1]
     try:
-        m: StepMap = {**DEFAULT_STEP_MAP, **parse_step_map(row.value)}
+        return {**DEFAULT_STEP_MAP, **parse_step_map(row.value)}
     except Exception:
         log.exception("tenant %s: stored step map is invalid; using the default", tenant_id)
-        m = DEFAULT_STEP_MAP
-    _steps_cache[tenant_id] = ((row.updated_at, row.value), m)
-    return m
+        return DEFAULT_STEP_MAP
 
 
 # -- the rebuilt clock ----------------------------------------------------------------------------
@@ -945,7 +921,7 @@ def deadline_rows(work: Work, now: datetime) -> list[dict[str, Any]]:
 @dataclass(slots=True)
 class NewClock:
     """The deadline clock of a ticket being created (:func:`plan_new`), to write with
-    :func:`write_new` once the ticket has its id."""
+    :func:`write` once the ticket has its id (:meth:`bind`)."""
 
     result: Result
     due_at: datetime | None
@@ -1002,10 +978,3 @@ async def plan_new(s: AsyncSession, row: Ticket, outcomes: Sequence[Outcome], no
     return NewClock(
         res, res.due_at, res.overdue, res.events, min(fires) if fires else None, deadline_rows(work, now)
     )
-
-
-async def write_new(s: AsyncSession, row: Ticket, clock: NewClock) -> None:
-    """Write the steps and timers of a new ticket (flushed: it has its id; its ``due_at`` and
-    ``overdue`` were set from the clock before the INSERT)."""
-    clock.bind(row.id, row.number)
-    await write(s, [clock.result], summary=False)

@@ -35,7 +35,6 @@ from hotline import audit
 from hotline.auth.policy import DataScope, Perm, Principal, Resource, allows, can_at_all, data_scope
 from hotline.crm.customers import get_customer
 from hotline.errors import HotlineError, Invalid, NotFound
-from hotline.org import service as org
 from hotline.store.cache import Cache, db_key
 from hotline.store.db import reads, transaction
 from hotline.store.lookup import unit_path
@@ -551,7 +550,7 @@ async def _plan(
     body: TicketIn,
     customer: Customer | None,
     caller: str,
-    unit: Unit | svc.UnitInfo | None,
+    unit: svc.UnitInfo | None,
 ) -> svc.Draft:
     cfg = ctx.state.settings.tickets
     return await svc.plan_ticket(
@@ -644,13 +643,8 @@ async def create_ticket(body: TicketIn, ctx: CtxDep) -> TicketOut:
     p = ctx.principal
     caller = ""
     async with reads(ctx.db) as s:  # who may, the call, the customer; the order worked out
-        unit: Unit | svc.UnitInfo | None
-        if body.unit is not None:
-            unit = await org.get_unit(s, ctx.tenant_id, body.unit)
-        else:  # the creator's own unit (cached)
-            unit = await svc.unit_info(s, p.unit_id) if p.unit_id is not None else None
-            if unit is None or unit.tenant_id != ctx.tenant_id:
-                unit = await org.get_unit(s, ctx.tenant_id, p.unit_id)  # its precise NotFound
+        # the unit named, else the creator's own (cached)
+        unit = await svc.unit_by_key(s, ctx.tenant_id, body.unit if body.unit is not None else p.unit_id)
         await ctx.authorize(Perm.TICKET_WRITE, Resource("ticket", ctx.tenant_id, unit.path))
         customer_ref = body.customer
         if body.call_id:
