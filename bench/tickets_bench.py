@@ -765,6 +765,9 @@ async def main() -> None:
     p.add_argument("--skip-list", action="store_true")
     p.add_argument("--profile", action="store_true", help="py-spy the server while it creates orders")
     p.add_argument(
+        "--profile-out", type=Path, default=None, help="with --profile: keep py-spy's raw stacks here"
+    )
+    p.add_argument(
         "--explain-ms",
         type=int,
         default=40,
@@ -834,6 +837,8 @@ async def main() -> None:
             )
             if spy is not None:
                 report["create_profile"] = finish_profile(*spy)
+                if args.profile_out is not None and spy[1].exists():
+                    shutil.copyfile(spy[1], args.profile_out)
             res["target_met"] = res["orders_per_second"] >= 500
             report["create"] = res
             log(f"create: {json.dumps(res, ensure_ascii=False)}")

@@ -29,7 +29,37 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Add an audit entry to the caller's transaction (it commits with the action it records)."""
-    entry = AuditEntry(
+    e = entry(
+        action,
+        principal=principal,
+        tenant_id=tenant_id,
+        actor=actor,
+        actor_id=actor_id,
+        ip=ip,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        outcome=outcome,
+        detail=detail,
+    )
+    s.add(e)
+    return e
+
+
+def entry(
+    action: str,
+    *,
+    principal: Principal | None = None,
+    tenant_id: int | None = None,
+    actor: str = "",
+    actor_id: int | None = None,
+    ip: str = "",
+    resource_type: str = "",
+    resource_id: str | int = "",
+    outcome: str = "ok",
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """An audit entry for the caller to write (:func:`record` adds it to a session)."""
+    return AuditEntry(
         at=utcnow(),
         tenant_id=principal.tenant_id if principal else tenant_id,
         actor_id=principal.user_id if principal else actor_id,
@@ -41,8 +71,6 @@ def record(
         outcome=outcome[:16],
         detail=detail or {},
     )
-    s.add(entry)
-    return entry
 
 
 async def query(

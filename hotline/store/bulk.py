@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Table
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import JSON, Table, insert
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.types import TypeDecorator
 
 
@@ -80,3 +83,78 @@ async def bulk_insert(conn: AsyncConnection, table: Table, rows: Sequence[Mappin
     assert driver is not None
     await driver.copy_records_to_table(table.name, records=records, columns=columns)
     return len(rows)
+
+
+# -- ORM objects written with one Core INSERT ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    key: str  # the mapped attribute
+    name: str  # the table's column
+    default: Callable[[], Any] | None
+
+
+_COLUMNS: dict[type, tuple[Table, tuple[_Column, ...], Any]] = {}
+
+
+def _columns_of(cls: type) -> tuple[Table, tuple[_Column, ...], Any]:
+    hit = _COLUMNS.get(cls)
+    if hit is None:
+        mapper: Any = sa_inspect(cls)
+        table = mapper.local_table
+        defaults = _defaults(table, set())
+        cols = tuple(
+            _Column(mapper.get_property_by_column(c).key, c.name, defaults.get(c.name)) for c in table.columns
+        )
+        (pk,) = table.primary_key.columns
+        hit = _COLUMNS[cls] = (table, cols, pk)
+    return hit
+
+
+async def insert_objects(s: AsyncSession, objs: Sequence[Any], *, ids: bool = True) -> None:
+    """Write new ORM objects of one class with ONE Core ``INSERT`` (a multi-row statement, without
+    the unit-of-work bookkeeping, which costs far more per row than the statement). Column
+    defaults of the model fill the attributes left None, as an ORM flush would. Objects without a
+    primary key get the one the database assigns (``RETURNING``, in the order given: on SQLite
+    SQLAlchemy then inserts row by row), unless ``ids`` is false (rows nobody reads back, e.g.
+    audit entries). Runs in the caller's
+    transaction; the objects stay transient (:func:`attach` makes them persistent)."""
+    if not objs:
+        return
+    table, cols, pk = _columns_of(type(objs[0]))
+    pk_key = next(c.key for c in cols if c.name == pk.name)
+    missing = any(o.__dict__.get(pk_key) is None for o in objs)
+    if missing and not all(o.__dict__.get(pk_key) is None for o in objs):
+        raise ValueError("insert_objects: either every object has its primary key or none has")
+    params: list[dict[str, Any]] = []
+    for obj in objs:
+        state = obj.__dict__
+        row: dict[str, Any] = {}
+        for c in cols:
+            v = state.get(c.key)
+            if v is None:
+                if c.name == pk.name:
+                    continue
+                if c.default is not None:
+                    v = c.default()
+                    setattr(obj, c.key, v)
+                elif c.key not in state:  # loaded as None (not expired) once attached
+                    setattr(obj, c.key, None)
+            row[c.name] = v
+        params.append(row)
+    if missing and ids:
+        result = await s.execute(insert(table).returning(pk, sort_by_parameter_order=True), params)
+        for obj, ident in zip(objs, result.scalars().all(), strict=True):
+            setattr(obj, pk_key, ident)
+    else:
+        await s.execute(insert(table), params)
+
+
+def attach(s: AsyncSession, objs: Sequence[Any]) -> None:
+    """Make objects written by :func:`insert_objects` persistent in ``s``, as if read from the
+    database: later ORM work in the session (an update, a lookup by key) uses them without reading
+    them back, and nothing is written again at the flush."""
+    for obj in objs:
+        make_transient_to_detached(obj)
+    s.add_all(objs)

@@ -78,11 +78,20 @@ def _after_rollback(session: Session) -> None:
         bump(*touched)
 
 
+_URLS: dict[int, tuple[Any, str]] = {}
+
+
 def db_key(s: Any) -> str:
-    """The identity of the database a session (or connection) talks to."""
+    """The identity of the database a session (or connection) talks to (its URL, rendered once
+    per engine: rendering costs more than the cache lookups it keys)."""
     bind = s.get_bind() if hasattr(s, "get_bind") else s
     engine = getattr(bind, "engine", bind)
-    return str(engine.url)
+    hit = _URLS.get(id(engine))
+    if hit is None or hit[0] is not engine:
+        if len(_URLS) > 100:
+            _URLS.clear()
+        hit = _URLS[id(engine)] = (engine, str(engine.url))
+    return hit[1]
 
 
 class Cache(Generic[K, V]):

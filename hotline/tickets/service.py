@@ -25,7 +25,18 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, func, literal, literal_column, or_, select, text, tuple_, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -33,6 +44,8 @@ from hotline.auth.policy import DataScope
 from hotline.crm import screenpop, timeline
 from hotline.crm.phones import normalize_phone
 from hotline.errors import HotlineError, Invalid, NotFound
+from hotline.store.bulk import attach as attach_rows
+from hotline.store.bulk import insert_objects
 from hotline.store.cache import Cache, db_key
 from hotline.store.models import (
     ContactEntry,
@@ -362,22 +375,17 @@ _ZONES: dict[tuple[str, int], tuple[float, ZoneInfo]] = {}
 ZONE_TTL = 60.0
 
 
-def _db(s: AsyncSession) -> str:
-    bind = s.get_bind()
-    return str(bind.url if isinstance(bind, Engine) else bind.engine.url)
-
-
 def _remember(s: AsyncSession, u: Unit) -> UnitInfo:
     if len(_UNITS) > 200_000:
         _UNITS.clear()
     info = UnitInfo(u.id, u.tenant_id, u.code, u.path)
-    _UNITS[(_db(s), u.id)] = info
+    _UNITS[(db_key(s), u.id)] = info
     return info
 
 
 async def unit_info(s: AsyncSession, unit_id: int) -> UnitInfo | None:
     """Id, tenant, code and path of a unit (cached: they never change)."""
-    key = (_db(s), unit_id)
+    key = (db_key(s), unit_id)
     info = _UNITS.get(key)
     if info is None:
         u = await s.scalar(select(Unit).where(Unit.id == unit_id)) if valid_id(unit_id) else None
@@ -395,7 +403,7 @@ async def unit_code(s: AsyncSession, unit_id: int | None) -> str:
 
 
 async def _root_unit(s: AsyncSession, tenant_id: int) -> int:
-    key = (_db(s), tenant_id)
+    key = (db_key(s), tenant_id)
     if key in _ROOTS:
         return _ROOTS[key]
     uid = await s.scalar(
@@ -412,7 +420,7 @@ async def _root_unit(s: AsyncSession, tenant_id: int) -> int:
 
 async def zone_of(s: AsyncSession, tenant_id: int) -> ZoneInfo:
     """The tenant's time zone (for the order number's date), cached for a minute."""
-    key = (_db(s), tenant_id)
+    key = (db_key(s), tenant_id)
     hit = _ZONES.get(key)
     mono = time.monotonic()
     if hit is not None and mono - hit[0] < ZONE_TTL:
@@ -679,6 +687,8 @@ class Draft:
     outage: Outage | None
     local_day: date
     now: datetime
+    #: the planned row itself, for the first write (a retry builds a fresh one from ``values``)
+    row: Ticket | None = None
 
 
 async def plan_ticket(
@@ -906,6 +916,7 @@ async def plan_ticket(
         outage=outage,
         local_day=local_day,
         now=now,
+        row=row,
     )
 
 
@@ -920,28 +931,39 @@ def _set_number(row: Ticket, d: Draft) -> None:
 
 
 async def write_drafts(s: AsyncSession, drafts: Sequence[Draft]) -> list[Change]:
-    """Write new work orders in the caller's transaction: one INSERT per table for the whole
-    batch (tickets, history, contact entries, deadline steps and timers). Drafts can be written
-    again after a failed attempt (nothing in them is bound to a session)."""
+    """Write new work orders in the caller's transaction: one Core INSERT per table for the
+    whole batch (tickets, history, contact entries, deadline steps and timers; no ORM flush). The
+    tickets are then persistent in ``s``. Drafts can be written again after a failed attempt
+    (nothing in them is bound to a session)."""
     rows: list[Ticket] = []
-    numbered: list[bool] = []
+    numbered = True
     for d in drafts:
-        row = Ticket(**d.values)
-        row.number = f"new-{uuid.uuid4().hex[:24]}"
+        row, d.row = (d.row, None) if d.row is not None else (Ticket(**d.values), None)
         ident = await _reserve_id(s)
-        if ident is not None:  # PostgreSQL: the id (so the number) is known before the INSERT
+        if ident is None:  # SQLite: the INSERT gives the id, the number follows
+            row.number = f"new-{uuid.uuid4().hex[:24]}"
+            numbered = False
+        else:  # PostgreSQL: the id (so the number) is known before the INSERT
             row.id = ident
             _set_number(row, d)
         if d.outage is not None:
             row.outage_id = d.outage.id
         rows.append(row)
-        numbered.append(ident is not None)
-    s.add_all(rows)
-    await s.flush()
-    all_entries: list[list[TicketHistory]] = []
-    for row, d, done in zip(rows, drafts, numbered, strict=True):
-        if not done:  # SQLite: the INSERT gave the id
+    await insert_objects(s, rows)
+    if not numbered:
+        for row, d in zip(rows, drafts, strict=True):
             _set_number(row, d)
+        tbl: Any = Ticket.__table__
+        await s.execute(
+            update(tbl)
+            .where(tbl.c.id == bindparam("b_id"))
+            .values(number=bindparam("b_number"), form=bindparam("b_form", type_=tbl.c.form.type)),
+            [{"b_id": r.id, "b_number": r.number, "b_form": r.form} for r in rows],
+        )
+    attach_rows(s, rows)
+    all_entries: list[list[TicketHistory]] = []
+    contacts: list[ContactEntry] = []
+    for row, d in zip(rows, drafts, strict=True):
         entries = [_history_row(d.tenant_id, row.id, d.actor, d.opened)]
         if d.outage is not None:
             entries.append(
@@ -954,7 +976,6 @@ async def write_drafts(s: AsyncSession, drafts: Sequence[Draft]) -> list[Change]
                 _history_row(d.tenant_id, row.id, d.actor, d.final, {"unit_code": d.dispatched.code})
             )
         all_entries.append(entries)
-        s.add_all(entries)
         contact = _contact_entry(
             row,
             d.actor,
@@ -968,14 +989,14 @@ async def write_drafts(s: AsyncSession, drafts: Sequence[Draft]) -> list[Change]
             },
         )
         if contact is not None:
-            s.add(contact)
+            contacts.append(contact)
+        d.clock.bind(row.id, row.number)
+    await insert_objects(s, [h for entries in all_entries for h in entries])
+    await insert_objects(s, contacts)
     for row, d in zip(rows, drafts, strict=True):
         if d.opened.entry.attachments:
-            await s.flush()
             await attach.bind(s, d.tenant_id, row.id, list(d.opened.entry.attachments))
-        d.clock.bind(row.id, row.number)
     await sla.write(s, [d.clock.result for d in drafts], summary=False)
-    await s.flush()  # the history entries' ids
     out: list[Change] = []
     for row, d, entries in zip(rows, drafts, all_entries, strict=True):
         accepted = ticket_event(row, "accept", from_state=None, unit_code=d.intake_code)

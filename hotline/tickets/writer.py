@@ -18,19 +18,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hotline.store.bulk import insert_objects
 from hotline.store.db import transaction
 from hotline.tickets.service import Change, Draft, write_drafts
 
 log = logging.getLogger(__name__)
 
 #: what the caller adds to the transaction of its order (the audit entry): called with the
-#: session and the written change, before the commit
-After = Callable[[AsyncSession, Change], None]
+#: written change before the commit; the new ORM objects it returns are written with the batch
+#: (one INSERT per class)
+After = Callable[[Change], Sequence[Any]]
 
 
 @dataclass
@@ -79,9 +82,13 @@ class TicketWriter:
         try:
             async with transaction(self.factory) as s:
                 changes = await write_drafts(s, [j.draft for j in batch])
+                extra: dict[type, list[Any]] = {}
                 for job, change in zip(batch, changes, strict=True):
                     if job.after is not None:
-                        job.after(s, change)
+                        for obj in job.after(change):
+                            extra.setdefault(type(obj), []).append(obj)
+                for objs in extra.values():
+                    await insert_objects(s, objs, ids=False)
         except Exception as exc:
             if len(batch) == 1:
                 if not batch[0].done.done():

@@ -20,6 +20,7 @@ webhooks subscribed to ``ticket*`` receive them.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -33,13 +34,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline import audit
 from hotline.auth.policy import DataScope, Perm, Principal, Resource, allows, can_at_all, data_scope
-from hotline.crm.customers import get_customer
 from hotline.errors import HotlineError, Invalid, NotFound
+from hotline.store.batch import KeyLoader
 from hotline.store.cache import Cache, db_key
 from hotline.store.db import reads, transaction
 from hotline.store.lookup import unit_path
-from hotline.store.models import Customer, Ticket, TicketAttachment, TicketHistory, Unit, User
-from hotline.store.types import MAX_ID, utcnow
+from hotline.store.models import AuditEntry, Customer, Ticket, TicketAttachment, TicketHistory, Unit, User
+from hotline.store.types import MAX_ID, utcnow, valid_id
 from hotline.tickets import attachments as files
 from hotline.tickets import events as ticket_events
 from hotline.tickets import service as svc
@@ -527,9 +528,35 @@ def _in_form(exc: Invalid, names: set[str]) -> Invalid:
     return out
 
 
+_CUSTOMER_LOADERS: weakref.WeakKeyDictionary[Any, dict[int, KeyLoader[int, Customer]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _customer_loader(ctx: Ctx) -> KeyLoader[int, Customer]:
+    """Customers by id, the reads of concurrent create requests coalesced into one query."""
+    per_tenant = _CUSTOMER_LOADERS.setdefault(ctx.db, {})
+    loader = per_tenant.get(ctx.tenant_id)
+    if loader is None:
+        factory, tenant_id = ctx.db, ctx.tenant_id
+
+        async def load(ids: Sequence[int]) -> dict[int, Customer]:
+            async with reads(factory) as s:
+                rows = await s.scalars(
+                    select(Customer).where(Customer.tenant_id == tenant_id, Customer.id.in_(ids))
+                )
+                return {c.id: c for c in rows}
+
+        loader = per_tenant[ctx.tenant_id] = KeyLoader(load)
+    return loader
+
+
 async def _customer(ctx: Ctx, s: AsyncSession, ref: int | str) -> Customer:
     if isinstance(ref, int):
-        c = await get_customer(s, ctx.tenant_id, ref)
+        found = await _customer_loader(ctx).get(ref) if valid_id(ref) else None
+        if found is None:
+            raise NotFound(f"no customer {ref}", field="customer")
+        c = found
     else:
         found = await s.scalar(
             select(Customer).where(Customer.tenant_id == ctx.tenant_id, Customer.account_no == ref)
@@ -661,23 +688,24 @@ async def create_ticket(body: TicketIn, ctx: CtxDep) -> TicketOut:
             names = {f.name for f in t.fields} if t is not None else set()
             raise _in_form(exc, names | set(body.fields)) from None
 
-    def audited(s: AsyncSession, change: svc.Change) -> None:
+    def audited(change: svc.Change) -> list[AuditEntry]:
         row = change.ticket
-        audit.record(
-            s,
-            "ticket.create",
-            principal=p,
-            resource_type="ticket",
-            resource_id=row.id,
-            detail={
-                "number": row.number,
-                "type": row.type_code,
-                "customer_id": row.customer_id,
-                "call_id": row.call_id or None,
-                "unit_id": row.unit_id,
-                "state": row.state,
-            },
-        )
+        return [
+            audit.entry(
+                "ticket.create",
+                principal=p,
+                resource_type="ticket",
+                resource_id=row.id,
+                detail={
+                    "number": row.number,
+                    "type": row.type_code,
+                    "customer_id": row.customer_id,
+                    "call_id": row.call_id or None,
+                    "unit_id": row.unit_id,
+                    "state": row.state,
+                },
+            )
+        ]
 
     # written with the orders of other requests arriving meanwhile, in one transaction (group
     # commit); answered once committed
