@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.types import TypeDecorator
 
+from hotline.store.cache import bump
+
 
 def _defaults(table: Table, present: set[str]) -> dict[str, Callable[[], Any]]:
     out: dict[str, Callable[[], Any]] = {}
@@ -85,7 +87,7 @@ async def bulk_insert(conn: AsyncConnection, table: Table, rows: Sequence[Mappin
     return len(rows)
 
 
-# -- ORM objects written with one Core INSERT ----------------------------------------------------
+# -- rows and ORM objects written with one INSERT ------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +114,82 @@ def _columns_of(cls: type) -> tuple[Table, tuple[_Column, ...], Any]:
     return hit
 
 
+@dataclass(frozen=True, slots=True)
+class _Unnest:
+    sql: str
+    converters: tuple[Callable[[Any], Any] | None, ...]
+
+
+_UNNEST: dict[tuple[Table, tuple[str, ...], str | None], _Unnest] = {}
+
+
+def _unnest(table: Table, names: tuple[str, ...], returning: str | None, dialect: Any) -> _Unnest:
+    """``INSERT … SELECT … FROM unnest($1::type[], …)``: one parameter per column (an array of
+    the batch's values, encoded by asyncpg in C), so the statement is the same for every batch
+    size (prepared once per connection) and nothing is bound row by row in Python."""
+    key = (table, names, returning)
+    hit = _UNNEST.get(key)
+    if hit is None:
+        cols = [table.columns[n] for n in names]
+        prep = dialect.identifier_preparer
+        quoted = ", ".join(prep.quote(n) for n in names)
+        types = [c.type.dialect_impl(dialect) for c in cols]
+        types = [t.impl_instance if isinstance(t, TypeDecorator) else t for t in types]
+        arrays = ", ".join(f"${i}::{t.compile(dialect=dialect)}[]" for i, t in enumerate(types, 1))
+        unnamed = ", ".join(f"c{i}" for i in range(len(names)))
+        # identifiers of the model, quoted by the dialect; the values are parameters
+        sql = (
+            f"INSERT INTO {prep.format_table(table)} ({quoted}) SELECT {unnamed} FROM unnest({arrays}) "  # noqa: S608
+            f"WITH ORDINALITY AS u({unnamed}, n) ORDER BY n"
+        )
+        if returning is not None:
+            sql += f" RETURNING {prep.quote(returning)}"
+        hit = _UNNEST[key] = _Unnest(sql, tuple(_converter(c, dialect) for c in cols))
+    return hit
+
+
+async def insert_rows(
+    s: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], *, returning: str | None = None
+) -> list[Any]:
+    """Insert ``rows`` (mappings of column name → value, all with the same keys; no defaults are
+    applied) with ONE statement in the caller's transaction; with ``returning`` (the name of a
+    column the database assigns ascending, the primary key), its values in the order of ``rows``.
+
+    PostgreSQL: ``INSERT … SELECT FROM unnest(…)`` through the driver (see :func:`_unnest`);
+    elsewhere SQLAlchemy's multi-row INSERT. Caches reading ``table`` are invalidated as for any
+    write through the session."""
+    if not rows:
+        return []
+    names = tuple(rows[0])
+    conn = await s.connection()
+    if conn.dialect.name != "postgresql":
+        if returning is None:
+            await s.execute(insert(table), list(rows))
+            return []
+        stmt = insert(table).returning(table.columns[returning], sort_by_parameter_order=True)
+        return list((await s.execute(stmt, list(rows))).scalars().all())
+    u = _unnest(table, names, returning, conn.dialect)
+    arrays = tuple(
+        [r[n] for r in rows] if c is None else [c(r[n]) for r in rows]
+        for n, c in zip(names, u.converters, strict=True)
+    )
+    s.info.setdefault("cache_touched", set()).add(table.name)
+    bump(table.name)
+    result = await conn.exec_driver_sql(u.sql, arrays)
+    if returning is None:
+        return []
+    # ids from a sequence ascend in the order the rows were inserted (ORDER BY n)
+    return sorted(result.scalars().all())
+
+
 async def insert_objects(s: AsyncSession, objs: Sequence[Any], *, ids: bool = True) -> None:
-    """Write new ORM objects of one class with ONE Core ``INSERT`` (a multi-row statement, without
-    the unit-of-work bookkeeping, which costs far more per row than the statement). Column
-    defaults of the model fill the attributes left None, as an ORM flush would. Objects without a
-    primary key get the one the database assigns (``RETURNING``, in the order given: on SQLite
-    SQLAlchemy then inserts row by row), unless ``ids`` is false (rows nobody reads back, e.g.
-    audit entries). Runs in the caller's
-    transaction; the objects stay transient (:func:`attach` makes them persistent)."""
+    """Write new ORM objects of one class with ONE INSERT (:func:`insert_rows`: no unit-of-work
+    bookkeeping, which costs far more per row than the statement). Column defaults of the model
+    fill the attributes left None, as an ORM flush would. Objects without a primary key get the
+    one the database assigns (``RETURNING``, in the order given: on SQLite SQLAlchemy then
+    inserts row by row), unless ``ids`` is false (rows nobody reads back, e.g. audit entries).
+    Runs in the caller's transaction; the objects stay transient (:func:`attach` makes them
+    persistent)."""
     if not objs:
         return
     table, cols, pk = _columns_of(type(objs[0]))
@@ -143,12 +213,9 @@ async def insert_objects(s: AsyncSession, objs: Sequence[Any], *, ids: bool = Tr
                     setattr(obj, c.key, None)
             row[c.name] = v
         params.append(row)
-    if missing and ids:
-        result = await s.execute(insert(table).returning(pk, sort_by_parameter_order=True), params)
-        for obj, ident in zip(objs, result.scalars().all(), strict=True):
-            setattr(obj, pk_key, ident)
-    else:
-        await s.execute(insert(table), params)
+    got = await insert_rows(s, table, params, returning=pk.name if missing and ids else None)
+    for obj, ident in zip(objs, got, strict=False):
+        setattr(obj, pk_key, ident)
 
 
 def attach(s: AsyncSession, objs: Sequence[Any]) -> None:

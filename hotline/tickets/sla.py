@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline.org.calendar import BusinessCalendar
+from hotline.store.bulk import insert_rows
 from hotline.store.cache import Cache, db_key
 from hotline.store.models import Calendar, TenantSetting, Ticket, TicketHistory, TicketStep, TicketTimer, Unit
 from hotline.tickets import deadlines as D
@@ -619,8 +620,9 @@ async def write(
         )
     ins = [(res.ticket, r) for res in results for r in res.step_inserts]
     if ins:
-        await s.execute(
-            st.insert(),
+        await insert_rows(
+            s,
+            st,
             [
                 {
                     "tenant_id": t.tenant_id,
@@ -656,8 +658,9 @@ async def write(
         )
     t_ins = [(res.ticket, req) for res in results for i, req in res.timer_upserts if i is None]
     if t_ins:
-        await s.execute(
-            tm.insert(),
+        await insert_rows(
+            s,
+            tm,
             [
                 {
                     "tenant_id": t.tenant_id,
@@ -674,7 +677,7 @@ async def write(
     hist = [h for res in results for h in res.history]
     if hist:
         th: Any = TicketHistory.__table__
-        await s.execute(th.insert(), hist)
+        await insert_rows(s, th, hist)
     if not summary:
         return []
     tbl: Any = Ticket.__table__

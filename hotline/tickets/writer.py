@@ -47,11 +47,16 @@ class TicketWriter:
     """Writes drafts in batches of at most ``max_batch`` (see the module docstring). The writing
     task runs only while there is work; a writer is bound to the event loop that uses it."""
 
-    def __init__(self, factory: async_sessionmaker[AsyncSession], *, max_batch: int = 200) -> None:
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], *, max_batch: int = 200, max_inflight: int = 2
+    ) -> None:
         self.factory = factory
         self.max_batch = max_batch
+        #: batches written at once (each on its own connection): while one waits for the
+        #: database, the next is sent, so the round trips of one do not hold up the other
+        self.max_inflight = max_inflight
         self._pending: list[_Job] = []
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         #: counters: batches committed, orders written, the largest batch
         self.batches = 0
         self.written = 0
@@ -62,8 +67,10 @@ class TicketWriter:
         loop = asyncio.get_running_loop()
         job = _Job(draft, after, loop.create_future())
         self._pending.append(job)
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._run(), name="ticket-writer")
+        if len(self._tasks) < self.max_inflight:
+            task = loop.create_task(self._run(), name="ticket-writer")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         # the write goes on if the request is cancelled: what is committed stays committed
         return await asyncio.shield(job.done)
 
@@ -112,8 +119,11 @@ _WRITERS: weakref.WeakKeyDictionary[async_sessionmaker[AsyncSession], TicketWrit
 
 
 def writer_for(factory: async_sessionmaker[AsyncSession]) -> TicketWriter:
-    """The writer of the database ``factory`` talks to (one per session factory)."""
+    """The writer of the database ``factory`` talks to (one per session factory): two batches at
+    once on PostgreSQL, one on SQLite (a single writer: a second would only wait for the lock)."""
     w = _WRITERS.get(factory)
     if w is None:
-        w = _WRITERS[factory] = TicketWriter(factory)
+        bind = factory.kw.get("bind")
+        sqlite = bind is not None and bind.dialect.name == "sqlite"
+        w = _WRITERS[factory] = TicketWriter(factory, max_inflight=1 if sqlite else 2)
     return w
