@@ -666,7 +666,7 @@ async def create_ticket(s: AsyncSession, tenant_id: int, **kwargs: Any) -> Chang
     ``dispatch``), in the caller's transaction: :func:`plan_ticket` (arguments), then
     :func:`write_drafts`."""
     draft = await plan_ticket(s, tenant_id, **kwargs)
-    return (await write_drafts(s, [draft]))[0]
+    return (await write_drafts(s, [draft], persistent=True))[0]
 
 
 @dataclass
@@ -930,11 +930,12 @@ def _set_number(row: Ticket, d: Draft) -> None:
         row.form = {**form, "number": row.number}
 
 
-async def write_drafts(s: AsyncSession, drafts: Sequence[Draft]) -> list[Change]:
-    """Write new work orders in the caller's transaction: one Core INSERT per table for the
-    whole batch (tickets, history, contact entries, deadline steps and timers; no ORM flush). The
-    tickets are then persistent in ``s``. Drafts can be written again after a failed attempt
-    (nothing in them is bound to a session)."""
+async def write_drafts(s: AsyncSession, drafts: Sequence[Draft], *, persistent: bool = False) -> list[Change]:
+    """Write new work orders in the caller's transaction: one INSERT per table for the whole
+    batch (tickets, history, contact entries, deadline steps and timers; no ORM flush). With
+    ``persistent`` the tickets are then persistent in ``s`` (for later ORM work in the same
+    session); otherwise they are transient, fully loaded objects. Drafts can be written again
+    after a failed attempt (nothing in them is bound to a session)."""
     rows: list[Ticket] = []
     numbered = True
     for d in drafts:
@@ -960,7 +961,8 @@ async def write_drafts(s: AsyncSession, drafts: Sequence[Draft]) -> list[Change]
             .values(number=bindparam("b_number"), form=bindparam("b_form", type_=tbl.c.form.type)),
             [{"b_id": r.id, "b_number": r.number, "b_form": r.form} for r in rows],
         )
-    attach_rows(s, rows)
+    if persistent:
+        attach_rows(s, rows)
     all_entries: list[list[TicketHistory]] = []
     contacts: list[ContactEntry] = []
     for row, d in zip(rows, drafts, strict=True):

@@ -669,7 +669,9 @@ async def upload_attachment(
 async def create_ticket(body: TicketIn, ctx: CtxDep) -> TicketOut:
     p = ctx.principal
     caller = ""
-    async with reads(ctx.db) as s:  # who may, the call, the customer; the order worked out
+    # one session for the request's reads (who may, the call, the customer, the order worked out,
+    # the answer); it connects only for what the caches do not hold
+    async with reads(ctx.db) as s:
         # the unit named, else the creator's own (cached)
         unit = await svc.unit_by_key(s, ctx.tenant_id, body.unit if body.unit is not None else p.unit_id)
         await ctx.authorize(Perm.TICKET_WRITE, Resource("ticket", ctx.tenant_id, unit.path))
@@ -688,32 +690,33 @@ async def create_ticket(body: TicketIn, ctx: CtxDep) -> TicketOut:
             names = {f.name for f in t.fields} if t is not None else set()
             raise _in_form(exc, names | set(body.fields)) from None
 
-    def audited(change: svc.Change) -> list[AuditEntry]:
-        row = change.ticket
-        return [
-            audit.entry(
-                "ticket.create",
-                principal=p,
-                resource_type="ticket",
-                resource_id=row.id,
-                detail={
-                    "number": row.number,
-                    "type": row.type_code,
-                    "customer_id": row.customer_id,
-                    "call_id": row.call_id or None,
-                    "unit_id": row.unit_id,
-                    "state": row.state,
-                },
-            )
-        ]
+        def audited(change: svc.Change) -> list[AuditEntry]:
+            row = change.ticket
+            return [
+                audit.entry(
+                    "ticket.create",
+                    principal=p,
+                    resource_type="ticket",
+                    resource_id=row.id,
+                    detail={
+                        "number": row.number,
+                        "type": row.type_code,
+                        "customer_id": row.customer_id,
+                        "call_id": row.call_id or None,
+                        "unit_id": row.unit_id,
+                        "state": row.state,
+                    },
+                )
+            ]
 
-    # written with the orders of other requests arriving meanwhile, in one transaction (group
-    # commit); answered once committed
-    try:
-        change = await writer_for(ctx.db).submit(draft, audited)
-    except Invalid as exc:  # an attachment taken meanwhile
-        raise _in_form(exc, set(body.fields)) from None
-    async with ctx.db() as s:
+        if s.in_transaction():  # a connection taken for a cache miss goes back to the pool first
+            await s.close()
+        # written with the orders of other requests arriving meanwhile, in one transaction (group
+        # commit); answered once committed
+        try:
+            change = await writer_for(ctx.db).submit(draft, audited)
+        except Invalid as exc:  # an attachment taken meanwhile
+            raise _in_form(exc, set(body.fields)) from None
         out = await _full(ctx, s, change.ticket, created=change)
     _publish(ctx, change)
     return out
