@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.auth.policy import DataScope, Principal
+from hotline.store.bulk import new_object
 from hotline.store.models import AuditEntry, Unit, User
 from hotline.store.types import utcnow
 
@@ -59,17 +60,20 @@ def entry(
     detail: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """An audit entry for the caller to write (:func:`record` adds it to a session)."""
-    return AuditEntry(
-        at=utcnow(),
-        tenant_id=principal.tenant_id if principal else tenant_id,
-        actor_id=principal.user_id if principal else actor_id,
-        actor=(principal.username if principal else actor)[:100],
-        ip=(principal.ip if principal and not ip else ip)[:64],
-        action=action[:64],
-        resource_type=resource_type[:64],
-        resource_id=str(resource_id)[:64],
-        outcome=outcome[:16],
-        detail=detail or {},
+    return new_object(
+        AuditEntry,
+        {
+            "at": utcnow(),
+            "tenant_id": principal.tenant_id if principal else tenant_id,
+            "actor_id": principal.user_id if principal else actor_id,
+            "actor": (principal.username if principal else actor)[:100],
+            "ip": (principal.ip if principal and not ip else ip)[:64],
+            "action": action[:64],
+            "resource_type": resource_type[:64],
+            "resource_id": str(resource_id)[:64],
+            "outcome": outcome[:16],
+            "detail": detail or {},
+        },
     )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.errors import Invalid
+from hotline.store.bulk import new_object
 from hotline.store.models import Call, ContactEntry, User
 from hotline.store.types import utcnow
 
@@ -127,16 +128,19 @@ def new_entry(
     at: datetime | None = None,
 ) -> ContactEntry:
     """A checked entry for the caller to add (no duplicate check: see :func:`add_entry`)."""
-    return ContactEntry(
-        tenant_id=tenant_id,
-        customer_id=customer_id,
-        at=at or utcnow(),
-        kind=kind,
-        channel=channel,
-        ref=ref[:64],
-        summary=check_entry(kind, channel, summary),
-        agent_id=agent_id,
-        detail=detail or {},
+    return new_object(
+        ContactEntry,
+        {
+            "tenant_id": tenant_id,
+            "customer_id": customer_id,
+            "at": at or utcnow(),
+            "kind": kind,
+            "channel": channel,
+            "ref": ref[:64],
+            "summary": check_entry(kind, channel, summary),
+            "agent_id": agent_id,
+            "detail": detail or {},
+        },
     )
 
 

@@ -13,15 +13,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, Table, insert
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlalchemy.types import TypeDecorator
 
 from hotline.store.cache import bump
+
+T_obj = TypeVar("T_obj")
 
 
 def _defaults(table: Table, present: set[str]) -> dict[str, Callable[[], Any]]:
@@ -95,6 +97,8 @@ class _Column:
     key: str  # the mapped attribute
     name: str  # the table's column
     default: Callable[[], Any] | None
+    #: None is this column's value when not given (no default; a JSON column would store null)
+    none: bool
 
 
 _COLUMNS: dict[type, tuple[Table, tuple[_Column, ...], Any]] = {}
@@ -103,11 +107,18 @@ _COLUMNS: dict[type, tuple[Table, tuple[_Column, ...], Any]] = {}
 def _columns_of(cls: type) -> tuple[Table, tuple[_Column, ...], Any]:
     hit = _COLUMNS.get(cls)
     if hit is None:
+        configure_mappers()  # instrumentation complete before objects are made without a constructor
         mapper: Any = sa_inspect(cls)
         table = mapper.local_table
         defaults = _defaults(table, set())
         cols = tuple(
-            _Column(mapper.get_property_by_column(c).key, c.name, defaults.get(c.name)) for c in table.columns
+            _Column(
+                mapper.get_property_by_column(c).key,
+                c.name,
+                defaults.get(c.name),
+                c.name not in defaults and not getattr(c.type, "should_evaluate_none", False),
+            )
+            for c in table.columns
         )
         (pk,) = table.primary_key.columns
         hit = _COLUMNS[cls] = (table, cols, pk)
@@ -216,6 +227,22 @@ async def insert_objects(s: AsyncSession, objs: Sequence[Any], *, ids: bool = Tr
     got = await insert_rows(s, table, params, returning=pk.name if missing and ids else None)
     for obj, ident in zip(objs, got, strict=False):
         setattr(obj, pk_key, ident)
+
+
+def new_object(cls: type[T_obj], values: Mapping[str, Any]) -> T_obj:
+    """A new (transient) ORM object of ``cls`` holding ``values`` (attribute → value; a column
+    not named reads as None, and gets its default when written), made without the attribute
+    events a constructor fires per column — a fraction of the cost for a wide row. Written by
+    :func:`insert_objects` or an ORM flush alike."""
+    cols = _columns_of(cls)[1]
+    manager: Any = sa_inspect(cls).class_manager
+    obj: T_obj = manager.new_instance()
+    d = obj.__dict__
+    for c in cols:
+        if c.none:
+            d[c.key] = None
+    d.update(values)
+    return obj
 
 
 def attach(s: AsyncSession, objs: Sequence[Any]) -> None:

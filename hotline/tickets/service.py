@@ -45,7 +45,7 @@ from hotline.crm import screenpop, timeline
 from hotline.crm.phones import normalize_phone
 from hotline.errors import HotlineError, Invalid, NotFound
 from hotline.store.bulk import attach as attach_rows
-from hotline.store.bulk import insert_objects
+from hotline.store.bulk import insert_objects, new_object
 from hotline.store.cache import Cache, db_key
 from hotline.store.models import (
     ContactEntry,
@@ -494,19 +494,22 @@ def _history_row(
     tenant_id: int, ticket_id: int, actor: Actor, outcome: Outcome, extra: Mapping[str, Any] | None = None
 ) -> TicketHistory:
     e = outcome.entry
-    return TicketHistory(
-        tenant_id=tenant_id,
-        ticket_id=ticket_id,
-        at=e.at,
-        user_id=actor.user_id,
-        actor=e.actor,
-        action=e.action,
-        from_state=e.from_state,
-        to_state=e.to_state,
-        note=e.note,
-        attachments=list(e.attachments),
-        data={**dict(e.data), **(extra or {})},
-        version=e.version,
+    return new_object(
+        TicketHistory,
+        {
+            "tenant_id": tenant_id,
+            "ticket_id": ticket_id,
+            "at": e.at,
+            "user_id": actor.user_id,
+            "actor": e.actor,
+            "action": e.action,
+            "from_state": e.from_state,
+            "to_state": e.to_state,
+            "note": e.note,
+            "attachments": list(e.attachments),
+            "data": {**dict(e.data), **(extra or {})},
+            "version": e.version,
+        },
     )
 
 
@@ -866,7 +869,7 @@ async def plan_ticket(
             )
         )
     final = outcomes[-1]
-    row = Ticket(
+    values: dict[str, Any] = dict(
         tenant_id=tenant_id,
         number=f"new-{uuid.uuid4().hex[:24]}",
         type_code=type_code,
@@ -896,8 +899,9 @@ async def plan_ticket(
         repeat_count=repeat_count,
         created_at=now,
     )
-    store_state(row, final.state)
-    row.closed_at = now if wf.is_terminal(final.state.state) else None
+    values.update(state_values(final.state))
+    values["closed_at"] = now if wf.is_terminal(final.state.state) else None
+    row = new_object(Ticket, values)
     clock = await sla.plan_new(s, row, outcomes, now)
     row.due_at, row.overdue = clock.due_at, clock.overdue
     outage = None
@@ -905,7 +909,7 @@ async def plan_ticket(
         outage = await incidents.outage_for(s, row, now, customer=customer)
     return Draft(
         tenant_id=tenant_id,
-        values={c.key: getattr(row, c.key) for c in _TICKET_COLUMNS if c.key not in ("id", "number")},
+        values={k: v for k, v in row.__dict__.items() if k in _DRAFT_KEYS},
         ttype=ttype,
         actor=actor,
         opened=opened,
@@ -920,7 +924,8 @@ async def plan_ticket(
     )
 
 
-_TICKET_COLUMNS = tuple(Ticket.__table__.columns)
+#: the columns a draft keeps (the id and the number are given at the write)
+_DRAFT_KEYS = frozenset(c.key for c in Ticket.__table__.columns) - {"id", "number"}
 
 
 def _set_number(row: Ticket, d: Draft) -> None:
@@ -939,7 +944,7 @@ async def write_drafts(s: AsyncSession, drafts: Sequence[Draft], *, persistent: 
     rows: list[Ticket] = []
     numbered = True
     for d in drafts:
-        row, d.row = (d.row, None) if d.row is not None else (Ticket(**d.values), None)
+        row, d.row = (d.row, None) if d.row is not None else (new_object(Ticket, d.values), None)
         ident = await _reserve_id(s)
         if ident is None:  # SQLite: the INSERT gives the id, the number follows
             row.number = f"new-{uuid.uuid4().hex[:24]}"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from hotline.store.bulk import attach, insert_objects
+from hotline.store.bulk import attach, insert_objects, new_object
 from hotline.store.db import transaction
 from hotline.store.models import AuditEntry
 
@@ -97,3 +97,19 @@ async def test_attached_objects_have_every_column_loaded(factory: Any) -> None:
         attach(s, objs)
     # the session is closed now: a column left unloaded would raise DetachedInstanceError
     assert objs[0].tenant_id is None and objs[0].actor_id is None
+
+
+async def test_new_object_reads_like_a_constructed_one_and_flushes_with_defaults(factory: Any) -> None:
+    """new_object fills the instance without attribute events; the columns not given read None,
+    and the object can still be added to a session and flushed (the model's defaults apply)."""
+    a = new_object(AuditEntry, {"action": "test.fast", "detail": {"k": 1}})
+    assert (a.action, a.detail, a.outcome, a.id, a.tenant_id) == ("test.fast", {"k": 1}, None, None, None)
+    b = new_object(AuditEntry, {"action": "test.orm"})
+    async with transaction(factory) as s:
+        await insert_objects(s, [a])
+        s.add(b)
+        await s.flush()
+    assert a.outcome == "ok" and isinstance(a.id, int)
+    async with factory() as s:
+        stored = await s.get(AuditEntry, b.id)
+        assert stored is not None and stored.outcome == "ok" and stored.detail == {} and stored.at is not None
