@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,33 +15,24 @@ from hotline.store.models import AuditEntry, Unit, User
 from hotline.store.types import utcnow
 
 
-def record(
-    s: AsyncSession,
-    action: str,
-    *,
-    principal: Principal | None = None,
-    tenant_id: int | None = None,
-    actor: str = "",
-    actor_id: int | None = None,
-    ip: str = "",
-    resource_type: str = "",
-    resource_id: str | int = "",
-    outcome: str = "ok",
-    detail: dict[str, Any] | None = None,
-) -> AuditEntry:
-    """Add an audit entry to the caller's transaction (it commits with the action it records)."""
-    e = entry(
-        action,
-        principal=principal,
-        tenant_id=tenant_id,
-        actor=actor,
-        actor_id=actor_id,
-        ip=ip,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        outcome=outcome,
-        detail=detail,
-    )
+class EntryFields(TypedDict, total=False):
+    """Who, on what, with what outcome (see :func:`entry`)."""
+
+    principal: Principal | None
+    tenant_id: int | None
+    actor: str
+    actor_id: int | None
+    ip: str
+    resource_type: str
+    resource_id: str | int
+    outcome: str
+    detail: dict[str, Any] | None
+
+
+def record(s: AsyncSession, action: str, **fields: Unpack[EntryFields]) -> AuditEntry:
+    """Add an audit entry (:func:`entry`) to the caller's transaction (it commits with the action
+    it records)."""
+    e = entry(action, **fields)
     s.add(e)
     return e
 
