@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlalchemy.types import TypeDecorator
 
-from hotline.store.cache import bump
+from hotline.store.cache import wrote
 
 T_obj = TypeVar("T_obj")
 
@@ -184,8 +184,7 @@ async def insert_rows(
         [r[n] for r in rows] if c is None else [c(r[n]) for r in rows]
         for n, c in zip(names, u.converters, strict=True)
     )
-    s.info.setdefault("cache_touched", set()).add(table.name)
-    bump(table.name)
+    wrote(s.info, table.name)
     result = await conn.exec_driver_sql(u.sql, arrays)
     if returning is None:
         return []

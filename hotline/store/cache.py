@@ -60,8 +60,14 @@ def _on_execute(state: ORMExecuteState) -> None:
     table = getattr(state.statement, "table", None)
     name = getattr(table, "name", None)
     if isinstance(name, str):
-        state.session.info.setdefault("cache_touched", set()).add(name)
-        bump(name)
+        wrote(state.session.info, name)
+
+
+def wrote(session_info: dict[Any, Any], table: str) -> None:
+    """A session wrote ``table`` outside the ORM's flush: entries read from it are dropped now,
+    and again when the session commits or rolls back (``session_info``: the session's ``info``)."""
+    session_info.setdefault("cache_touched", set()).add(table)
+    bump(table)
 
 
 @event.listens_for(Session, "after_commit")
