@@ -101,11 +101,20 @@ class _Column:
     none: bool
 
 
-_COLUMNS: dict[type, tuple[Table, tuple[_Column, ...], Any]] = {}
+@dataclass(frozen=True, slots=True)
+class _Model:
+    table: Table
+    cols: tuple[_Column, ...]
+    pk: Any  # the primary-key column
+    pk_key: str  # its mapped attribute
+    manager: Any  # the class manager (makes instances without a constructor)
 
 
-def _columns_of(cls: type) -> tuple[Table, tuple[_Column, ...], Any]:
-    hit = _COLUMNS.get(cls)
+_MODELS: dict[type, _Model] = {}
+
+
+def _model_of(cls: type) -> _Model:
+    hit = _MODELS.get(cls)
     if hit is None:
         configure_mappers()  # instrumentation complete before objects are made without a constructor
         mapper: Any = sa_inspect(cls)
@@ -121,7 +130,8 @@ def _columns_of(cls: type) -> tuple[Table, tuple[_Column, ...], Any]:
             for c in table.columns
         )
         (pk,) = table.primary_key.columns
-        hit = _COLUMNS[cls] = (table, cols, pk)
+        pk_key = next(c.key for c in cols if c.name == pk.name)
+        hit = _MODELS[cls] = _Model(table, cols, pk, pk_key, mapper.class_manager)
     return hit
 
 
@@ -202,8 +212,8 @@ async def insert_objects(s: AsyncSession, objs: Sequence[Any], *, ids: bool = Tr
     persistent)."""
     if not objs:
         return
-    table, cols, pk = _columns_of(type(objs[0]))
-    pk_key = next(c.key for c in cols if c.name == pk.name)
+    m = _model_of(type(objs[0]))
+    table, cols, pk, pk_key = m.table, m.cols, m.pk, m.pk_key
     missing = any(o.__dict__.get(pk_key) is None for o in objs)
     if missing and not all(o.__dict__.get(pk_key) is None for o in objs):
         raise ValueError("insert_objects: either every object has its primary key or none has")
@@ -233,11 +243,10 @@ def new_object(cls: type[T_obj], values: Mapping[str, Any]) -> T_obj:
     not named reads as None, and gets its default when written), made without the attribute
     events a constructor fires per column — a fraction of the cost for a wide row. Written by
     :func:`insert_objects` or an ORM flush alike."""
-    cols = _columns_of(cls)[1]
-    manager: Any = sa_inspect(cls).class_manager
-    obj: T_obj = manager.new_instance()
+    m = _model_of(cls)
+    obj: T_obj = m.manager.new_instance()
     d = obj.__dict__
-    for c in cols:
+    for c in m.cols:
         if c.none:
             d[c.key] = None
     d.update(values)
