@@ -291,6 +291,7 @@ class StatsService:
         """Send every document again on the next tick (as after a start)."""
         self._published.clear()
         self._bucket.clear()
+        self._full_at.clear()  # every agent, not only those named by events since the last tick
 
     def _changed(self, tenant_id: int, key: str, doc: dict[str, Any]) -> bool:
         if self._published.get((tenant_id, key)) == doc:
