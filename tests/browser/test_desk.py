@@ -360,7 +360,7 @@ async def test_desk_real_call_mute_dtmf_consult_conference_complete_hangup(
         await page.wait_for_function("() => document.querySelector('#call-flags').textContent === ''")
         await page.click("#dtmf button[data-key='1']")
         await page.click("#dtmf button[data-key='#']")
-        await wait_text(page, "#dtmf-sent", "1#")
+        await wait_text(page, "#dtmf-sent", "1#", ms=30_000)  # in the order pressed (loaded CI: slow)
 
         # a supervisor listens (not shown to the agent), then whispers (shown), then leaves
         sup_phone = await c.phone("wang.fang", ring_ms=300, hangup_by="remote", talk_ms=None)

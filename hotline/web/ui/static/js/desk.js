@@ -551,13 +551,20 @@ const toggleMute = () => {
   callAction("mute", { muted: !S.call.muted });
 };
 
-async function sendDtmf(key) {
-  const doc = await callAction("dtmf", { digits: key });
-  if (doc !== null) {
-    const out = $("dtmf-sent");
-    out.textContent = `${T.desk_dtmf_sent}: ${((out.dataset.digits || "") + key).slice(-16)}`;
-    out.dataset.digits = ((out.dataset.digits || "") + key).slice(-16);
-  }
+// keys pressed in quick succession are sent one request after the other, so the far end gets the
+// digits in the order they were pressed (concurrent requests may be answered in any order)
+let dtmfQueue = Promise.resolve();
+
+function sendDtmf(key) {
+  dtmfQueue = dtmfQueue.then(async () => {
+    const doc = await callAction("dtmf", { digits: key });
+    if (doc !== null) {
+      const out = $("dtmf-sent");
+      out.dataset.digits = ((out.dataset.digits || "") + key).slice(-16);
+      out.textContent = `${T.desk_dtmf_sent}: ${out.dataset.digits}`;
+    }
+  }).catch(() => {});
+  return dtmfQueue;
 }
 
 async function dial(ev) {
