@@ -11,7 +11,9 @@ INSERT would.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -139,6 +141,8 @@ def _model_of(cls: type) -> _Model:
 class _Unnest:
     sql: str
     converters: tuple[Callable[[Any], Any] | None, ...]
+    params: int  # one array per column
+    returned: str  # the quoted column of RETURNING ("" without)
 
 
 _UNNEST: dict[tuple[Table, tuple[str, ...], str | None], _Unnest] = {}
@@ -163,9 +167,100 @@ def _unnest(table: Table, names: tuple[str, ...], returning: str | None, dialect
             f"INSERT INTO {prep.format_table(table)} ({quoted}) SELECT {unnamed} FROM unnest({arrays}) "  # noqa: S608
             f"WITH ORDINALITY AS u({unnamed}, n) ORDER BY n"
         )
+        returned = prep.quote(returning) if returning is not None else ""
         if returning is not None:
-            sql += f" RETURNING {prep.quote(returning)}"
-        hit = _UNNEST[key] = _Unnest(sql, tuple(_converter(c, dialect) for c in cols))
+            sql += f" RETURNING {returned}"
+        hit = _UNNEST[key] = _Unnest(sql, tuple(_converter(c, dialect) for c in cols), len(names), returned)
+    return hit
+
+
+_PENDING = "hotline.bulk.pending"
+
+
+@dataclass(slots=True)
+class _Queued:
+    table: Table
+    unnest: _Unnest
+    arrays: tuple[list[Any], ...]
+    returning: str | None
+    #: given the ids RETURNING assigned, in the order of the rows
+    done: Callable[[list[Any]], None] | None
+
+
+@asynccontextmanager
+async def one_statement(s: AsyncSession) -> AsyncIterator[None]:
+    """The INSERTs of :func:`insert_rows` and :func:`insert_objects` made inside the block are
+    written together when it ends, with ONE statement on PostgreSQL (each INSERT a
+    data-modifying CTE of it: one round trip and one statement's overhead instead of one per
+    table; foreign keys between them are checked at the end of the statement). Ids the database
+    assigns are set on the objects then, so read them only after the block (or after
+    :func:`flush_inserts`, which writes what is queued so far: call it before a statement that
+    must see the rows). Elsewhere (SQLite) each INSERT is written at once. Nothing is written
+    when the block raises."""
+    conn = await s.connection()
+    if conn.dialect.name != "postgresql" or _PENDING in s.info:
+        yield
+        return
+    s.info[_PENDING] = []
+    try:
+        yield
+        await flush_inserts(s)
+    finally:
+        s.info.pop(_PENDING, None)
+
+
+async def flush_inserts(s: AsyncSession) -> None:
+    """Write the INSERTs queued in :func:`one_statement`'s block so far (one statement)."""
+    queued: list[_Queued] | None = s.info.get(_PENDING)
+    if not queued:
+        return
+    batch = list(queued)
+    queued.clear()
+    conn = await s.connection()
+    if len(batch) == 1:
+        q = batch[0]
+        result = await conn.exec_driver_sql(q.unnest.sql, q.arrays)
+        if q.done is not None:
+            q.done(sorted(result.scalars().all()))
+        return
+    sql = _combined([(q.unnest, q.returning is not None) for q in batch])
+    params = tuple(a for q in batch for a in q.arrays)
+    ids: dict[int, list[Any]] = {}
+    returned: Any = (await conn.exec_driver_sql(sql, params)).all()
+    for i, ident in returned:
+        ids.setdefault(i, []).append(ident)
+    for i, q in enumerate(batch):
+        if q.done is not None:
+            # ids from a sequence ascend in the order the rows were inserted (ORDER BY n)
+            q.done(sorted(ids.get(i, [])))
+
+
+_COMBINED: dict[tuple[tuple[_Unnest, bool], ...], str] = {}
+_PARAM = re.compile(r"\$(\d+)")
+
+
+def _shifted(offset: int) -> Callable[[re.Match[str]], str]:
+    return lambda m: f"${int(m.group(1)) + offset}"
+
+
+def _combined(parts: list[tuple[_Unnest, bool]]) -> str:
+    """``WITH i0 AS (INSERT …), i1 AS (INSERT …) … SELECT i, id FROM the returning ones``, the
+    parameters of each INSERT renumbered after those of the ones before it."""
+    key = tuple(parts)
+    hit = _COMBINED.get(key)
+    if hit is None:
+        ctes: list[str] = []
+        selects: list[str] = []
+        offset = 0
+        for i, (u, returns) in enumerate(parts):
+            sql = _PARAM.sub(_shifted(offset), u.sql)
+            ctes.append(f"i{i} AS ({sql})")
+            if returns:
+                # the CTE's number and a quoted identifier of the model
+                selects.append(f"SELECT {i}, {u.returned}::bigint FROM i{i}")  # noqa: S608
+            offset += u.params
+        tail = " UNION ALL ".join(selects) if selects else "SELECT 0, 0::bigint WHERE false"
+        hit = _COMBINED[key] = "WITH " + ", ".join(ctes) + " " + tail
     return hit
 
 
@@ -181,25 +276,52 @@ async def insert_rows(
     write through the session."""
     if not rows:
         return []
+    got: list[Any] = []
+    # queued inside one_statement() unless the ids are wanted now
+    await _insert(
+        s, table, rows, returning, got.extend if returning is not None else None, defer=returning is None
+    )
+    return got
+
+
+async def _insert(
+    s: AsyncSession,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    returning: str | None,
+    done: Callable[[list[Any]], None] | None,
+    *,
+    defer: bool,
+) -> None:
+    """Insert ``rows``; ``done`` gets the ids RETURNING assigned. With ``defer``, inside
+    :func:`one_statement` on PostgreSQL, the INSERT is queued (written when the block ends)."""
     names = tuple(rows[0])
     conn = await s.connection()
     if conn.dialect.name != "postgresql":
         if returning is None:
             await s.execute(insert(table), list(rows))
-            return []
+            return
         stmt = insert(table).returning(table.columns[returning], sort_by_parameter_order=True)
-        return list((await s.execute(stmt, list(rows))).scalars().all())
+        ids = list((await s.execute(stmt, list(rows))).scalars().all())
+        if done is not None:
+            done(ids)
+        return
     u = _unnest(table, names, returning, conn.dialect)
     arrays = tuple(
         [r[n] for r in rows] if c is None else [c(r[n]) for r in rows]
         for n, c in zip(names, u.converters, strict=True)
     )
     wrote(s.info, table.name)
+    queued: list[_Queued] | None = s.info.get(_PENDING)
+    if queued is not None:
+        queued.append(_Queued(table, u, arrays, returning, done))
+        if not defer:  # the caller reads the ids now
+            await flush_inserts(s)
+        return
     result = await conn.exec_driver_sql(u.sql, arrays)
-    if returning is None:
-        return []
-    # ids from a sequence ascend in the order the rows were inserted (ORDER BY n)
-    return sorted(result.scalars().all())
+    if done is not None:
+        # ids from a sequence ascend in the order the rows were inserted (ORDER BY n)
+        done(sorted(result.scalars().all()))
 
 
 async def insert_objects(s: AsyncSession, objs: Sequence[Any], *, ids: bool = True) -> None:
@@ -208,7 +330,8 @@ async def insert_objects(s: AsyncSession, objs: Sequence[Any], *, ids: bool = Tr
     fill the attributes left None, as an ORM flush would. Objects without a primary key get the
     one the database assigns (``RETURNING``, in the order given: on SQLite SQLAlchemy then
     inserts row by row), unless ``ids`` is false (rows nobody reads back, e.g. audit entries).
-    Runs in the caller's transaction; the objects stay transient (:func:`attach` makes them
+    Runs in the caller's transaction; inside :func:`one_statement` it is written (and the ids
+    set) when the block ends. The objects stay transient (:func:`attach` makes them
     persistent)."""
     if not objs:
         return
@@ -233,9 +356,13 @@ async def insert_objects(s: AsyncSession, objs: Sequence[Any], *, ids: bool = Tr
                     setattr(obj, c.key, None)
             row[c.name] = v
         params.append(row)
-    got = await insert_rows(s, table, params, returning=pk.name if missing and ids else None)
-    for obj, ident in zip(objs, got, strict=False):
-        setattr(obj, pk_key, ident)
+
+    def assign(got: list[Any]) -> None:
+        for obj, ident in zip(objs, got, strict=False):
+            setattr(obj, pk_key, ident)
+
+    returning = pk.name if missing and ids else None
+    await _insert(s, table, params, returning, assign if returning is not None else None, defer=True)
 
 
 def new_object(cls: type[T_obj], values: Mapping[str, Any]) -> T_obj:

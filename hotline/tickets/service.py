@@ -45,7 +45,7 @@ from hotline.crm import screenpop, timeline
 from hotline.crm.phones import normalize_phone
 from hotline.errors import HotlineError, Invalid, NotFound
 from hotline.store.bulk import attach as attach_rows
-from hotline.store.bulk import insert_objects, new_object
+from hotline.store.bulk import flush_inserts, insert_objects, new_object, one_statement
 from hotline.store.cache import Cache, db_key
 from hotline.store.models import (
     ContactEntry,
@@ -940,7 +940,15 @@ async def write_drafts(s: AsyncSession, drafts: Sequence[Draft], *, persistent: 
     batch (tickets, history, contact entries, deadline steps and timers; no ORM flush). With
     ``persistent`` the tickets are then persistent in ``s`` (for later ORM work in the same
     session); otherwise they are transient, fully loaded objects. Drafts can be written again
-    after a failed attempt (nothing in them is bound to a session)."""
+    after a failed attempt (nothing in them is bound to a session).
+
+    On PostgreSQL the INSERTs go as ONE statement (:func:`~hotline.store.bulk.one_statement`;
+    the caller may widen it to its own rows); the history rows' ids are set once it is written."""
+    async with one_statement(s):
+        return await _write_drafts(s, drafts, persistent=persistent)
+
+
+async def _write_drafts(s: AsyncSession, drafts: Sequence[Draft], *, persistent: bool) -> list[Change]:
     rows: list[Ticket] = []
     numbered = True
     for d in drafts:
@@ -1000,10 +1008,14 @@ async def write_drafts(s: AsyncSession, drafts: Sequence[Draft], *, persistent: 
         d.clock.bind(row.id, row.number)
     await insert_objects(s, [h for entries in all_entries for h in entries])
     await insert_objects(s, contacts)
+    if any(d.opened.entry.attachments for d in drafts):
+        await flush_inserts(s)  # the orders exist before their uploads point at them
     for row, d in zip(rows, drafts, strict=True):
         if d.opened.entry.attachments:
             await attach.bind(s, d.tenant_id, row.id, list(d.opened.entry.attachments))
     await sla.write(s, [d.clock.result for d in drafts], summary=False)
+    if any(d.outage is not None for d in drafts):
+        await flush_inserts(s)  # the incident's count includes these orders
     out: list[Change] = []
     for row, d, entries in zip(rows, drafts, all_entries, strict=True):
         accepted = ticket_event(row, "accept", from_state=None, unit_code=d.intake_code)

@@ -3,8 +3,9 @@
 Creating an order reads what it needs (:func:`hotline.tickets.service.plan_ticket`) in the
 request, then hands the :class:`~hotline.tickets.service.Draft` to the database's
 :class:`TicketWriter`, which writes every draft waiting at that moment in ONE transaction
-(:func:`~hotline.tickets.service.write_drafts`: one INSERT per table for the whole batch, one
-commit — one fsync on SQLite) and answers each request when that commit is done. Nothing is
+(:func:`~hotline.tickets.service.write_drafts`: on PostgreSQL one statement for the whole
+batch — every table's INSERT a CTE of it, audit entries included; on SQLite one INSERT per
+table — and one commit, one fsync on SQLite) and answers each request when that commit is done. Nothing is
 acknowledged before it is durable; under load, the orders arriving while a batch is being written
 make the next batch, so the cost of a commit is shared, and a single order waits for nothing.
 
@@ -24,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hotline.store.bulk import insert_objects
+from hotline.store.bulk import insert_objects, one_statement
 from hotline.store.db import transaction
 from hotline.tickets.service import Change, Draft, write_drafts
 
@@ -87,7 +88,8 @@ class TicketWriter:
 
     async def _write(self, batch: list[_Job]) -> None:
         try:
-            async with transaction(self.factory) as s:
+            # the batch's rows, audit entries included, in one statement (PostgreSQL)
+            async with transaction(self.factory) as s, one_statement(s):
                 changes = await write_drafts(s, [j.draft for j in batch])
                 extra: dict[type, list[Any]] = {}
                 for job, change in zip(batch, changes, strict=True):

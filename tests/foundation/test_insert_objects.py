@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
 
-from hotline.store.bulk import attach, insert_objects, new_object
+from hotline.store.bulk import attach, flush_inserts, insert_objects, insert_rows, new_object, one_statement
 from hotline.store.db import transaction
-from hotline.store.models import AuditEntry
+from hotline.store.models import AuditEntry, Calendar, Tenant
+from hotline.store.types import utcnow
 
 
 def _entries(n: int) -> list[AuditEntry]:
@@ -113,3 +115,82 @@ async def test_new_object_reads_like_a_constructed_one_and_flushes_with_defaults
     async with factory() as s:
         stored = await s.get(AuditEntry, b.id)
         assert stored is not None and stored.outcome == "ok" and stored.detail == {} and stored.at is not None
+
+
+def _count_statements(engine: Any) -> tuple[list[str], Any]:
+    statements: list[str] = []
+
+    def count(_c: Any, _cur: Any, stmt: str, *_a: Any) -> None:
+        statements.append(stmt)
+
+    return statements, count
+
+
+async def test_one_statement_writes_parents_children_and_ids_together(engine: Any, factory: Any) -> None:
+    statements, count = _count_statements(engine)
+    pg = engine.dialect.name == "postgresql"
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with transaction(factory) as s, one_statement(s):
+            tenant = Tenant(id=990_001, slug="bulk-one", name="One statement")
+            await insert_objects(s, [tenant])
+            # the child names its parent, written in the same statement (foreign keys are checked
+            # at the end of it)
+            cals = [Calendar(tenant_id=990_001, name=f"cal {i}") for i in range(3)]
+            await insert_objects(s, cals)
+            entries = _entries(4)
+            await insert_objects(s, entries)
+            if pg:  # queued: the ids come when the block ends
+                assert all(c.id is None for c in cals) and not any(
+                    x.lstrip().upper().startswith(("INSERT", "WITH")) for x in statements
+                )
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    writes = [x for x in statements if x.lstrip().upper().startswith(("INSERT", "WITH"))]
+    if pg:
+        assert len(writes) == 1 and writes[0].startswith("WITH"), writes
+    ids = [c.id for c in cals]
+    assert all(isinstance(i, int) for i in ids) and ids == sorted(ids) and len(set(ids)) == 3
+    assert all(isinstance(e.id, int) for e in entries) and [e.id for e in entries] == sorted(
+        e.id for e in entries
+    )
+    async with factory() as s:
+        names = {c.id: c.name for c in await s.scalars(select(Calendar).where(Calendar.tenant_id == 990_001))}
+        actions = {
+            a.id: a.action
+            for a in await s.scalars(select(AuditEntry).where(AuditEntry.id.in_([e.id for e in entries])))
+        }
+    assert names == {i: f"cal {k}" for k, i in enumerate(ids)}
+    assert actions == {e.id: f"test.{k}" for k, e in enumerate(entries)}
+
+
+async def test_one_statement_flush_and_failure(factory: Any) -> None:
+    async with transaction(factory) as s, one_statement(s):
+        await insert_objects(s, [Tenant(id=990_002, slug="bulk-flush", name="Flush")])
+        await flush_inserts(s)  # a statement after it sees the row
+        assert await s.scalar(select(Tenant.name).where(Tenant.id == 990_002)) == "Flush"
+        await insert_rows(
+            s,
+            Calendar.__table__,
+            [
+                {
+                    "tenant_id": 990_002,
+                    "name": "c",
+                    "timezone": "UTC",
+                    "week": {},
+                    "holidays": [],
+                    "workdays": [],
+                    "version": 1,
+                    "created_at": utcnow(),
+                    "updated_at": utcnow(),
+                }
+            ],
+        )
+    # a bad row (its tenant does not exist) fails the whole statement: nothing of it is kept
+    with pytest.raises(IntegrityError):
+        async with transaction(factory) as s, one_statement(s):
+            await insert_objects(s, [Tenant(id=990_003, slug="bulk-bad", name="Bad")])
+            await insert_objects(s, [Calendar(tenant_id=990_404, name="orphan")])
+    async with factory() as s:
+        assert await s.scalar(select(Tenant.id).where(Tenant.id == 990_003)) is None
+        assert await s.scalar(select(Calendar.name).where(Calendar.tenant_id == 990_002)) == "c"
