@@ -1208,6 +1208,10 @@ async def update_fields(
     old = row.version
     before_state = row.state
     await _guarded_update(s, row, old, values)
+    # the deadlines depend on the urgency (its rules) and the area (a repair's arrival limit)
+    replanned = (
+        await sla.on_reclassified(s, row, now) if "urgency" in values or "area_class" in values else []
+    )
     entry = TicketHistory(
         tenant_id=tenant_id,
         ticket_id=row.id,
@@ -1226,6 +1230,7 @@ async def update_fields(
     await s.flush()
     events = (
         ticket_event(row, "update", from_state=before_state, unit_code=await unit_code(s, row.unit_id)),
+        *replanned,
     )
     return Change(
         ticket=row, entry=entry, events=events, entries=(entry,), next_timer=s.info.pop("next_timer", None)

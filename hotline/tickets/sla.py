@@ -860,6 +860,15 @@ async def on_outcome(
     )
 
 
+async def on_reclassified(s: AsyncSession, row: Ticket, now: datetime) -> list[dict[str, Any]]:
+    """The ticket's urgency or area class changed (``row`` already updated, inside the caller's
+    transaction): every running step is measured again from its start, under its type's rules
+    for the new urgency and the limits of the new area (a repair's arrival: urban 45 min, remote
+    120). A step the new rules do not have keeps running without a timer; steps not started yet
+    start with their action, as before. Events: what the new plan makes due at once (overdue)."""
+    return await _run(s, row, now, lambda _m: [ClockInput("reconfigure")])
+
+
 async def on_urge(s: AsyncSession, row: Ticket, now: datetime, *, by: str, note: str) -> list[dict[str, Any]]:
     """催办: an ``urged`` event naming the running steps (deadlines are unchanged)."""
     t = await _ticket(s, row)

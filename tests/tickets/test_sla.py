@@ -194,3 +194,49 @@ async def test_forward_restarts_the_acknowledge_step(factory: Any) -> None:
     assert same(timers["acknowledge"].fire_at, T + m(45)) and timers["acknowledge"].kind == "warn"
     row = await ticket(factory, tid)
     assert same(row.due_at, T + m(46))
+
+
+async def test_urgency_and_area_changes_replan_the_running_steps(factory: Any) -> None:
+    from hotline.tickets import service as svc
+
+    o = await make_org(factory)
+    doc = default_policy().model_dump(exclude_none=True)
+    urgent = {**doc["rules"][0], "urgency": "urgent"}  # fault repair, urgent: dispatch in 5 min
+    urgent["steps"] = [dict(st) for st in urgent["steps"]]
+    urgent["steps"][0] = {**urgent["steps"][0], "minutes": 5}
+    doc["rules"].append(urgent)
+    async with transaction(factory) as s:
+        s.add(TenantSetting(tenant_id=o.tenant_id, key=sla.SETTING_KEY, value=doc))
+    tid, _ = await create(factory, o, "fault_repair", T)
+    assert same((await steps_of(factory, tid))["dispatch"].due_at, T + m(10))
+    actor = svc.Actor(None, "tester")
+
+    async def edit(changes: dict[str, Any], at: datetime) -> svc.Change:
+        async with transaction(factory) as s:
+            version = (await s.get_one(Ticket, tid)).version
+            return await svc.update_fields(
+                s, o.tenant_id, tid, version=version, actor=actor, changes=changes, now=at
+            )
+
+    # urgent: the running dispatch step is measured again from its start under the urgent rule
+    ch = await edit({"urgency": "urgent"}, T + m(2))
+    steps, timers = await steps_of(factory, tid), await timers_of(factory, tid)
+    # warned at 80 % of the new 5 minutes
+    assert same(steps["dispatch"].due_at, T + m(5)) and same(timers["dispatch"].fire_at, T + m(4))
+    assert same((await ticket(factory, tid)).due_at, T + m(5)) and same(ch.ticket.due_at, T + m(5))
+    # past its new deadline at once: the change says so
+    ch = await edit({"urgency": "normal"}, T + m(3))
+    assert same((await steps_of(factory, tid))["dispatch"].due_at, T + m(10))
+    ch = await edit({"urgency": "urgent"}, T + m(7))
+    kinds = [e["data"]["kind"] for e in ch.events if e["type"] == "ticket_deadline"]
+    assert "overdue" in kinds, ch.events
+    # the area: a repair's arrival limit follows it (urban 45 min, remote 120)
+    await act(factory, tid, "dispatch", T + m(8), unit=str(o.station))
+    assert same((await steps_of(factory, tid))["arrive"].due_at, T + m(8 + 45))
+    await edit({"area_class": "remote"}, T + m(9))
+    steps, timers = await steps_of(factory, tid), await timers_of(factory, tid)
+    assert same(steps["arrive"].due_at, T + m(8 + 120)) and same(timers["arrive"].fire_at, T + m(8 + 110))
+    # a change of another field leaves the deadlines alone
+    ch = await edit({"subject": "停电 (whole street)"}, T + m(10))
+    assert [e["type"] for e in ch.events] == ["ticket"]
+    assert same((await steps_of(factory, tid))["arrive"].due_at, T + m(8 + 120))

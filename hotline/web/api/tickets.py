@@ -869,6 +869,9 @@ async def ticket_history(key: str, ctx: CtxDep) -> list[HistoryOut]:
     PREFIX + "/{key}",
     response_model=TicketOut,
     summary="Change a work order's fields (optimistic: send the version read; audited)",
+    description="A new `urgency` or `area_class` re-plans the running deadlines: each running step "
+    "is measured again from its start under the rules of the new urgency and the new area's limits "
+    "(deadline events follow when the new plan is already past a warning or the deadline).",
 )
 async def patch_ticket(key: str, body: TicketPatch, ctx: CtxDep) -> TicketOut:
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
