@@ -157,6 +157,8 @@ class TicketsSettings(_Section):
     repeat_types: list[str] = Field(default_factory=lambda: ["complaint", "opinion"])
     #: how often the deadline scheduler looks for due timers (seconds)
     scheduler_poll_seconds: float = Field(0.5, gt=0, le=60)
+    #: uploads never attached to an order are removed after this many hours (row and bytes)
+    upload_max_age_hours: float = Field(24.0, gt=0, le=24 * 366)
 
 
 class LogSettings(_Section):
@@ -227,6 +229,7 @@ _ENV_KEYS: dict[str, tuple[str, ...]] = {
     "TICKETS_MAX_ATTACHMENT_BYTES": ("tickets", "max_attachment_bytes"),
     "TICKETS_REPEAT_DAYS": ("tickets", "repeat_days"),
     "TICKETS_SCHEDULER_POLL_SECONDS": ("tickets", "scheduler_poll_seconds"),
+    "TICKETS_UPLOAD_MAX_AGE_HOURS": ("tickets", "upload_max_age_hours"),
     "LOG_LEVEL": ("log", "level"),
     "LOG_JSON": ("log", "json"),
 }

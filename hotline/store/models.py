@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -908,7 +909,18 @@ class TicketAttachment(Base):
     by id in a create or transition, which binds it to the ticket."""
 
     __tablename__ = "ticket_attachments"
-    __table_args__ = (Index("ix_ticket_attachments_ticket", "tenant_id", "ticket_id"),)
+    __table_args__ = (
+        Index("ix_ticket_attachments_ticket", "tenant_id", "ticket_id"),
+        # the files: is a digest still named (hotline.tickets.sweeper)
+        Index("ix_ticket_attachments_sha256", "sha256"),
+        # uploads never attached, oldest first (the sweeper)
+        Index(
+            "ix_ticket_attachments_unbound",
+            "created_at",
+            postgresql_where=text("ticket_id IS NULL"),
+            sqlite_where=text("ticket_id IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))

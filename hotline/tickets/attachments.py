@@ -194,8 +194,14 @@ def _place(tmp: Path, base: Path, digest: str, size: int) -> None:
     final_dir.mkdir(parents=True, exist_ok=True)
     final = final_dir / digest
     if final.exists() and final.stat().st_size == size:
-        tmp.unlink()
-        return
+        try:
+            # in use again: the upload sweeper leaves files touched within its age limit alone
+            os.utime(final)
+        except FileNotFoundError:
+            pass  # swept meanwhile: this copy takes its place
+        else:
+            tmp.unlink()
+            return
     os.replace(tmp, final)
     _fsync_dir(final_dir)
 

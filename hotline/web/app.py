@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from hotline.cti.center import ContactCenter
 from hotline.cti.service import Telephony
 from hotline.store import migrate
 from hotline.store.db import create_engine, session_factory
+from hotline.tickets.sweeper import UploadSweeper
 from hotline.utility.backend import load_backend
 from hotline.web import problems
 from hotline.web.api import accounts as accounts_api
@@ -77,11 +79,16 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
             raise RuntimeError(str(exc)) from exc
         center = ContactCenter(factory, billing=billing)
         await center.start()
+        sweeper = UploadSweeper(
+            factory, settings.data_dir, max_age=timedelta(hours=settings.tickets.upload_max_age_hours)
+        )
+        sweeper.start()
         telephony = Telephony(settings, factory, center) if settings.sip.enabled else None
         if telephony is not None:
             try:
                 await telephony.start()
             except OSError as exc:
+                await sweeper.stop()
                 await center.stop()
                 await engine.dispose()
                 raise RuntimeError(
@@ -103,6 +110,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         finally:
             if telephony is not None:
                 await telephony.stop()
+            await sweeper.stop()
             await center.stop()
             await engine.dispose()
             log.info("hotline stopped")

@@ -175,3 +175,97 @@ async def test_bind_on_create_and_action(factory: Any, tmp_path: Path) -> None:
     async with transaction(factory) as s:
         assert {r.id for r in await att.list_for_ticket(s, tid, tk.id)} == {a.id, b.id}
         assert att.attachment_doc(a)["filename"] == "a.jpg"
+
+
+async def test_uploads_never_attached_are_swept(factory: Any, tmp_path: Path) -> None:
+    import os
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from hotline.store.models import TicketAttachment
+    from hotline.store.types import utcnow
+    from hotline.tickets.sweeper import _remove_unused, sweep_uploads
+
+    tid, _other = await _tenant(factory)
+    root = tmp_path
+    bound = await _store(factory, tid, root, "a.jpg", "image/jpeg", JPEG)
+    lone = await _store(factory, tid, root, "b.pdf", "application/pdf", PDF)  # never attached
+    await _store(factory, tid, root, "twin.jpg", "image/jpeg", JPEG)  # same bytes as the bound one
+    fresh = await _store(factory, tid, root, "c.png", "image/png", PNG)  # unbound, but recent
+    async with transaction(factory) as s:
+        ch = await svc.create_ticket(
+            s,
+            tid,
+            type_code="consultation",
+            actor=svc.Actor(None, "system"),
+            subject="s",
+            description="d",
+            contact_phone="13900001111",
+            attachments=[bound.id],
+        )
+    # two days pass for all but the fresh one (rows and files)
+    old = utcnow() - timedelta(days=2)
+    async with transaction(factory) as s:
+        await s.execute(
+            update(TicketAttachment).where(TicketAttachment.id != fresh.id).values(created_at=old)
+        )
+    for a in (bound, lone):
+        os.utime(att.attachments_dir(root) / a.sha256[:2] / a.sha256, (old.timestamp(), old.timestamp()))
+
+    def path(a: Any) -> Path:
+        return att.attachments_dir(root) / a.sha256[:2] / a.sha256
+
+    got = await sweep_uploads(factory, root, max_age=timedelta(hours=24))
+    assert (got.rows, got.files, got.bytes) == (2, 1, len(PDF))  # the lone PDF and the twin's row
+    async with factory() as s:
+        left = set(await s.scalars(select(TicketAttachment.id)))
+    assert left == {bound.id, fresh.id}
+    # the bound order's file stays (the twin had the same bytes); the lone one's is gone
+    assert path(bound).read_bytes() == JPEG and not path(lone).exists() and path(fresh).exists()
+    async with transaction(factory) as s:
+        assert [r.id for r in await att.list_for_ticket(s, tid, ch.ticket.id)] == [bound.id]
+    assert (await sweep_uploads(factory, root, max_age=timedelta(hours=24))).rows == 0
+    # an old file whose bytes are uploaded again is touched by the upload, so a sweep that finds
+    # no row for it (the new row not committed yet) leaves it
+    lone2 = await _store(factory, tid, root, "b2.pdf", "application/pdf", PDF)
+    os.utime(path(lone2), (old.timestamp(), old.timestamp()))
+    again = await _store(factory, tid, root, "b3.pdf", "application/pdf", PDF)
+    assert path(again).stat().st_mtime > old.timestamp() + 3600
+    assert (
+        _remove_unused(att.attachments_dir(root), again.sha256, (utcnow() - timedelta(hours=24)).timestamp())
+        == 0
+    )
+    assert path(again).read_bytes() == PDF and not path(again).with_name(again.sha256 + ".del").exists()
+
+
+def test_a_file_touched_while_swept_is_put_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import time
+
+    from hotline.tickets import sweeper
+
+    digest = "ab" + "0" * 62
+    (tmp_path / "ab").mkdir()
+    f = tmp_path / "ab" / digest
+    f.write_bytes(PDF)
+    old = time.time() - 3 * 86400
+    os.utime(f, (old, old))
+    cutoff = time.time() - 86400
+    real = os.replace
+    calls: list[tuple[Path, Path]] = []
+
+    def touched_first(src: Any, dst: Any) -> None:  # an upload of the same bytes touches it now
+        if not calls:
+            os.utime(src)
+        calls.append((Path(src), Path(dst)))
+        real(src, dst)
+
+    monkeypatch.setattr(sweeper.os, "replace", touched_first)
+    assert sweeper._remove_unused(tmp_path, digest, cutoff) == 0
+    assert f.read_bytes() == PDF and len(calls) == 2  # set aside, then put back
+    monkeypatch.setattr(sweeper.os, "replace", real)
+    os.utime(f, (old, old))
+    assert sweeper._remove_unused(tmp_path, digest, cutoff) == len(PDF) and not f.exists()
+    assert sweeper._remove_unused(tmp_path, digest, cutoff) == 0  # already gone
+    assert list((tmp_path / "ab").iterdir()) == []
