@@ -179,11 +179,9 @@ _PENDING = "hotline.bulk.pending"
 
 @dataclass(slots=True)
 class _Queued:
-    table: Table
     unnest: _Unnest
     arrays: tuple[list[Any], ...]
-    returning: str | None
-    #: given the ids RETURNING assigned, in the order of the rows
+    #: given the ids RETURNING assigned, in the order of the rows (None: the INSERT returns none)
     done: Callable[[list[Any]], None] | None
 
 
@@ -218,12 +216,9 @@ async def flush_inserts(s: AsyncSession) -> None:
     queued.clear()
     conn = await s.connection()
     if len(batch) == 1:
-        q = batch[0]
-        result = await conn.exec_driver_sql(q.unnest.sql, q.arrays)
-        if q.done is not None:
-            q.done(sorted(result.scalars().all()))
+        await _execute(conn, batch[0])
         return
-    sql = _combined([(q.unnest, q.returning is not None) for q in batch])
+    sql = _combined(tuple(q.unnest for q in batch))
     params = tuple(a for q in batch for a in q.arrays)
     ids: dict[int, list[Any]] = {}
     returned: Any = (await conn.exec_driver_sql(sql, params)).all()
@@ -235,7 +230,15 @@ async def flush_inserts(s: AsyncSession) -> None:
             q.done(sorted(ids.get(i, [])))
 
 
-_COMBINED: dict[tuple[tuple[_Unnest, bool], ...], str] = {}
+async def _execute(conn: AsyncConnection, q: _Queued) -> None:
+    """One INSERT on its own; ``q.done`` gets its ids."""
+    result = await conn.exec_driver_sql(q.unnest.sql, q.arrays)
+    if q.done is not None:
+        # ids from a sequence ascend in the order the rows were inserted (ORDER BY n)
+        q.done(sorted(result.scalars().all()))
+
+
+_COMBINED: dict[tuple[_Unnest, ...], str] = {}
 _PARAM = re.compile(r"\$(\d+)")
 
 
@@ -243,24 +246,23 @@ def _shifted(offset: int) -> Callable[[re.Match[str]], str]:
     return lambda m: f"${int(m.group(1)) + offset}"
 
 
-def _combined(parts: list[tuple[_Unnest, bool]]) -> str:
+def _combined(parts: tuple[_Unnest, ...]) -> str:
     """``WITH i0 AS (INSERT …), i1 AS (INSERT …) … SELECT i, id FROM the returning ones``, the
     parameters of each INSERT renumbered after those of the ones before it."""
-    key = tuple(parts)
-    hit = _COMBINED.get(key)
+    hit = _COMBINED.get(parts)
     if hit is None:
         ctes: list[str] = []
         selects: list[str] = []
         offset = 0
-        for i, (u, returns) in enumerate(parts):
+        for i, u in enumerate(parts):
             sql = _PARAM.sub(_shifted(offset), u.sql)
             ctes.append(f"i{i} AS ({sql})")
-            if returns:
+            if u.returned:
                 # the CTE's number and a quoted identifier of the model
                 selects.append(f"SELECT {i}, {u.returned}::bigint FROM i{i}")  # noqa: S608
             offset += u.params
         tail = " UNION ALL ".join(selects) if selects else "SELECT 0, 0::bigint WHERE false"
-        hit = _COMBINED[key] = "WITH " + ", ".join(ctes) + " " + tail
+        hit = _COMBINED[parts] = "WITH " + ", ".join(ctes) + " " + tail
     return hit
 
 
@@ -312,16 +314,14 @@ async def _insert(
         for n, c in zip(names, u.converters, strict=True)
     )
     wrote(s.info, table.name)
+    q = _Queued(u, arrays, done)
     queued: list[_Queued] | None = s.info.get(_PENDING)
-    if queued is not None:
-        queued.append(_Queued(table, u, arrays, returning, done))
-        if not defer:  # the caller reads the ids now
-            await flush_inserts(s)
+    if queued is None:
+        await _execute(conn, q)
         return
-    result = await conn.exec_driver_sql(u.sql, arrays)
-    if done is not None:
-        # ids from a sequence ascend in the order the rows were inserted (ORDER BY n)
-        done(sorted(result.scalars().all()))
+    queued.append(q)
+    if not defer:  # the caller reads the ids now
+        await flush_inserts(s)
 
 
 async def insert_objects(s: AsyncSession, objs: Sequence[Any], *, ids: bool = True) -> None:
