@@ -5,9 +5,10 @@ request, then hands the :class:`~hotline.tickets.service.Draft` to the database'
 :class:`TicketWriter`, which writes every draft waiting at that moment in ONE transaction
 (:func:`~hotline.tickets.service.write_drafts`: on PostgreSQL one statement for the whole
 batch — every table's INSERT a CTE of it, audit entries included; on SQLite one INSERT per
-table — and one commit, one fsync on SQLite) and answers each request when that commit is done. Nothing is
-acknowledged before it is durable; under load, the orders arriving while a batch is being written
-make the next batch, so the cost of a commit is shared, and a single order waits for nothing.
+table — and one commit, one fsync on SQLite) and answers each request when that commit is done.
+Nothing is acknowledged before it is durable; under load, the orders arriving while a batch is
+being written make the next batch, so the cost of a commit is shared, and a single order waits
+for nothing.
 
 When a batch fails (one bad order: an attachment someone else just took, a customer deleted
 meanwhile), each of its drafts is written again in a transaction of its own, so only the bad one
