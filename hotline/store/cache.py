@@ -14,6 +14,7 @@ trips that matter, rather than re-reading the same configuration rows on every r
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, Generic, TypeVar
@@ -113,6 +114,8 @@ class Cache(Generic[K, V]):
         self.ttl = ttl
         self.maxsize = maxsize
         self._data: dict[K, tuple[tuple[int, ...], float, V]] = {}
+        #: loads in flight (:meth:`fetch`), with the mark each was taken under
+        self._loading: dict[K, tuple[tuple[int, ...], asyncio.Future[V]]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -137,12 +140,46 @@ class Cache(Generic[K, V]):
         return value
 
     async def fetch(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
-        """The entry of ``key``, else what ``load()`` reads (marked before it reads), kept."""
+        """The entry of ``key``, else what ``load()`` reads (marked before it reads), kept.
+
+        One load per key at a time: when an entry expires under load, every request would
+        otherwise miss together and read the same rows (24 concurrent requests, 24 reads, every
+        ``ttl``). A request arriving while a load runs waits for it instead, provided no watched
+        table was written since that load was marked (else it reads for itself, so a write is
+        still seen by the next request); if that load fails, it reads for itself."""
         got = self.get(key)
-        if got is None:
-            mark = self.mark()
+        if got is not None:
+            return got
+        mark = self.mark()
+        loop = asyncio.get_running_loop()
+        joined = self._loading.get(key)
+        if joined is not None and joined[0] == mark and joined[1].get_loop() is loop:
+            try:
+                return await asyncio.shield(joined[1])
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not joined[1].cancelled() or (task is not None and task.cancelling()):
+                    raise
+            except Exception:  # noqa: S110 - its load failed: this request reads for itself
+                pass
+        fut: asyncio.Future[V] = loop.create_future()
+        self._loading[key] = (mark, fut)
+        try:
             got = self.put(key, await load(), mark)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                fut.set_exception(exc)
+                fut.exception()  # retrieved: nobody may be waiting
+            else:
+                fut.cancel()
+            raise
+        else:
+            fut.set_result(got)
+        finally:
+            if self._loading.get(key, (None, None))[1] is fut:
+                del self._loading[key]
         return got
 
     def clear(self) -> None:
         self._data.clear()
+        self._loading.clear()

@@ -137,16 +137,15 @@ async def authenticated(request: Request) -> Ctx:
             raise Unauthorized("not logged in: send 'Authorization: Bearer <token>' or log in")
     kind = "browser" if via_cookie else None
     key = (str(id(state.db)), sessions.token_hash(raw))
-    hit = _SIGNED_IN.get(key)
-    if hit is not None:
-        row, user, principal = hit
-        sessions.check(row, user, kind=kind, now=utcnow())
-    else:
-        mark = _SIGNED_IN.mark()
+
+    async def load() -> tuple[AuthSession, User, Principal]:
         async with state.db() as s:
             row, user = await sessions.resolve(s, raw, kind=kind)
-            principal = await principal_for(s, user)
-        _SIGNED_IN.put(key, (row, user, principal), mark)
+            return row, user, await principal_for(s, user)
+
+    # checked on every request, whether read now, by a concurrent request or earlier
+    row, user, principal = await _SIGNED_IN.fetch(key, load)
+    sessions.check(row, user, kind=kind, now=utcnow())
     if (
         via_cookie
         and request.method not in SAFE_METHODS

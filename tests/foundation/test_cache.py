@@ -51,3 +51,87 @@ def test_a_write_racing_the_read_is_not_cached_as_fresh() -> None:
     assert c.get(1) == "fresh"
     cache.bump("tenants")
     assert c.get(1) is None
+
+
+async def test_concurrent_misses_share_one_load() -> None:
+    """An entry expiring under load is read once, not once per waiting request."""
+    c: Cache[str, int] = Cache(("units",), ttl=60)
+    calls = 0
+    gate = asyncio.Event()
+
+    async def load() -> int:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        return calls
+
+    waiting = [asyncio.create_task(c.fetch("k", load)) for _ in range(24)]
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.gather(*waiting) == [1] * 24
+    assert calls == 1
+    assert not c._loading
+
+
+async def test_a_write_during_a_load_makes_later_requests_read_again() -> None:
+    c: Cache[str, str] = Cache(("units",), ttl=60)
+    gate = asyncio.Event()
+    reads: list[str] = []
+
+    async def old() -> str:
+        reads.append("old")
+        await gate.wait()
+        return "old"
+
+    async def new() -> str:
+        reads.append("new")
+        return "new"
+
+    first = asyncio.create_task(c.fetch("k", old))
+    await asyncio.sleep(0)
+    cache.bump("units")  # written after the first load was marked: the next request may not join
+    assert await c.fetch("k", new) == "new"
+    gate.set()
+    assert await first == "old"
+    assert reads == ["old", "new"]
+    assert c.get("k") != "old"  # the older read is never served as fresh
+
+
+async def test_a_failed_or_cancelled_load_lets_the_waiters_read_for_themselves() -> None:
+    c: Cache[str, str] = Cache(("units",), ttl=60)
+    gate = asyncio.Event()
+
+    async def failing() -> str:
+        await gate.wait()
+        raise RuntimeError("database gone")
+
+    async def good() -> str:
+        return "ok"
+
+    first = asyncio.create_task(c.fetch("k", failing))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(c.fetch("k", good))
+    await asyncio.sleep(0)
+    gate.set()
+    assert await second == "ok"
+    try:
+        await first
+    except RuntimeError as exc:
+        assert "database gone" in str(exc)
+    else:
+        raise AssertionError("the failing load's own caller sees its error")
+
+    c.clear()
+    slow = asyncio.Event()
+
+    async def hanging() -> str:
+        await slow.wait()
+        return "never"
+
+    first = asyncio.create_task(c.fetch("k", hanging))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(c.fetch("k", good))
+    await asyncio.sleep(0)
+    first.cancel()  # the request that was loading goes away: its waiter is not cancelled with it
+    assert await second == "ok"
+    assert first.cancelled()
