@@ -166,12 +166,12 @@ class Cache(Generic[K, V]):
         self._loading[key] = (mark, fut)
         try:
             got = self.put(key, await load(), mark)
-        except BaseException as exc:
-            if isinstance(exc, Exception):
-                fut.set_exception(exc)
-                fut.exception()  # retrieved: nobody may be waiting
-            else:
-                fut.cancel()
+        except Exception as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: nobody may be waiting
+            raise
+        except BaseException:  # cancelled: the waiters read for themselves
+            fut.cancel()
             raise
         else:
             fut.set_result(got)
