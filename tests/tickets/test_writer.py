@@ -127,3 +127,30 @@ async def test_concurrent_creates_through_the_api(client_on: AsyncClient) -> Non
         full = r.json()
         assert full["number"] == o["number"] and [x["action"] for x in full["history"]][:1] == ["accept"]
         assert full["deadlines"] == o["deadlines"] or o["state"] != full["state"]
+
+
+async def test_a_draft_queued_as_the_last_batch_ends_is_written(factory: Any) -> None:
+    """A draft queued in the loop turn between a writing task's end and its done callback (every
+    slot still looks taken then) is still written, without waiting for another draft."""
+    w = await _world(factory)
+    first, second = await _draft(factory, w, subject="停电 1"), await _draft(factory, w, subject="停电 2")
+    writer = TicketWriter(factory, max_inflight=1)
+    loop = asyncio.get_running_loop()
+    late: list[asyncio.Future[svc.Change]] = []
+    queued = asyncio.Event()
+    real_write = writer._write
+
+    def queue_second() -> None:
+        late.append(writer.enqueue(second))
+        queued.set()
+
+    async def write(batch: Any) -> None:
+        await real_write(batch)
+        if not late:  # runs before the finished task's done callback
+            loop.call_soon(queue_second)
+
+    writer._write = write  # type: ignore[method-assign]
+    assert (await writer.submit(first)).ticket.subject == "停电 1"
+    await queued.wait()
+    change = await asyncio.wait_for(late[0], timeout=10)
+    assert change.ticket.subject == "停电 2" and writer.written == 2
