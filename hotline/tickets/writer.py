@@ -79,6 +79,7 @@ class TicketWriter:
         if len(self._tasks) < self.max_inflight:
             task = loop.create_task(self._run(), name="ticket-writer")
             self._tasks.add(task)
+            # _run leaves the set itself; this covers a task cancelled before it ever ran
             task.add_done_callback(self._tasks.discard)
         return job.done
 
@@ -147,9 +148,9 @@ def writer_for(factory: async_sessionmaker[AsyncSession]) -> TicketWriter:
     On PostgreSQL batches of at most :data:`PG_MAX_BATCH` drafts, :data:`PG_INFLIGHT` at once.
     A batch that took everything waiting gathered the whole load into one group (a convoy): with
     24 concurrent creates, all 24 requests waited on one batch being written while the server's
-    core was idle — 13-15 % of the time, at 24 connections and at 64 alike. Smaller batches on
+    core was idle — 11-16 % of the time, at 24 connections and at 64 alike. Smaller batches on
     more connections keep some requests being worked on while others are written (the core was
-    93-95 % busy), at a few more statements per order. On SQLite one batch at a time (a single
+    92-95 % busy), at a few more statements per order. On SQLite one batch at a time (a single
     writer: a second would only wait for the lock), as large as what waits."""
     w = _WRITERS.get(factory)
     if w is None:
