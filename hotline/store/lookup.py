@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -38,7 +39,9 @@ async def get_in_tenant(
     return row
 
 
-_PATHS: Cache[tuple[str, int], str] = Cache(("units",), maxsize=100_000)
+#: a unit's path never changes (units are neither moved nor deleted): kept until this process
+#: writes the units table, with no expiry
+_PATHS: Cache[tuple[str, int], str] = Cache(("units",), ttl=math.inf, maxsize=100_000)
 
 
 async def unit_path(s: AsyncSession, unit_id: int | None) -> str:

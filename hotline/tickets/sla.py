@@ -91,19 +91,23 @@ class Lookup:
         return got
 
     async def load_units(self, ids: Iterable[int]) -> None:
-        """Load the units ``ids`` and all their ancestors."""
-        want = {i for i in ids if i not in self.units}
-        for _ in range(2):  # the units, then the ancestors their paths name
-            if not want:
-                return
-            rows = (
-                await self.s.execute(
-                    select(Unit.id, Unit.code, Unit.path, Unit.calendar_id).where(Unit.id.in_(sorted(want)))
-                )
-            ).all()
-            for r in rows:
-                self.units[r.id] = _unit_info(r.id, r.code, r.path, r.calendar_id)
-            want = {a for r in rows for a in self.units[r.id].chain if a not in self.units}
+        """Load the units ``ids`` and their ancestors: with them every unit of their tenants, and
+        the calendars those units name, in two queries. A tenant's tree is small beside the
+        orders (thousands of units at most) and a kept Lookup is renewed every few seconds:
+        reading one unit at a time would be one query per unit each time, for hundreds of
+        units, under the orders being created."""
+        want = sorted({i for i in ids if i not in self.units})
+        if not want:
+            return
+        tenants = select(Unit.tenant_id).where(Unit.id.in_(want)).scalar_subquery()
+        rows = (
+            await self.s.execute(
+                select(Unit.id, Unit.code, Unit.path, Unit.calendar_id).where(Unit.tenant_id.in_(tenants))
+            )
+        ).all()
+        for r in rows:
+            self.units[r.id] = _unit_info(r.id, r.code, r.path, r.calendar_id)
+        await self._load_calendars({r.calendar_id for r in rows if r.calendar_id is not None})
 
     async def unit(self, unit_id: int) -> UnitInfo | None:
         got = self.units.get(unit_id)
@@ -125,29 +129,32 @@ class Lookup:
 
     async def _calendar(self, cal_id: int) -> BusinessCalendar:
         got = self.calendars.get(cal_id)
-        if got is not None:
-            return got
-        c = (
-            await self.s.execute(
-                select(
-                    Calendar.version, Calendar.timezone, Calendar.week, Calendar.holidays, Calendar.workdays
-                ).where(Calendar.id == cal_id)
+        if got is None:
+            await self._load_calendars({cal_id})
+            got = self.calendars.get(cal_id)
+        return got if got is not None else _ALWAYS_OPEN
+
+    async def _load_calendars(self, ids: Iterable[int]) -> None:
+        """Load the calendars ``ids`` not known yet (one query)."""
+        want = sorted({i for i in ids if i not in self.calendars})
+        if not want:
+            return
+        for c in await self.s.execute(
+            select(Calendar.id, Calendar.timezone, Calendar.week, Calendar.holidays, Calendar.workdays).where(
+                Calendar.id.in_(want)
             )
-        ).first()
-        if c is None:
-            return _ALWAYS_OPEN
-        # keyed by content, not by id: ids repeat across databases (and the cache is per process)
-        key = (c.timezone, repr(c.week), repr(c.holidays), repr(c.workdays))
-        cal = _calendar_cache.get(key)
-        if cal is None:
-            cal = BusinessCalendar.from_spec(
-                timezone=c.timezone, week=c.week, holidays=c.holidays, workdays=c.workdays
-            )
-            if len(_calendar_cache) > 1000:
-                _calendar_cache.clear()
-            _calendar_cache[key] = cal
-        self.calendars[cal_id] = cal
-        return cal
+        ):
+            # keyed by content, not by id: ids repeat across databases (and the cache is per process)
+            key = (c.timezone, repr(c.week), repr(c.holidays), repr(c.workdays))
+            cal = _calendar_cache.get(key)
+            if cal is None:
+                cal = BusinessCalendar.from_spec(
+                    timezone=c.timezone, week=c.week, holidays=c.holidays, workdays=c.workdays
+                )
+                if len(_calendar_cache) > 1000:
+                    _calendar_cache.clear()
+                _calendar_cache[key] = cal
+            self.calendars[c.id] = cal
 
     async def up_unit(self, unit_id: int, up: int) -> UnitInfo | None:
         """The unit ``up`` levels above ``unit_id`` (the root when the tree is not that deep)."""
