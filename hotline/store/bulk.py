@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Table, insert
+from sqlalchemy import JSON, Table, event, insert
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlalchemy.types import TypeDecorator
 
 from hotline.store.cache import wrote
+from hotline.store.db import reads
 
 T_obj = TypeVar("T_obj")
 
@@ -202,16 +204,80 @@ async def one_statement(s: AsyncSession) -> AsyncIterator[None]:
     s.info[_PENDING] = []
     try:
         yield
-        await flush_inserts(s)
+        await _flush(s)
     finally:
         s.info.pop(_PENDING, None)
 
 
+class NotOneStatement(RuntimeError):
+    """In :func:`single_statement`'s block, a statement other than the block's one INSERT was
+    about to be sent. It was not sent, and neither was anything else: write in a transaction."""
+
+
+#: key of a pooled connection's ``info`` while it is in :func:`single_statement`'s block:
+#: "guard" (no statement may be sent), then "send" (the one statement is being sent)
+_SINGLE = "hotline.bulk.single"
+_GUARDED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _refuse_others(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    if conn.info.get(_SINGLE) == "guard":
+        raise NotOneStatement(f"only the block's INSERT may be sent here, not: {statement[:120]}")
+
+
+@asynccontextmanager
+async def single_statement(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """PostgreSQL: a session whose INSERTs (:func:`insert_rows`, :func:`insert_objects`) are all
+    written when the block ends as ONE statement, outside any transaction. A single statement is
+    atomic by itself (its data-modifying CTEs included), so this saves the BEGIN and COMMIT round
+    trips of a transaction. Any other statement made through the session (a read, an UPDATE, an
+    early :func:`flush_inserts`) raises :class:`NotOneStatement` before it is sent, and nothing
+    has been written then: the caller writes in a transaction instead. Elsewhere (SQLite), it
+    raises at once."""
+    async with reads(factory) as s:
+        conn = await s.connection()
+        if conn.dialect.name != "postgresql":
+            raise NotOneStatement("one statement outside a transaction: PostgreSQL only")
+        engine = conn.sync_engine.engine
+        if engine not in _GUARDED:
+            event.listen(engine, "before_cursor_execute", _refuse_others)
+            _GUARDED.add(engine)
+        info = (await conn.get_raw_connection()).info
+        info[_SINGLE] = "guard"
+        s.info[_SINGLE] = info
+        s.info[_PENDING] = []
+        try:
+            yield s
+            await _flush(s)
+            await s.commit()
+        finally:
+            info.pop(_SINGLE, None)
+            s.info.pop(_PENDING, None)
+            s.info.pop(_SINGLE, None)
+
+
 async def flush_inserts(s: AsyncSession) -> None:
     """Write the INSERTs queued in :func:`one_statement`'s block so far (one statement)."""
+    if _SINGLE in s.info and s.info.get(_PENDING):
+        raise NotOneStatement("the INSERTs are written when single_statement's block ends, not before")
+    await _flush(s)
+
+
+async def _flush(s: AsyncSession) -> None:
     queued: list[_Queued] | None = s.info.get(_PENDING)
     if not queued:
         return
+    single: dict[str, Any] | None = s.info.get(_SINGLE)
+    if single is not None:
+        single[_SINGLE] = "send"
+    try:
+        await _flush_queued(s, queued)
+    finally:
+        if single is not None:
+            single[_SINGLE] = "guard"
+
+
+async def _flush_queued(s: AsyncSession, queued: list[_Queued]) -> None:
     batch = list(queued)
     queued.clear()
     conn = await s.connection()

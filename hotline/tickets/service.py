@@ -37,7 +37,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline.auth.policy import DataScope
@@ -935,7 +935,9 @@ def _set_number(row: Ticket, d: Draft) -> None:
         row.form = {**form, "number": row.number}
 
 
-async def write_drafts(s: AsyncSession, drafts: Sequence[Draft], *, persistent: bool = False) -> list[Change]:
+async def write_drafts(
+    s: AsyncSession, drafts: Sequence[Draft], *, persistent: bool = False, ids: Sequence[int] | None = None
+) -> list[Change]:
     """Write new work orders in the caller's transaction: one INSERT per table for the whole
     batch (tickets, history, contact entries, deadline steps and timers; no ORM flush). With
     ``persistent`` the tickets are then persistent in ``s`` (for later ORM work in the same
@@ -943,17 +945,28 @@ async def write_drafts(s: AsyncSession, drafts: Sequence[Draft], *, persistent: 
     after a failed attempt (nothing in them is bound to a session).
 
     On PostgreSQL the INSERTs go as ONE statement (:func:`~hotline.store.bulk.one_statement`;
-    the caller may widen it to its own rows); the history rows' ids are set once it is written."""
+    the caller may widen it to its own rows); the history rows' ids are set once it is written.
+    ``ids``: the tickets' ids, one per draft, taken beforehand (:func:`take_ids`)."""
     async with one_statement(s):
-        return await _write_drafts(s, drafts, persistent=persistent)
+        return await _write_drafts(s, drafts, persistent=persistent, ids=ids)
 
 
-async def _write_drafts(s: AsyncSession, drafts: Sequence[Draft], *, persistent: bool) -> list[Change]:
+def one_statement_draft(d: Draft) -> bool:
+    """Whether writing ``d`` (with its id taken beforehand) takes no statement but its INSERTs:
+    neither uploads to bind nor an outage incident to count (:func:`write_drafts`)."""
+    return d.outage is None and not d.opened.entry.attachments
+
+
+async def _write_drafts(
+    s: AsyncSession, drafts: Sequence[Draft], *, persistent: bool, ids: Sequence[int] | None
+) -> list[Change]:
+    if ids is not None and len(ids) != len(drafts):
+        raise ValueError(f"{len(ids)} ids for {len(drafts)} drafts")
     rows: list[Ticket] = []
     numbered = True
-    for d in drafts:
+    for i, d in enumerate(drafts):
         row, d.row = (d.row, None) if d.row is not None else (new_object(Ticket, d.values), None)
-        ident = await _reserve_id(s)
+        ident = ids[i] if ids is not None else await _reserve_id(s)
         if ident is None:  # SQLite: the INSERT gives the id, the number follows
             row.number = f"new-{uuid.uuid4().hex[:24]}"
             numbered = False
@@ -1073,6 +1086,27 @@ async def _reserve_id(s: AsyncSession) -> int | None:
         )
         block = _ID_BLOCKS.put(key, sorted(got.all(), reverse=True), mark)
     return block.pop()
+
+
+async def take_ids(factory: async_sessionmaker[AsyncSession], count: int) -> list[int] | None:
+    """``count`` ticket ids for this process on PostgreSQL (from its block; a block is taken in a
+    transaction of its own when too few are left), so that writing the orders needs no statement
+    but their INSERTs; None elsewhere (SQLite: the INSERT assigns the id)."""
+    out: list[int] = []
+    async with factory() as s:
+        if s.get_bind().dialect.name != "postgresql":
+            return None
+        key = db_key(s)
+        while len(out) < count:
+            block = _ID_BLOCKS.get(key)
+            if block:
+                out.append(block.pop())
+                continue
+            async with s.begin():
+                ident = await _reserve_id(s)
+            assert ident is not None
+            out.append(ident)
+    return out
 
 
 async def reserve_ids(conn: Any, count: int) -> int:

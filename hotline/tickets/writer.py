@@ -2,10 +2,12 @@
 
 Creating an order reads what it needs (:func:`hotline.tickets.service.plan_ticket`) in the
 request, then hands the :class:`~hotline.tickets.service.Draft` to the database's
-:class:`TicketWriter`, which writes every draft waiting at that moment in ONE transaction
+:class:`TicketWriter`, which writes every draft waiting at that moment at once
 (:func:`~hotline.tickets.service.write_drafts`: on PostgreSQL one statement for the whole
-batch — every table's INSERT a CTE of it, audit entries included; on SQLite one INSERT per
-table — and one commit, one fsync on SQLite) and answers each request when that commit is done.
+batch — every table's INSERT a CTE of it, audit entries included — sent on its own, atomic
+without a transaction around it, unless the batch needs another statement (uploads to bind, an
+outage incident to count: then in a transaction); on SQLite one INSERT per table in one
+transaction, one fsync) and answers each request when that is committed.
 Nothing is acknowledged before it is durable; under load, the orders arriving while a batch is
 being written make the next batch, so the cost of a commit is shared, and a single order waits
 for nothing. On PostgreSQL batches are kept small and several are written at once, so that the
@@ -27,9 +29,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hotline.store.bulk import insert_objects, one_statement
+from hotline.store.bulk import NotOneStatement, insert_objects, one_statement, single_statement
 from hotline.store.db import transaction
-from hotline.tickets.service import Change, Draft, write_drafts
+from hotline.tickets.service import Change, Draft, one_statement_draft, take_ids, write_drafts
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ class TicketWriter:
         self.batches = 0
         self.written = 0
         self.largest = 0
+        #: batches written as one statement outside a transaction (PostgreSQL)
+        self.single = 0
 
     async def submit(self, draft: Draft, after: After | None = None) -> Change:
         """Write ``draft`` (with the batch it joins); its change, once committed."""
@@ -104,16 +108,23 @@ class TicketWriter:
 
     async def _write(self, batch: list[_Job]) -> None:
         try:
-            # the batch's rows, audit entries included, in one statement (PostgreSQL)
-            async with transaction(self.factory) as s, one_statement(s):
-                changes = await write_drafts(s, [j.draft for j in batch])
-                extra: dict[type, list[Any]] = {}
-                for job, change in zip(batch, changes, strict=True):
-                    if job.after is not None:
-                        for obj in job.after(change):
-                            extra.setdefault(type(obj), []).append(obj)
-                for objs in extra.values():
-                    await insert_objects(s, objs, ids=False)
+            drafts = [j.draft for j in batch]
+            ids = await take_ids(self.factory, len(batch))
+            changes: list[Change] | None = None
+            if ids is not None and all(one_statement_draft(d) for d in drafts):
+                # the batch's rows, audit entries included, as one statement outside a
+                # transaction (atomic by itself: no BEGIN and COMMIT round trips)
+                try:
+                    async with single_statement(self.factory) as s:
+                        changes = await self._rows(s, batch, drafts, ids)
+                    self.single += 1
+                except NotOneStatement as exc:  # nothing was written
+                    log.warning("ticket writer: %s; writing the batch in a transaction", exc)
+                    changes = None
+            if changes is None:
+                # in one statement on PostgreSQL too, inside a transaction (statements before it)
+                async with transaction(self.factory) as s, one_statement(s):
+                    changes = await self._rows(s, batch, drafts, ids)
         except Exception as exc:
             if len(batch) == 1:
                 if not batch[0].done.done():
@@ -129,6 +140,21 @@ class TicketWriter:
         for job, change in zip(batch, changes, strict=True):
             if not job.done.done():
                 job.done.set_result(change)
+
+    @staticmethod
+    async def _rows(
+        s: AsyncSession, batch: list[_Job], drafts: list[Draft], ids: list[int] | None
+    ) -> list[Change]:
+        """The batch's rows and its callers' extra rows (the audit entries), queued in ``s``."""
+        changes = await write_drafts(s, drafts, ids=ids)
+        extra: dict[type, list[Any]] = {}
+        for job, change in zip(batch, changes, strict=True):
+            if job.after is not None:
+                for obj in job.after(change):
+                    extra.setdefault(type(obj), []).append(obj)
+        for objs in extra.values():
+            await insert_objects(s, objs, ids=False)
+        return changes
 
 
 _WRITERS: weakref.WeakKeyDictionary[async_sessionmaker[AsyncSession], TicketWriter] = (

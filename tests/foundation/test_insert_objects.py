@@ -8,7 +8,16 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
-from hotline.store.bulk import attach, flush_inserts, insert_objects, insert_rows, new_object, one_statement
+from hotline.store.bulk import (
+    NotOneStatement,
+    attach,
+    flush_inserts,
+    insert_objects,
+    insert_rows,
+    new_object,
+    one_statement,
+    single_statement,
+)
 from hotline.store.db import transaction
 from hotline.store.models import AuditEntry, Calendar, Tenant
 from hotline.store.types import utcnow
@@ -194,3 +203,86 @@ async def test_one_statement_flush_and_failure(factory: Any) -> None:
     async with factory() as s:
         assert await s.scalar(select(Tenant.id).where(Tenant.id == 990_003)) is None
         assert await s.scalar(select(Calendar.name).where(Calendar.tenant_id == 990_002)) == "c"
+
+
+async def test_single_statement_writes_one_statement_and_no_transaction(
+    engine: Any, factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the block's INSERTs go as one statement, with no BEGIN or COMMIT around it."""
+    if engine.dialect.name != "postgresql":
+        with pytest.raises(NotOneStatement, match="PostgreSQL only"):
+            async with single_statement(factory):
+                pass
+        return
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection as Adapted
+
+    began: list[Any] = []
+    start = Adapted._start_transaction
+
+    async def spy(self: Any) -> None:
+        if self.isolation_level != "autocommit":  # (else the adapter sends no BEGIN)
+            began.append(self)
+        await start(self)
+
+    monkeypatch.setattr(Adapted, "_start_transaction", spy)
+    statements, count = _count_statements(engine)
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with single_statement(factory) as s:
+            await flush_inserts(s)  # with nothing queued, nothing to send: not refused
+            await insert_objects(s, [Tenant(id=990_011, slug="bulk-single", name="Single")])
+            entries = _entries(3)
+            await insert_objects(s, entries)
+            await insert_objects(s, [Calendar(tenant_id=990_011, name="c")], ids=False)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert len(statements) == 1 and statements[0].startswith("WITH"), statements
+    assert began == []  # no BEGIN (so no COMMIT)
+    assert all(isinstance(e.id, int) for e in entries)
+    async with factory() as s:
+        assert await s.scalar(select(Calendar.name).where(Calendar.tenant_id == 990_011)) == "c"
+        assert await s.scalar(select(AuditEntry.action).where(AuditEntry.id == entries[2].id)) == "test.2"
+
+
+async def test_single_statement_refuses_any_other_statement_before_it_is_sent(
+    engine: Any, factory: Any
+) -> None:
+    """A read, an early flush or an INSERT whose ids are wanted at once, in the block, raises
+    before anything is sent; nothing queued is written, and the pooled connections work as usual
+    afterwards. (SQLite: refused at once.)"""
+    if engine.dialect.name != "postgresql":
+        with pytest.raises(NotOneStatement):
+            async with single_statement(factory) as s:
+                await insert_objects(s, [Tenant(id=990_020, slug="bulk-refused", name="R")])
+        async with factory() as s:
+            assert await s.scalar(select(Tenant.id).where(Tenant.id == 990_020)) is None
+        return
+
+    async def read(s: Any) -> None:
+        await s.execute(select(Tenant.id).limit(1))
+
+    async def early_flush(s: Any) -> None:
+        await flush_inserts(s)
+
+    async def ids_now(s: Any) -> None:
+        await insert_rows(s, AuditEntry.__table__, [{"action": "x", "detail": {}, "outcome": "ok", "actor": "",
+                                                     "ip": "", "resource_type": "", "resource_id": "",
+                                                     "at": utcnow()}], returning="id")  # fmt: skip
+
+    for n, other in enumerate((read, early_flush, ids_now)):
+        statements, count = _count_statements(engine)
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        try:
+            with pytest.raises(NotOneStatement):
+                async with single_statement(factory) as s:
+                    await insert_objects(s, [Tenant(id=990_020 + n, slug=f"bulk-refused-{n}", name="R")])
+                    await other(s)
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
+        assert not any(x.lstrip().upper().startswith(("INSERT", "WITH", "UPDATE")) for x in statements)
+        async with factory() as s:
+            assert await s.scalar(select(Tenant.id).where(Tenant.id == 990_020 + n)) is None
+    # every pooled connection answers reads and writes as usual after the refusals
+    for _ in range(3):
+        async with transaction(factory) as s:
+            assert await s.scalar(select(Tenant.id).where(Tenant.id == 990_011)) is None

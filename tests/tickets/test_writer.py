@@ -96,6 +96,8 @@ async def test_drafts_written_in_one_batch(factory: Any) -> None:
     writer = TicketWriter(factory)
     changes = await asyncio.gather(*(writer.submit(d) for d in drafts))
     assert writer.batches == 1 and writer.largest == 6
+    # PostgreSQL: one statement outside a transaction (no BEGIN, no COMMIT)
+    assert writer.single == (1 if factory.kw["bind"].dialect.name == "postgresql" else 0)
     assert [c.ticket.subject for c in changes] == [f"停电 {i}" for i in range(6)]
     # the change carries what the API answers with: the history ids, the deadlines, the events
     for c in changes:
@@ -154,3 +156,29 @@ async def test_a_draft_queued_as_the_last_batch_ends_is_written(factory: Any) ->
     await queued.wait()
     change = await asyncio.wait_for(late[0], timeout=10)
     assert change.ticket.subject == "停电 2" and writer.written == 2
+
+
+async def test_a_batch_needing_another_statement_is_written_in_a_transaction(
+    factory: Any, monkeypatch: Any
+) -> None:
+    """Were a batch taken for one statement when writing it needs another (here: binding an
+    upload), that statement is refused before it is sent and the batch is written in a
+    transaction, with the outcome it would have had there (here: the upload does not exist)."""
+    import hotline.tickets.writer as writer_mod
+
+    monkeypatch.setattr(writer_mod, "one_statement_draft", lambda _d: True)
+    w = await _world(factory)
+    writer = TicketWriter(factory)
+    bad = await _draft(factory, w, attachments=["no-such-upload"])
+    try:
+        await writer.submit(bad)
+    except Invalid as exc:
+        assert "no uploaded attachment" in exc.detail
+    else:
+        raise AssertionError("the order naming a missing upload was accepted")
+    good = await _draft(factory, w, subject="停电 ok")
+    change = await writer.submit(good)
+    assert writer.single == (1 if factory.kw["bind"].dialect.name == "postgresql" else 0)
+    async with factory() as s:
+        assert (await s.scalars(select(Ticket.subject))).all() == ["停电 ok"]
+        assert await s.scalar(select(func.count()).select_from(TicketHistory)) == len(change.entries)
