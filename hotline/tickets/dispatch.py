@@ -20,10 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from hotline.crm.facts import CustomerFacts
 from hotline.errors import Invalid, NotFound
 from hotline.org import service as org
 from hotline.store.cache import Cache, db_key
-from hotline.store.models import Customer, DispatchRule, Unit
+from hotline.store.models import DispatchRule, Unit
 from hotline.store.types import valid_id
 
 
@@ -108,7 +109,7 @@ async def resolve(
     *,
     type_code: str,
     category: str = "",
-    customer: Customer | None = None,
+    customer: CustomerFacts | None = None,
     address: str = "",
     unit_path: str | None = None,
 ) -> int | None:

@@ -40,6 +40,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.crm import timeline
+from hotline.crm.facts import CustomerFacts
 from hotline.errors import HotlineError
 from hotline.store.models import Customer, Outage, Ticket, TicketHistory
 from hotline.tickets.workflow import Command, StaleVersion, TicketState, Workflow
@@ -128,7 +129,7 @@ async def _named_outage(s: AsyncSession, row: Ticket, now: datetime) -> Outage |
 
 
 async def outage_for(
-    s: AsyncSession, row: Ticket, now: datetime, *, customer: Customer | None = None
+    s: AsyncSession, row: Ticket, now: datetime, *, customer: CustomerFacts | None = None
 ) -> Outage | None:
     """The outage a fault order belongs to now (see the module docstring), or None
     (``customer``: the order's customer when the caller has it loaded)."""

@@ -42,6 +42,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline.auth.policy import DataScope
 from hotline.crm import screenpop, timeline
+from hotline.crm.facts import CustomerFacts
 from hotline.crm.phones import normalize_phone
 from hotline.errors import HotlineError, Invalid, NotFound
 from hotline.store.bulk import attach as attach_rows
@@ -707,7 +708,7 @@ async def plan_ticket(
     urgency: str | None = None,
     channel: str = "phone",
     customer_id: int | None = None,
-    customer: Customer | None = None,
+    customer: CustomerFacts | None = None,
     call_id: str = "",
     caller_number: str = "",
     contact_name: str = "",

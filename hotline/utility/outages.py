@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.crm.facts import CustomerFacts
 from hotline.errors import Conflict, Invalid, NotFound
 from hotline.org import service as org
 from hotline.store.models import Customer, Outage, OutageArea, Unit
@@ -366,7 +367,7 @@ async def outages_for_area(
 
 
 async def outages_for_customer(
-    s: AsyncSession, tenant_id: int, customer: Customer, at: datetime | None = None
+    s: AsyncSession, tenant_id: int, customer: CustomerFacts, at: datetime | None = None
 ) -> list[Outage]:
     """Outages affecting the customer (their feeder / transformer area), see :func:`outages_for_area`."""
     return await outages_for_area(s, tenant_id, customer.feeder, customer.transformer_area, at)

@@ -196,3 +196,26 @@ async def test_timeline_pages_newest_first_and_joins_calls(factory: Any) -> None
         assert await timeline.last_agent(s, tid, cid) is None
         with pytest.raises(Invalid):
             await timeline.entries(s, tid, cid, before="garbage")
+
+
+async def test_customer_rows_read_what_an_order_needs_of_the_tenant_only(
+    factory: Any, protector: IdProtector
+) -> None:
+    from hotline.crm.facts import CustomerRow, customer_rows
+
+    tid, uid = await _world(factory)
+    async with transaction(factory) as s:
+        unit = await org.get_unit(s, tid, uid)
+        c = await crm.add_customer(
+            s, tid, unit=unit, account_no="3201000009", name="钱多多", phone="13912340009",
+            address="南京市玄武区 9 号", feeder="F-9", transformer_area="TA-9", protector=protector,
+        )  # fmt: skip
+        other = await org.add_tenant(s, "t2", "T2")
+    async with factory() as s:
+        got = await customer_rows(s, tid, [c.id, 999_999])
+        assert got == {
+            c.id: CustomerRow(
+                c.id, tid, uid, "3201000009", "钱多多", c.phone, "南京市玄武区 9 号", "F-9", "TA-9", None
+            )
+        }
+        assert await customer_rows(s, other.id, [c.id]) == {}

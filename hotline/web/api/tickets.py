@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline import audit
 from hotline.auth.policy import DataScope, Perm, Principal, Resource, allows, can_at_all, data_scope
+from hotline.crm.facts import CustomerFacts, CustomerRow, customer_rows
 from hotline.errors import HotlineError, Invalid, NotFound
 from hotline.store.batch import KeyLoader
 from hotline.store.cache import Cache, db_key
@@ -530,42 +531,41 @@ def _in_form(exc: Invalid, names: set[str]) -> Invalid:
     return out
 
 
-_CUSTOMER_LOADERS: weakref.WeakKeyDictionary[Any, dict[int, KeyLoader[int, Customer]]] = (
+_CUSTOMER_LOADERS: weakref.WeakKeyDictionary[Any, dict[int, KeyLoader[int, CustomerRow]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _customer_loader(ctx: Ctx) -> KeyLoader[int, Customer]:
-    """Customers by id, the reads of concurrent create requests coalesced into one query."""
+def _customer_loader(ctx: Ctx) -> KeyLoader[int, CustomerRow]:
+    """Customers by id, the reads of concurrent create requests coalesced into one query (rows
+    without the ORM: :mod:`hotline.crm.facts`)."""
     per_tenant = _CUSTOMER_LOADERS.setdefault(ctx.db, {})
     loader = per_tenant.get(ctx.tenant_id)
     if loader is None:
         factory, tenant_id = ctx.db, ctx.tenant_id
 
-        async def load(ids: Sequence[int]) -> dict[int, Customer]:
+        async def load(ids: Sequence[int]) -> dict[int, CustomerRow]:
             async with reads(factory) as s:
-                rows = await s.scalars(
-                    select(Customer).where(Customer.tenant_id == tenant_id, Customer.id.in_(ids))
-                )
-                return {c.id: c for c in rows}
+                return await customer_rows(s, tenant_id, ids)
 
         loader = per_tenant[ctx.tenant_id] = KeyLoader(load)
     return loader
 
 
-async def _customer(ctx: Ctx, s: AsyncSession, ref: int | str) -> Customer:
+async def _customer(ctx: Ctx, s: AsyncSession, ref: int | str) -> CustomerFacts:
+    c: CustomerFacts
     if isinstance(ref, int):
         found = await _customer_loader(ctx).get(ref) if valid_id(ref) else None
         if found is None:
             raise NotFound(f"no customer {ref}", field="customer")
         c = found
     else:
-        found = await s.scalar(
+        by_account = await s.scalar(
             select(Customer).where(Customer.tenant_id == ctx.tenant_id, Customer.account_no == ref)
         )
-        if found is None:
+        if by_account is None:
             raise NotFound(f"no customer with account number {ref!r}", field="customer")
-        c = found
+        c = by_account
     path = await unit_path(s, c.unit_id)
     await ctx.authorize(
         Perm.CUSTOMER_READ, Resource("customer", c.tenant_id, path, c.dedicated_agent_id, str(c.id))
@@ -577,7 +577,7 @@ async def _plan(
     ctx: Ctx,
     s: AsyncSession,
     body: TicketIn,
-    customer: Customer | None,
+    customer: CustomerFacts | None,
     caller: str,
     unit: svc.UnitInfo | None,
 ) -> svc.Draft:
