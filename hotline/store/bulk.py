@@ -415,11 +415,12 @@ async def insert_objects(s: AsyncSession, objs: Sequence[Any], *, ids: bool = Tr
             if v is None:
                 if c.name == pk.name:
                     continue
+                # into the instance's dict, as new_object does: the objects are transient (not in
+                # a session), so no attribute event has anything to record
                 if c.default is not None:
-                    v = c.default()
-                    setattr(obj, c.key, v)
+                    v = state[c.key] = c.default()
                 elif c.key not in state:  # loaded as None (not expired) once attached
-                    setattr(obj, c.key, None)
+                    state[c.key] = None
             row[c.name] = v
         params.append(row)
 
