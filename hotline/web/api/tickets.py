@@ -64,6 +64,9 @@ from hotline.web.api.screenpop import _call, _chosen, _may_read_call
 from hotline.web.context import Ctx, CtxDep
 
 router = APIRouter(tags=["tickets"])
+#: ``/api/v1/tickets`` itself (create, list): matched before every other router (app.py), being
+#: the busiest paths of the API; no other route's path can match them
+collection = APIRouter(tags=["tickets"])
 PREFIX = "/api/v1/tickets"
 
 W, H, R = Perm.TICKET_WRITE, Perm.TICKET_HANDLE, Perm.TICKET_REVIEW
@@ -659,7 +662,7 @@ async def upload_attachment(
     return attachment_out(row)
 
 
-@router.post(
+@collection.post(
     PREFIX,
     response_model=TicketOut,
     status_code=201,
@@ -724,7 +727,7 @@ async def create_ticket(body: TicketIn, ctx: CtxDep) -> TicketOut:
     return out
 
 
-@router.get(
+@collection.get(
     PREFIX,
     response_model=TicketPage,
     summary="Work orders the reader may see, newest first (filters, full-text, keyset paging)",
