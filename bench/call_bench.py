@@ -572,7 +572,39 @@ def machine_info(*, sipp: bool = True) -> dict[str, Any]:
     if sipp:
         out = subprocess.run(["sipp", "-v"], capture_output=True, text=True, check=False).stdout
         info["sipp"] = out.strip()[:60]
+    info["cpu_probe_ms"] = cpu_probe()
     return info
+
+
+def cpu_probe(rounds: int = 7) -> float:
+    """CPU milliseconds of a fixed pure-Python workload (dicts, strings, JSON, sorting: what a
+    request handler does), the median of ``rounds``, on CPU 0 where the benchmarks pin their
+    server. The same machine has been seen to run the same code at clearly different speeds
+    from one hour to the next (a shared host); this number lets two reports be compared."""
+    import json
+    import statistics
+
+    def work() -> None:
+        rows = [{"id": i, "name": f"order-{i}", "tags": [str(i % 7), "x"], "v": i * 0.5} for i in range(4000)]
+        text = json.dumps(rows)
+        back = json.loads(text)
+        back.sort(key=lambda r: (r["tags"][0], -r["id"]))
+        {r["name"]: r for r in back}
+
+    old = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    try:
+        if old is not None and 0 in old:
+            os.sched_setaffinity(0, {0})
+        work()  # warm-up
+        times = []
+        for _ in range(rounds):
+            t = time.process_time()
+            work()
+            times.append(time.process_time() - t)
+    finally:
+        if old is not None:
+            os.sched_setaffinity(0, old)
+    return round(1000 * statistics.median(times), 2)
 
 
 def profile_summary(out: Path) -> dict[str, Any]:
