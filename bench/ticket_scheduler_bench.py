@@ -3,10 +3,11 @@ timer's due instant to its escalation event (督办) must stay ≤ 1 s.
 
 What it does (everything in a temporary directory; it stops what it started):
 
-1. A throwaway PostgreSQL server as in ``tests/pg.py`` and a fresh database, migrated (or a
-   SQLite file with ``--db sqlite``); one tenant with a unit tree (province → 10 cities → 6
-   stations) and an SLA policy for fault repair orders: acknowledge within 24 h, a warning 60 min
-   before, escalation at due time and every 60 min after (3 in all).
+1. A throwaway PostgreSQL server (Debian's binaries, its durable defaults unless
+   ``--no-durable``) and a fresh database, migrated (or a SQLite file with ``--db sqlite``); one
+   tenant with a unit tree (province → 10 cities → 6 stations) and an SLA policy for fault repair
+   orders: acknowledge within 24 h, a warning 60 min before, escalation at due time and every
+   60 min after (3 in all).
 2. ``--orders`` open orders (default 1,000,000; ``--quick`` 20,000), dispatched over the last 12
    hours, each with its running ``acknowledge`` step and its pending timer (the warning, due in
    11 to 23 hours), bulk-loaded with :func:`hotline.store.bulk.bulk_insert` (COPY on
@@ -318,6 +319,12 @@ async def main() -> None:
     p.add_argument("--chunk", type=int, default=50_000, help="orders per bulk-load transaction")
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--no-durable",
+        dest="durable",
+        action="store_false",
+        help="PostgreSQL with fsync, synchronous_commit and full_page_writes off (as in the tests)",
+    )
     p.add_argument("--json", action="store_true", help="(output is always JSON)")
     args = p.parse_args()
     if args.orders is None:
@@ -345,9 +352,10 @@ async def main() -> None:
         if kind == "sqlite":
             url = f"sqlite+aiosqlite:///{tmp / 'scheduler.db'}"
         else:
-            from tests import pg
+            from tickets_bench import start_pg
 
-            server = pg.start()
+            server = start_pg(None, durable=args.durable)
+            report["postgresql"] = "durable (fsync, synchronous_commit on)" if args.durable else "fsync off"
             url = server.url(await server.create_database("sched_"))
         t = time.perf_counter()
         res = await run(url, args)
