@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from call_bench import machine_info  # noqa: E402
 from sqlalchemy import bindparam, func, select, update  # noqa: E402
+from tickets_bench import add_durable_option, durability, start_pg  # noqa: E402
 
 from hotline.org import service as org  # noqa: E402
 from hotline.store import migrate  # noqa: E402
@@ -319,12 +320,7 @@ async def main() -> None:
     p.add_argument("--chunk", type=int, default=50_000, help="orders per bulk-load transaction")
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--no-durable",
-        dest="durable",
-        action="store_false",
-        help="PostgreSQL with fsync, synchronous_commit and full_page_writes off (as in the tests)",
-    )
+    add_durable_option(p)
     p.add_argument("--json", action="store_true", help="(output is always JSON)")
     args = p.parse_args()
     if args.orders is None:
@@ -352,10 +348,8 @@ async def main() -> None:
         if kind == "sqlite":
             url = f"sqlite+aiosqlite:///{tmp / 'scheduler.db'}"
         else:
-            from tickets_bench import start_pg
-
             server = start_pg(None, durable=args.durable)
-            report["postgresql"] = "durable (fsync, synchronous_commit on)" if args.durable else "fsync off"
+            report["postgresql"] = durability(args.durable)
             url = server.url(await server.create_database("sched_"))
         t = time.perf_counter()
         res = await run(url, args)

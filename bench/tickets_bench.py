@@ -127,6 +127,21 @@ def start_pg(keep: Path | None, durable: bool = True, shared_buffers_mb: int = 0
     return server
 
 
+def add_durable_option(p: argparse.ArgumentParser) -> None:
+    """``--no-durable`` (``args.durable``), for the benchmarks that start :func:`start_pg`."""
+    p.add_argument(
+        "--no-durable",
+        dest="durable",
+        action="store_false",
+        help="PostgreSQL with fsync, synchronous_commit and full_page_writes off (as in the tests)",
+    )
+
+
+def durability(durable: bool) -> str:
+    """How :func:`start_pg` ran PostgreSQL, for a report."""
+    return "durable (fsync, synchronous_commit on)" if durable else "fsync off"
+
+
 def stop_pg(server: Any, keep: Path | None) -> None:
     if keep is None:
         server.stop()  # and removes its temporary directory
@@ -785,7 +800,8 @@ def slow_plans(pg_log: Path, mark: int, ms: int, keep: int = 2) -> dict[str, Any
 async def forget_earlier_runs(url: str) -> dict[str, Any]:
     """With ``--keep-db``: remove the orders earlier runs created through the API, and what the
     create path wrote for them (history, steps, timers, attachments, the customer-timeline rows;
-    the audit log is append-only and keeps its rows), so that every run lists and creates on the database as it was loaded.
+    the audit log is append-only and keeps its rows), so that every run lists and creates on the
+    database as it was loaded.
 
     Left in place they skew the list measurements: hundreds of thousands of the newest orders,
     all open, all of two types and with the same two subjects (a full-text word they lack makes
@@ -951,12 +967,7 @@ async def main() -> None:
         help="run this process, the server, the client and PostgreSQL at nice N (negative: ahead "
         "of other work on a shared machine; needs root)",
     )
-    p.add_argument(
-        "--no-durable",
-        dest="durable",
-        action="store_false",
-        help="PostgreSQL with fsync, synchronous_commit and full_page_writes off (as in the tests)",
-    )
+    add_durable_option(p)
     p.add_argument(
         "--shared-buffers",
         type=int,
@@ -987,7 +998,7 @@ async def main() -> None:
         args.shared_buffers = memory_mb() * 6 // 10
     server = start_pg(args.keep_db, durable=args.durable, shared_buffers_mb=args.shared_buffers)
     report["shared_buffers_mb"] = args.shared_buffers or 128
-    report["postgresql"] = "durable (fsync, synchronous_commit on)" if args.durable else "fsync off"
+    report["postgresql"] = durability(args.durable)
     serve: Serve | None = None
     if args.nice:
         from screenpop_bench import boost
