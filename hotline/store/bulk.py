@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Table, event, insert
+from sqlalchemy import JSON, Table, bindparam, event, insert, or_, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
@@ -388,6 +388,83 @@ async def _insert(
     queued.append(q)
     if not defer:  # the caller reads the ids now
         await flush_inserts(s)
+
+
+_UPDATE: dict[tuple[Table, str, tuple[str, ...], frozenset[str], frozenset[str]], _Unnest] = {}
+
+
+def _update_sql(
+    table: Table, key: str, names: tuple[str, ...], add: frozenset[str], either: frozenset[str], dialect: Any
+) -> _Unnest:
+    """``UPDATE t SET c = u.c, … FROM unnest($1::type[], …) AS u(k, c, …) WHERE t.k = u.k``."""
+    ck = (table, key, names, add, either)
+    hit = _UPDATE.get(ck)
+    if hit is None:
+        allnames = (key, *names)
+        cols = [table.columns[n] for n in allnames]
+        prep = dialect.identifier_preparer
+        types = [c.type.dialect_impl(dialect) for c in cols]
+        types = [t.impl_instance if isinstance(t, TypeDecorator) else t for t in types]
+        arrays = ", ".join(f"${i}::{t.compile(dialect=dialect)}[]" for i, t in enumerate(types, 1))
+        alias = ", ".join(f"c{i}" for i in range(len(allnames)))
+        t = prep.format_table(table)
+        sets = []
+        for i, n in enumerate(names, 1):
+            q = prep.quote(n)
+            if n in add:
+                sets.append(f"{q} = {t}.{q} + u.c{i}")
+            elif n in either:
+                sets.append(f"{q} = {t}.{q} OR u.c{i}")
+            else:
+                sets.append(f"{q} = u.c{i}")
+        # identifiers of the model, quoted by the dialect; the values are parameters
+        sql = (
+            f"UPDATE {t} SET {', '.join(sets)} FROM unnest({arrays}) AS u({alias}) "  # noqa: S608
+            f"WHERE {t}.{prep.quote(key)} = u.c0"
+        )
+        hit = _UPDATE[ck] = _Unnest(sql, tuple(_converter(c, dialect) for c in cols), len(allnames), "")
+    return hit
+
+
+async def update_rows(
+    s: AsyncSession,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: str = "id",
+    add: Sequence[str] = (),
+    either: Sequence[str] = (),
+) -> None:
+    """Update rows of ``table`` found by ``key`` with ONE statement in the caller's transaction.
+    ``rows`` are mappings of column name → value, all with the same keys, ``key`` among them; its
+    values must be unique (two rows for one key would leave either). A column in ``add`` is
+    incremented by the value (``c = c + value``), one in ``either`` or-ed with it (booleans); the
+    others are set.
+
+    PostgreSQL: ``UPDATE … FROM unnest(…)``, one array per column as for :func:`insert_rows`
+    (one statement's overhead, not one per row); elsewhere SQLAlchemy's executemany."""
+    if not rows:
+        return
+    names = tuple(n for n in rows[0] if n != key)
+    conn = await s.connection()
+    if conn.dialect.name != "postgresql":
+        kc = table.columns[key]
+        values: dict[str, Any] = {}
+        for n in names:
+            c = table.columns[n]
+            b = bindparam(f"b_{n}", type_=c.type)
+            values[n] = c + b if n in add else or_(c, b) if n in either else b
+        stmt = update(table).where(kc == bindparam("b__key", type_=kc.type)).values(values)
+        await s.execute(stmt, [{"b__key": r[key], **{f"b_{n}": r[n] for n in names}} for r in rows])
+        return
+    u = _update_sql(table, key, names, frozenset(add), frozenset(either), conn.dialect)
+    allnames = (key, *names)
+    arrays = tuple(
+        [r[n] for r in rows] if c is None else [c(r[n]) for r in rows]
+        for n, c in zip(allnames, u.converters, strict=True)
+    )
+    wrote(s.info, table.name)
+    await conn.exec_driver_sql(u.sql, arrays)
 
 
 async def insert_objects(s: AsyncSession, objs: Sequence[Any], *, ids: bool = True) -> None:

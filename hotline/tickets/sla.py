@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline.org.calendar import BusinessCalendar
-from hotline.store.bulk import insert_rows
+from hotline.store.bulk import insert_rows, update_rows
 from hotline.store.cache import Cache, db_key
 from hotline.store.models import Calendar, TenantSetting, Ticket, TicketHistory, TicketStep, TicketTimer, Unit
 from hotline.tickets import deadlines as D
@@ -598,6 +598,19 @@ async def finish(work: Work, now: datetime, lookup: Lookup) -> Result:
     return res
 
 
+_STEP_WRITTEN = (
+    "started_at",
+    "due_at",
+    "warn_at",
+    "done_at",
+    "on_time",
+    "overdue_seconds",
+    "fired",
+    "escalations",
+)
+_TIMER_WRITTEN = ("kind", "fire_at", "generation", "level")
+
+
 async def write(
     s: AsyncSession, results: Sequence[Result], *, returning: bool = False, summary: bool = True
 ) -> list[Any]:
@@ -609,22 +622,7 @@ async def write(
     tm: Any = TicketTimer.__table__
     ups = [r for res in results for r in res.step_updates]
     if ups:
-        cols = (
-            "started_at",
-            "due_at",
-            "warn_at",
-            "done_at",
-            "on_time",
-            "overdue_seconds",
-            "fired",
-            "escalations",
-        )
-        await s.execute(
-            update(st)
-            .where(st.c.id == bindparam("b_id"))
-            .values({c: bindparam(f"b_{c}", type_=st.c[c].type) for c in cols}),
-            [{"b_id": r.id, **{f"b_{c}": getattr(r, c) for c in cols}} for r in ups],
-        )
+        await update_rows(s, st, [{"id": r.id, **{c: getattr(r, c) for c in _STEP_WRITTEN}} for r in ups])
     ins = [(res.ticket, r) for res in results for r in res.step_inserts]
     if ins:
         await insert_rows(
@@ -656,13 +654,7 @@ async def write(
         await s.execute(delete(tm).where(tm.c.id.in_(dels)))
     t_up = [(i, req) for res in results for i, req in res.timer_upserts if i is not None]
     if t_up:
-        tcols = ("kind", "fire_at", "generation", "level")
-        await s.execute(
-            update(tm)
-            .where(tm.c.id == bindparam("b_id"))
-            .values({c: bindparam(f"b_{c}", type_=tm.c[c].type) for c in tcols}),
-            [{"b_id": i, **{f"b_{c}": getattr(r, c) for c in tcols}} for i, r in t_up],
-        )
+        await update_rows(s, tm, [{"id": i, **{c: getattr(r, c) for c in _TIMER_WRITTEN}} for i, r in t_up])
     t_ins = [(res.ticket, req) for res in results for i, req in res.timer_upserts if i is None]
     if t_ins:
         await insert_rows(
@@ -688,39 +680,45 @@ async def write(
     if not summary:
         return []
     tbl: Any = Ticket.__table__
-    params = [
-        {
-            "b_id": res.ticket.id,
-            "b_due": res.due_at,
-            "b_flag": res.overdue,
-            "b_add": res.add_overdue_seconds,
-            "b_esc": res.add_escalations,
-        }
-        for res in results
-    ]
-    stmt = (
-        update(tbl)
-        .where(tbl.c.id == bindparam("b_id"))
-        .values(
-            due_at=bindparam("b_due", type_=tbl.c.due_at.type),
-            overdue=or_(tbl.c.overdue, bindparam("b_flag", type_=Boolean)),
-            overdue_seconds=tbl.c.overdue_seconds + bindparam("b_add", type_=Float),
-            escalations=tbl.c.escalations + bindparam("b_esc", type_=Integer),
-        )
-    )
     if returning:
-        out = []
-        for p in params:
-            out.append(
-                (
-                    await s.execute(
-                        stmt.returning(tbl.c.due_at, tbl.c.overdue, tbl.c.overdue_seconds, tbl.c.escalations),
-                        p,
-                    )
-                ).one()
+        stmt = (
+            update(tbl)
+            .where(tbl.c.id == bindparam("b_id"))
+            .values(
+                due_at=bindparam("b_due", type_=tbl.c.due_at.type),
+                overdue=or_(tbl.c.overdue, bindparam("b_flag", type_=Boolean)),
+                overdue_seconds=tbl.c.overdue_seconds + bindparam("b_add", type_=Float),
+                escalations=tbl.c.escalations + bindparam("b_esc", type_=Integer),
             )
+            .returning(tbl.c.due_at, tbl.c.overdue, tbl.c.overdue_seconds, tbl.c.escalations)
+        )
+        out = []
+        for res in results:
+            p = {
+                "b_id": res.ticket.id,
+                "b_due": res.due_at,
+                "b_flag": res.overdue,
+                "b_add": res.add_overdue_seconds,
+                "b_esc": res.add_escalations,
+            }
+            out.append((await s.execute(stmt, p)).one())
         return out
-    await s.execute(stmt, params)
+    await update_rows(
+        s,
+        tbl,
+        [
+            {
+                "id": res.ticket.id,
+                "due_at": res.due_at,
+                "overdue": res.overdue,
+                "overdue_seconds": res.add_overdue_seconds,
+                "escalations": res.add_escalations,
+            }
+            for res in results
+        ],
+        add=("overdue_seconds", "escalations"),
+        either=("overdue",),
+    )
     return []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from hotline.store.bulk import (
     new_object,
     one_statement,
     single_statement,
+    update_rows,
 )
 from hotline.store.db import transaction
 from hotline.store.models import AuditEntry, Calendar, Tenant
@@ -286,3 +288,54 @@ async def test_single_statement_refuses_any_other_statement_before_it_is_sent(
     for _ in range(3):
         async with transaction(factory) as s:
             assert await s.scalar(select(Tenant.id).where(Tenant.id == 990_011)) is None
+
+
+async def test_update_rows_sets_adds_and_ors_by_key_in_one_statement(engine: Any, factory: Any) -> None:
+    pg = engine.dialect.name == "postgresql"
+    async with transaction(factory) as s:
+        tenants = [Tenant(id=990_100 + i, slug=f"upd-{i}", name=f"T{i}", active=i % 2 == 0) for i in range(4)]
+        await insert_objects(s, tenants)
+        cals = [Calendar(id=990_200 + i, tenant_id=990_100, name=f"cal {i}", version=3) for i in range(3)]
+        await insert_objects(s, cals)
+    when = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
+    statements, count = _count_statements(engine)
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with transaction(factory) as s:
+            # tenant 990_103 is not named: it keeps what it had
+            await update_rows(
+                s,
+                Tenant.__table__,
+                [
+                    {"id": 990_100, "name": "renamed 0", "active": False, "created_at": when},
+                    {"id": 990_101, "name": "renamed 1", "active": True, "created_at": when},
+                    {"id": 990_102, "name": "renamed 2", "active": False, "created_at": when},
+                ],
+                either=("active",),
+            )
+            await update_rows(
+                s,
+                Calendar.__table__,
+                [
+                    {"id": 990_200, "version": 1, "week": {"mon": ["09:00-17:00"]}},
+                    {"id": 990_202, "version": 5, "week": {}},
+                ],
+                add=("version",),
+            )
+            await update_rows(s, Calendar.__table__, [])
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    updates = [x for x in statements if x.lstrip().upper().startswith("UPDATE")]
+    if pg:  # one statement per table, whatever the number of rows
+        assert len(updates) == 2 and all("unnest" in u for u in updates), updates
+    async with factory() as s:
+        got = {t.id: t for t in await s.scalars(select(Tenant).where(Tenant.id >= 990_100))}
+        cal = {c.id: c for c in await s.scalars(select(Calendar).where(Calendar.tenant_id == 990_100))}
+    # set; or-ed with what was there (0 was active, 1 was not); untouched
+    assert [got[990_100 + i].name for i in range(4)] == ["renamed 0", "renamed 1", "renamed 2", "T3"]
+    assert [got[990_100 + i].active for i in range(4)] == [True, True, True, False]
+    assert got[990_101].created_at == when and got[990_103].created_at != when
+    # added to what was there; JSON converted as an INSERT would
+    assert [cal[990_200 + i].version for i in range(3)] == [4, 3, 8]
+    assert cal[990_200].week == {"mon": ["09:00-17:00"]} and cal[990_202].week == {}
+    assert cal[990_201].week == {} and cal[990_201].name == "cal 1"
