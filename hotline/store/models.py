@@ -808,7 +808,15 @@ class Ticket(Base):
         Index("ix_tickets_unit", "tenant_id", "unit_id", "state", "created_at"),
         Index("ix_tickets_type", "tenant_id", "type_code", "created_at"),
         Index("ix_tickets_customer", "tenant_id", "customer_id", "created_at"),
-        Index("ix_tickets_due", "tenant_id", "overdue", "due_at"),
+        # open orders by deadline (the overdue board's "due soon"); nothing indexes ``overdue``, so
+        # the deadline scheduler's updates stay on the row's page (HOT, migration 0011)
+        Index(
+            "ix_tickets_open_due",
+            "tenant_id",
+            "due_at",
+            postgresql_where=text("closed_at IS NULL"),
+            sqlite_where=text("closed_at IS NULL"),
+        ),
         Index("ix_tickets_outage", "tenant_id", "outage_id"),
         Index("ix_tickets_call", "tenant_id", "call_id"),
         Index("ix_tickets_handler", "tenant_id", "handler_id", "created_at"),

@@ -1421,11 +1421,16 @@ async def list_tickets(
     if f.call_id:
         q = q.where(Ticket.call_id == f.call_id)
     if f.overdue is not None:
-        late = or_(
-            Ticket.overdue.is_(True),
-            and_(Ticket.closed_at.is_(None), Ticket.due_at.is_not(None), Ticket.due_at < now),
-        )
-        q = q.where(late if f.overdue else ~late)
+        if f.open_only and not f.overdue and f.due_before is not None:
+            # open, not late and due before: a range of the open orders' index by deadline
+            # (the overdue board's "due soon"), where the general form below walks every order
+            q = q.where(Ticket.overdue.is_not(True), Ticket.due_at >= now)
+        else:
+            late = or_(
+                Ticket.overdue.is_(True),
+                and_(Ticket.closed_at.is_(None), Ticket.due_at.is_not(None), Ticket.due_at < now),
+            )
+            q = q.where(late if f.overdue else ~late)
     if f.q and f.q.strip():
         text = f.q.strip()
         if NUMBER_RE.match(text.upper()):

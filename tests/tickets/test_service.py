@@ -563,6 +563,35 @@ async def test_merge_return_reopen_and_more_filters(factory: Any) -> None:
         assert await ids(due_before=NOW + timedelta(hours=1)) == {c.id}
         assert await ids(due_before=NOW) == set()
 
+    # the board's "due soon" (open, not late, due before) is a range on the open orders'
+    # deadline index: the same orders as the general form of "not late"
+    others = [
+        # (due in, overdue flag): not yet due; due but the step done late before; passed
+        (timedelta(minutes=10), False),
+        (timedelta(minutes=50), True),
+        (timedelta(minutes=-5), False),
+        (timedelta(hours=3), False),
+    ]
+    extra = [(await _create(factory, w, customer_id=w["c1"])).ticket.id for _ in others]
+    async with transaction(factory) as s:
+        for tid, (due_in, flag) in zip(extra, others, strict=True):
+            r = await svc.get_ticket(s, w["tenant"], tid)
+            r.due_at, r.overdue = NOW + due_in, flag
+        await s.flush()
+
+        async def listed(**kw: Any) -> set[int]:
+            rows, _ = await svc.list_tickets(s, w["tenant"], TicketFilter(**kw), scope_paths=None, now=NOW)
+            return {r.id for r in rows}
+
+        for before in (NOW, NOW + timedelta(minutes=20), NOW + timedelta(hours=1), NOW + timedelta(days=1)):
+            fast = await listed(open_only=True, overdue=False, due_before=before)
+            general = await listed(open_only=True, overdue=False) & await listed(due_before=before)
+            assert fast == general
+        assert await listed(open_only=True, overdue=False, due_before=NOW + timedelta(hours=1)) == {
+            c.id,
+            extra[0],
+        }
+
 
 _AT = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC))
 
