@@ -137,6 +137,23 @@ def add_durable_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_shared_buffers_option(p: argparse.ArgumentParser) -> None:
+    """``--shared-buffers MB`` (``args.shared_buffers``; see :func:`shared_buffers`)."""
+    p.add_argument(
+        "--shared-buffers",
+        type=int,
+        default=None,
+        metavar="MB",
+        help="PostgreSQL's buffer cache (default: 60 %% of this machine's memory; 0: PostgreSQL's 128 MB)",
+    )
+
+
+def shared_buffers(mb: int | None) -> int:
+    """The buffer cache for :func:`start_pg`: as given, or 60 % of this machine's memory, as a
+    database server sized for its data would have."""
+    return memory_mb() * 6 // 10 if mb is None else mb
+
+
 def durability(durable: bool) -> str:
     """How :func:`start_pg` ran PostgreSQL, for a report."""
     return "durable (fsync, synchronous_commit on)" if durable else "fsync off"
@@ -968,13 +985,7 @@ async def main() -> None:
         "of other work on a shared machine; needs root)",
     )
     add_durable_option(p)
-    p.add_argument(
-        "--shared-buffers",
-        type=int,
-        default=None,
-        metavar="MB",
-        help="PostgreSQL's buffer cache (default: 60 %% of this machine's memory; 0: PostgreSQL's 128 MB)",
-    )
+    add_shared_buffers_option(p)
     p.add_argument(
         "--no-prewarm",
         dest="prewarm",
@@ -994,8 +1005,7 @@ async def main() -> None:
         "machine": machine_info(sipp=False),
     }
     tmp = Path(tempfile.mkdtemp(prefix="hotline-tickets-bench-"))
-    if args.shared_buffers is None:
-        args.shared_buffers = memory_mb() * 6 // 10
+    args.shared_buffers = shared_buffers(args.shared_buffers)
     server = start_pg(args.keep_db, durable=args.durable, shared_buffers_mb=args.shared_buffers)
     report["shared_buffers_mb"] = args.shared_buffers or 128
     report["postgresql"] = durability(args.durable)
