@@ -150,6 +150,23 @@ class _Unnest:
 _UNNEST: dict[tuple[Table, tuple[str, ...], str | None], _Unnest] = {}
 
 
+def _array_params(cols: Sequence[Any], dialect: Any) -> str:
+    """``$1::type[], $2::type[], …``: one array parameter per column, typed as stored."""
+    types = [c.type.dialect_impl(dialect) for c in cols]
+    types = [t.impl_instance if isinstance(t, TypeDecorator) else t for t in types]
+    return ", ".join(f"${i}::{t.compile(dialect=dialect)}[]" for i, t in enumerate(types, 1))
+
+
+def _arrays(
+    rows: Sequence[Mapping[str, Any]], names: Sequence[str], converters: Sequence[Callable[[Any], Any] | None]
+) -> tuple[list[Any], ...]:
+    """The rows' values column by column, converted as an INSERT would."""
+    return tuple(
+        [r[n] for r in rows] if c is None else [c(r[n]) for r in rows]
+        for n, c in zip(names, converters, strict=True)
+    )
+
+
 def _unnest(table: Table, names: tuple[str, ...], returning: str | None, dialect: Any) -> _Unnest:
     """``INSERT … SELECT … FROM unnest($1::type[], …)``: one parameter per column (an array of
     the batch's values, encoded by asyncpg in C), so the statement is the same for every batch
@@ -160,9 +177,7 @@ def _unnest(table: Table, names: tuple[str, ...], returning: str | None, dialect
         cols = [table.columns[n] for n in names]
         prep = dialect.identifier_preparer
         quoted = ", ".join(prep.quote(n) for n in names)
-        types = [c.type.dialect_impl(dialect) for c in cols]
-        types = [t.impl_instance if isinstance(t, TypeDecorator) else t for t in types]
-        arrays = ", ".join(f"${i}::{t.compile(dialect=dialect)}[]" for i, t in enumerate(types, 1))
+        arrays = _array_params(cols, dialect)
         unnamed = ", ".join(f"c{i}" for i in range(len(names)))
         # identifiers of the model, quoted by the dialect; the values are parameters
         sql = (
@@ -375,10 +390,7 @@ async def _insert(
             done(ids)
         return
     u = _unnest(table, names, returning, conn.dialect)
-    arrays = tuple(
-        [r[n] for r in rows] if c is None else [c(r[n]) for r in rows]
-        for n, c in zip(names, u.converters, strict=True)
-    )
+    arrays = _arrays(rows, names, u.converters)
     wrote(s.info, table.name)
     q = _Queued(u, arrays, done)
     queued: list[_Queued] | None = s.info.get(_PENDING)
@@ -403,9 +415,7 @@ def _update_sql(
         allnames = (key, *names)
         cols = [table.columns[n] for n in allnames]
         prep = dialect.identifier_preparer
-        types = [c.type.dialect_impl(dialect) for c in cols]
-        types = [t.impl_instance if isinstance(t, TypeDecorator) else t for t in types]
-        arrays = ", ".join(f"${i}::{t.compile(dialect=dialect)}[]" for i, t in enumerate(types, 1))
+        arrays = _array_params(cols, dialect)
         alias = ", ".join(f"c{i}" for i in range(len(allnames)))
         t = prep.format_table(table)
         sets = []
@@ -458,11 +468,7 @@ async def update_rows(
         await s.execute(stmt, [{"b__key": r[key], **{f"b_{n}": r[n] for n in names}} for r in rows])
         return
     u = _update_sql(table, key, names, frozenset(add), frozenset(either), conn.dialect)
-    allnames = (key, *names)
-    arrays = tuple(
-        [r[n] for r in rows] if c is None else [c(r[n]) for r in rows]
-        for n, c in zip(allnames, u.converters, strict=True)
-    )
+    arrays = _arrays(rows, (key, *names), u.converters)
     wrote(s.info, table.name)
     await conn.exec_driver_sql(u.sql, arrays)
 
