@@ -331,7 +331,7 @@ async def main() -> None:
     p.add_argument("--lead", type=float, default=5.0, help="seconds from the scheduler's start to the burst")
     p.add_argument("--batch", type=int, default=200)
     p.add_argument("--poll", type=float, default=0.5)
-    p.add_argument("--workers", type=int, default=2, help="concurrent rounds (PostgreSQL)")
+    p.add_argument("--workers", type=int, default=3, help="concurrent rounds (PostgreSQL)")
     p.add_argument("--chunk", type=int, default=50_000, help="orders per bulk-load transaction")
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("--seed", type=int, default=0)

@@ -21,12 +21,14 @@ A ticket that fails (bad calendar, a bug) is logged with its id and its due time
 by :attr:`DeadlineScheduler.retry` seconds; the others go on. When a whole round fails to
 write, its tickets are retried one per transaction so a single bad one cannot stall the rest.
 
-``workers`` rounds run concurrently on PostgreSQL (the database work of one overlaps the Python
-work of the other). Rounds of ``batch`` = 200 publish their events sooner and overlap better than
-rounds of 500 (measured with 1,000,000 open orders: 3,000 timers due at one instant drain in
-0.95 s instead of 1.23 s). Between rounds the loop sleeps until the next ``fire_at`` or ``poll`` seconds, whichever is
-sooner; :meth:`DeadlineScheduler.wake` (the service calls it after committing new timers) cuts
-the sleep short.
+``workers`` rounds run concurrently on PostgreSQL (the database work of some overlaps the Python
+work of another). Rounds of ``batch`` = 200 publish their events sooner and overlap better than
+rounds of 500. With 1,000,000 open orders on two cores, 3,000 timers due at one instant drained
+in 0.85-0.93 s with 3 workers (4 runs), 0.88-1.08 s with 2 (4 of 6 runs over 1 s) and
+0.87-0.91 s with 4 (2 runs); the updates of the orders' summary are HOT since migration 0011
+(ADR 0008). Between rounds the loop sleeps until the next ``fire_at`` or ``poll`` seconds,
+whichever is sooner; :meth:`DeadlineScheduler.wake` (the service calls it after committing new
+timers) cuts the sleep short.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class DeadlineScheduler:
         poll: float = 0.5,
         batch: int = 200,
         retry: float = 60.0,
-        workers: int = 2,
+        workers: int = 3,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.factory = factory
