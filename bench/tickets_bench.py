@@ -20,8 +20,9 @@ unless ``--no-durable``; everything in a temporary directory unless ``--keep-db`
    measure the disk instead). ``--requests`` GET ``/api/v1/tickets`` per
    filter, one at a time (latency, not throughput): state + unit, type + a month's date range,
    overdue, one customer, full-text ``q`` (a Chinese word), ``handler=me`` (the handler
-   ``liu.yang``), a deep keyset page (a cursor a year back), and the subtree view of the
-   supervisor ``wang.fang``. p50/p95/p99/max per filter; the plans of statements slower than
+   ``liu.yang``), a deep keyset page (a cursor a year back), the subtree view of the
+   supervisor ``wang.fang``, and the overdue board's "due soon" (open, not overdue, due within
+   10-120 min). p50/p95/p99/max per filter; the plans of statements slower than
    ``--explain-ms`` (``auto_explain``).
 3. **Create.** Deadline timers that come due within the hour are removed first (the server
    would fire that backlog while it is measured). ``hotline serve`` as ONE process (one uvicorn
@@ -712,6 +713,9 @@ def list_params(name: str, rng: random.Random, spec: dict[str, Any]) -> dict[str
         return {"after": f"{before.isoformat()}_{rng.randint(1, 10**9)}"}
     if name == "supervisor_open":
         return {"open": "true", "state": "in_progress"}
+    if name == "due_soon":  # the overdue board's second list: open orders due within the hour or so
+        soon = datetime.now(UTC) + timedelta(minutes=rng.randint(10, 120))
+        return {"open": "true", "overdue": "false", "due_before": soon.isoformat()}
     raise ValueError(name)
 
 
@@ -725,6 +729,7 @@ FILTERS = (
     "handler_me",
     "deep_page",
     "supervisor_open",
+    "due_soon",
 )
 
 
