@@ -596,9 +596,8 @@ async function loadBoard() {
   }
   B.loading = (async () => {
     try {
-      // due_before narrows the second list to the orders due soon on the index (tenant,
-      // overdue, due_at) where the API knows the filter; otherwise the newest open orders are
-      // sorted here
+      // open, not overdue and due before: the API reads this as a range of its index of the open
+      // orders by deadline, so the second list holds the orders due soon however many are open
       const dueBefore = new Date(Date.now() + CFG.soon_minutes * 60 * 1000).toISOString();
       const soonQuery = new URLSearchParams({ open: "true", overdue: "false", due_before: dueBefore, limit: "200" });
       const [over, open] = await Promise.all([
