@@ -318,13 +318,15 @@ async def bind(s: AsyncSession, tenant_id: int, ticket_id: int, ids: Sequence[st
     this ticket's (:class:`Invalid` naming ``attachments[i]`` otherwise)."""
     if not ids:
         return []
+    # locked (PostgreSQL) from this read on: the upload sweeper's delete of an unbound row waits
+    # for this transaction and then finds the row bound (SQLite has one writer)
     rows = {
         r.id: r
         for r in (
             await s.scalars(
-                select(TicketAttachment).where(
-                    TicketAttachment.tenant_id == tenant_id, TicketAttachment.id.in_(list(ids))
-                )
+                select(TicketAttachment)
+                .where(TicketAttachment.tenant_id == tenant_id, TicketAttachment.id.in_(list(ids)))
+                .with_for_update()
             )
         ).all()
     }

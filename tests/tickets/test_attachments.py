@@ -269,3 +269,51 @@ def test_a_file_touched_while_swept_is_put_back(tmp_path: Path, monkeypatch: pyt
     assert sweeper._remove_unused(tmp_path, digest, cutoff) == len(PDF) and not f.exists()
     assert sweeper._remove_unused(tmp_path, digest, cutoff) == 0  # already gone
     assert list((tmp_path / "ab").iterdir()) == []
+
+
+async def test_a_sweep_racing_a_create_leaves_what_the_create_binds(factory: Any, tmp_path: Path) -> None:
+    """The sweep deletes an old unbound upload while a create is binding it (after the create
+    read the row, before it wrote the binding): the create's read locks the row, so the sweep
+    waits for the create and then finds the upload bound."""
+    import asyncio
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from hotline.store.models import TicketAttachment
+    from hotline.store.types import utcnow
+    from hotline.tickets.sweeper import sweep_uploads
+
+    tid, _other = await _tenant(factory)
+    a = await _store(factory, tid, tmp_path, "a.jpg", "image/jpeg", JPEG)
+    async with transaction(factory) as s:
+        await s.execute(update(TicketAttachment).values(created_at=utcnow() - timedelta(days=2)))
+    sweep: asyncio.Task[Any] | None = None
+    async with transaction(factory) as s:
+        real_flush = s.flush
+
+        async def flush_after_a_sweep(*args: Any, **kw: Any) -> None:
+            nonlocal sweep
+            if sweep is None and any(isinstance(o, TicketAttachment) for o in s.dirty):
+                sweep = asyncio.create_task(sweep_uploads(factory, tmp_path, max_age=timedelta(hours=24)))
+                await asyncio.sleep(0.5)  # the sweep runs meanwhile, as far as it can
+            await real_flush(*args, **kw)
+
+        s.flush = flush_after_a_sweep  # type: ignore[method-assign]
+        ch = await svc.create_ticket(
+            s,
+            tid,
+            type_code="consultation",
+            actor=svc.Actor(None, "system"),
+            subject="s",
+            description="d",
+            contact_phone="13900001111",
+            attachments=[a.id],
+        )
+    assert sweep is not None
+    swept = await asyncio.wait_for(sweep, 30)
+    assert swept.rows == 0
+    async with factory() as s:
+        row = await s.scalar(select(TicketAttachment).where(TicketAttachment.id == a.id))
+    assert row is not None and row.ticket_id == ch.ticket.id
+    assert (att.attachments_dir(tmp_path) / a.sha256[:2] / a.sha256).read_bytes() == JPEG
