@@ -130,6 +130,20 @@ async def test_upload_checks_and_dedup(factory: Any, tmp_path: Path) -> None:
             await att.open_attachment(s, other, a.id, root=root)
 
 
+async def _consultation(s: Any, tid: int, attachments: list[str]) -> Any:
+    """A consultation order of the system naming ``attachments``."""
+    return await svc.create_ticket(
+        s,
+        tid,
+        type_code="consultation",
+        actor=svc.Actor(None, "system"),
+        subject="s",
+        description="d",
+        contact_phone="13900001111",
+        attachments=attachments,
+    )
+
+
 async def test_bind_on_create_and_action(factory: Any, tmp_path: Path) -> None:
     tid, other = await _tenant(factory)
     root = tmp_path
@@ -194,16 +208,7 @@ async def test_uploads_never_attached_are_swept(factory: Any, tmp_path: Path) ->
     await _store(factory, tid, root, "twin.jpg", "image/jpeg", JPEG)  # same bytes as the bound one
     fresh = await _store(factory, tid, root, "c.png", "image/png", PNG)  # unbound, but recent
     async with transaction(factory) as s:
-        ch = await svc.create_ticket(
-            s,
-            tid,
-            type_code="consultation",
-            actor=svc.Actor(None, "system"),
-            subject="s",
-            description="d",
-            contact_phone="13900001111",
-            attachments=[bound.id],
-        )
+        ch = await _consultation(s, tid, [bound.id])
     # two days pass for all but the fresh one (rows and files)
     old = utcnow() - timedelta(days=2)
     async with transaction(factory) as s:
@@ -300,16 +305,7 @@ async def test_a_sweep_racing_a_create_leaves_what_the_create_binds(factory: Any
             await real_flush(*args, **kw)
 
         s.flush = flush_after_a_sweep  # type: ignore[method-assign]
-        ch = await svc.create_ticket(
-            s,
-            tid,
-            type_code="consultation",
-            actor=svc.Actor(None, "system"),
-            subject="s",
-            description="d",
-            contact_phone="13900001111",
-            attachments=[a.id],
-        )
+        ch = await _consultation(s, tid, [a.id])
     assert sweep is not None
     swept = await asyncio.wait_for(sweep, 30)
     assert swept.rows == 0
