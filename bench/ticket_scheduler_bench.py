@@ -5,10 +5,10 @@ What it does (everything in a temporary directory; it stops what it started):
 
 1. A throwaway PostgreSQL server (Debian's binaries, its durable defaults unless
    ``--no-durable``; a buffer cache of 60 % of memory, as a database server sized for its data
-   has, unless ``--shared-buffers MB``) and a fresh database, migrated (or a SQLite file with ``--db sqlite``); one
-   tenant with a unit tree (province → 10 cities → 6 stations) and an SLA policy for fault repair
-   orders: acknowledge within 24 h, a warning 60 min before, escalation at due time and every
-   60 min after (3 in all).
+   has, unless ``--shared-buffers MB``) and a fresh database, migrated (or a SQLite file with
+   ``--db sqlite``); one tenant with a unit tree (province → 10 cities → 6 stations) and an SLA
+   policy for fault repair orders: acknowledge within 24 h, a warning 60 min before, escalation
+   at due time and every 60 min after (3 in all).
 2. ``--orders`` open orders (default 1,000,000; ``--quick`` 20,000), dispatched over the last 12
    hours, each with its running ``acknowledge`` step and its pending timer (the warning, due in
    11 to 23 hours), bulk-loaded with :func:`hotline.store.bulk.bulk_insert` (COPY on

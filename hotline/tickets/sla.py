@@ -598,6 +598,7 @@ async def finish(work: Work, now: datetime, lookup: Lookup) -> Result:
     return res
 
 
+#: the columns of a step and of a timer that the clock writes (besides tenant, ticket and step)
 _STEP_WRITTEN = (
     "started_at",
     "due_at",
@@ -633,14 +634,7 @@ async def write(
                     "tenant_id": t.tenant_id,
                     "ticket_id": t.id,
                     "step": r.step,
-                    "started_at": r.started_at,
-                    "due_at": r.due_at,
-                    "warn_at": r.warn_at,
-                    "done_at": r.done_at,
-                    "on_time": r.on_time,
-                    "overdue_seconds": r.overdue_seconds,
-                    "fired": r.fired,
-                    "escalations": r.escalations,
+                    **{c: getattr(r, c) for c in _STEP_WRITTEN},
                 }
                 for t, r in ins
             ],
@@ -665,10 +659,7 @@ async def write(
                     "tenant_id": t.tenant_id,
                     "ticket_id": t.id,
                     "step": r.step,
-                    "kind": r.kind,
-                    "fire_at": r.fire_at,
-                    "generation": r.generation,
-                    "level": r.level,
+                    **{c: getattr(r, c) for c in _TIMER_WRITTEN},
                 }
                 for t, r in t_ins
             ],
